@@ -1,0 +1,69 @@
+//! What the generated `Module` and `TensorCollection` impls call: the linear forward of a tie and
+//! dfdx's fan-in initialization.
+
+use dfdx::prelude::*;
+use num_traits::Float;
+use rand_distr::{uniform::SampleUniform, Uniform};
+
+use crate::{LinearInput, Tie};
+
+/// The dtypes a tied layer can be built and reset in: dfdx's `Linear` asks the same of its dtype.
+pub trait TiedDtype: Dtype + Float + SampleUniform {}
+impl<E: Dtype + Float + SampleUniform> TiedDtype for E {}
+
+/// A bias added after `x·W`: a stored `Rank1<O>` vector, or `()` for none.
+pub trait Bias<const O: usize, E: Dtype, D: Device<E>> {
+    /// `y + b` broadcast over the rows of `y`.
+    fn try_add_to<T: Tape<E, D>>(
+        &self,
+        y: Tensor<(usize, Const<O>), E, D, T>,
+    ) -> Result<Tensor<(usize, Const<O>), E, D, T>, D::Err>;
+}
+
+impl<const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D> for () {
+    fn try_add_to<T: Tape<E, D>>(
+        &self,
+        y: Tensor<(usize, Const<O>), E, D, T>,
+    ) -> Result<Tensor<(usize, Const<O>), E, D, T>, D::Err> {
+        Ok(y)
+    }
+}
+
+impl<const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D> for Tensor<Rank1<O>, E, D> {
+    fn try_add_to<T: Tape<E, D>>(
+        &self,
+        y: Tensor<(usize, Const<O>), E, D, T>,
+    ) -> Result<Tensor<(usize, Const<O>), E, D, T>, D::Err> {
+        let shape = *y.shape();
+        y.try_add(self.retaped::<T>().try_broadcast_like(&shape)?)
+    }
+}
+
+/// `y = x·W + b` where `W` is the effective weight of tie `P` stored in `stored`.
+///
+/// This is the whole forward of a generated single-weight layer; the output is contiguous.
+pub fn try_linear<P, const I: usize, const O: usize, E, D, X, B>(
+    x: X,
+    stored: &Tensor<P::Stored, E, D>,
+    bias: &B,
+) -> Result<X::Output<O>, D::Err>
+where
+    P: Tie<I, O>,
+    E: Dtype,
+    D: Device<E>,
+    X: LinearInput<I, E, D>,
+    B: Bias<O, E, D>,
+{
+    let (x, layout) = x.try_flatten()?;
+    let y = bias.try_add_to(P::try_apply(x, stored)?)?;
+    X::try_unflatten(y, layout)
+}
+
+/// Tensor options that reset a parameter like dfdx's `Linear`: uniform in ±1/√`fan_in`.
+pub fn fan_in_uniform<S: ConstShape, E: TiedDtype, D: Device<E>, const FAN_IN: usize>(
+) -> TensorOptions<S, E, D> {
+    TensorOptions::reset_with(|t| {
+        let bound = E::one() / E::from_usize(FAN_IN.max(1)).unwrap_or_else(E::one).sqrt();
+        t.try_fill_with_distr(Uniform::new(-bound, bound))
+    })
+}

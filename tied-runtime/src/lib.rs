@@ -1,0 +1,17 @@
+//! Runtime of [`tied`](https://docs.rs/tied): tie patterns, their lowerings onto dfdx 0.13, pictures of
+//! patterns and finite-difference gradient checks.
+//!
+//! Use it through the `tied` crate; the code `#[tied::layer]` generates calls into this crate.
+
+mod gradcheck;
+mod input;
+mod layer;
+mod picture;
+mod tie;
+
+pub use dfdx;
+pub use gradcheck::{gradcheck, gradcheck_with, GradcheckError, GradcheckOptions, GradcheckReport};
+pub use input::LinearInput;
+pub use layer::{fan_in_uniform, try_linear, Bias, TiedDtype};
+pub use picture::Picture;
+pub use tie::{Cols, Dense, Rows, Scalar, Tie};
