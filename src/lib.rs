@@ -1,1 +1,64 @@
-pub use tied_runtime::*;
+//! # tied
+//!
+//! Parameter-tied neural-network layers for [dfdx](https://docs.rs/dfdx) 0.13, declared with one
+//! attribute on a struct field.
+//!
+//! ```
+//! use tied::prelude::*;
+//!
+//! /// The forum's layer: every row of `W` is one number.
+//! #[tied::layer]
+//! pub struct TiedLinear<const N: usize, E: Dtype, D: Device<E>> {
+//!     /// `W[i, j] = weight[i]`: N stored values instead of N×N.
+//!     #[tied(rows = N)]
+//!     pub weight: Tensor<Rank2<N, N>, E, D>,
+//!     /// One bias per output.
+//!     pub bias: Tensor<Rank1<N>, E, D>,
+//! }
+//!
+//! let dev = Cpu::default();
+//! let layer = dev.build_module::<TiedLinearConfig<4>, f32>();
+//! assert_eq!(layer.num_trainable_params(), 8); // 4 weights + 4 biases, not 16 + 4
+//!
+//! let x = dev.tensor([1.0, 2.0, 3.0, 4.0]);
+//! let grads = layer.forward(x.traced(layer.alloc_grads())).sum().backward();
+//! // Each stored w[i] is copied into 4 entries of W: its gradient sums all 4.
+//! assert_eq!(grads.get(&layer.weight).array(), [4.0, 8.0, 12.0, 16.0]);
+//! ```
+//!
+//! See the README for the tour: patterns, what is generated, and how the forward avoids building
+//! `W`.
+
+// Lets the generated `::tied::...` paths resolve in this crate's own tests too.
+extern crate self as tied;
+
+pub use tied_macros::layer;
+/// The dfdx `tied` is built on (0.13): use it to be sure of the same version.
+pub use tied_runtime::dfdx;
+pub use tied_runtime::{
+    gradcheck, gradcheck_with, Cols, Dense, GradcheckError, GradcheckOptions, GradcheckReport,
+    LinearInput, Picture, Rows, Scalar, Tie, TiedDtype,
+};
+
+/// `use tied::prelude::*;` brings dfdx's prelude and the names a tied layer is written with.
+pub mod prelude {
+    pub use crate::dfdx;
+    pub use crate::dfdx::prelude::*;
+    pub use crate::{gradcheck, GradcheckOptions, Picture, Tie};
+}
+
+/// What the generated code names. Not public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use tied_runtime::dfdx;
+    pub use tied_runtime::dfdx::nn::{
+        BuildModule, BuildOnDevice, Module, ModuleVisitor, NonMutableModule, TensorCollection,
+    };
+    pub use tied_runtime::dfdx::shapes::{Dtype, Rank2};
+    pub use tied_runtime::dfdx::tensor::{HasErr, PutTape, Tape, Tensor};
+    pub use tied_runtime::dfdx::tensor_ops::Device;
+    pub use tied_runtime::{
+        device_ok, fan_in_uniform, try_linear, Cols, Dense, LinearInput, Picture, Rows, SameSize,
+        Scalar, Tie, TiedDtype,
+    };
+}

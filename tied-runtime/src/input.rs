@@ -76,7 +76,10 @@ impl<B: Dim, S: Dim, const I: usize, E: Dtype, D: Device<E>, T: Tape<E, D>> Line
 
     fn try_flatten(self) -> Result<(Tensor<(usize, Const<I>), E, D, T>, (B, S)), D::Err> {
         let (b, s, _) = *self.shape();
-        Ok((self.try_reshape_like(&(b.size() * s.size(), Const::<I>))?, (b, s)))
+        Ok((
+            self.try_reshape_like(&(b.size() * s.size(), Const::<I>))?,
+            (b, s),
+        ))
     }
 
     fn try_unflatten<const O: usize>(

@@ -67,3 +67,18 @@ pub fn fan_in_uniform<S: ConstShape, E: TiedDtype, D: Device<E>, const FAN_IN: u
         t.try_fill_with_distr(Uniform::new(-bound, bound))
     })
 }
+
+/// A compile-time size, for the size checks the macro leaves to the compiler: assigning
+/// `SameSize<A>` from `SameSize<B>` compiles only when `A == B`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SameSize<const N: usize>;
+
+/// The value of a device operation, panicking on a device error (allocation failure) as dfdx's
+/// non-`try` methods (`forward`, `matmul`, ...) do.
+#[track_caller]
+pub fn device_ok<T, Err: core::fmt::Debug>(result: Result<T, Err>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(err) => panic!("dfdx device error: {err:?}"),
+    }
+}

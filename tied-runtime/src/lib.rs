@@ -12,6 +12,6 @@ mod tie;
 pub use dfdx;
 pub use gradcheck::{gradcheck, gradcheck_with, GradcheckError, GradcheckOptions, GradcheckReport};
 pub use input::LinearInput;
-pub use layer::{fan_in_uniform, try_linear, Bias, TiedDtype};
+pub use layer::{device_ok, fan_in_uniform, try_linear, Bias, SameSize, TiedDtype};
 pub use picture::Picture;
 pub use tie::{Cols, Dense, Rows, Scalar, Tie};

@@ -77,7 +77,13 @@ fn shown(len: usize) -> Vec<Option<usize>> {
 
 impl fmt::Display for Picture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self.labels.iter().map(String::len).max().unwrap_or(1).max(1);
+        let width = self
+            .labels
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(1)
+            .max(1);
         let head = format!("{} = [ ", self.name);
         let indent = " ".repeat(head.chars().count());
         let rows = shown(self.rows);

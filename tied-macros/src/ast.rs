@@ -1,0 +1,360 @@
+//! The model of a `#[tied::layer]` struct: borrowed views of the user's syntax, each keeping its
+//! `original` node so every error points at the user's tokens.
+
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+use syn::{Expr, GenericArgument, GenericParam, Generics, Ident, ItemStruct, PathArguments, Type};
+
+use crate::attr::{self, Errors, LayerArgs, TieAttr};
+
+pub struct Layer<'a> {
+    pub original: &'a ItemStruct,
+    pub generics: &'a Generics,
+    /// The dtype parameter (`E: Dtype`).
+    pub dtype: &'a Ident,
+    /// The device parameter (`D: Device<E>`).
+    pub device: &'a Ident,
+    pub builder: Ident,
+    pub fields: Vec<Field<'a>>,
+}
+
+pub struct Field<'a> {
+    pub ident: &'a Ident,
+    pub tensor: TensorType<'a>,
+    pub tie: Option<TieAttr>,
+}
+
+/// `Tensor<Shape, E, D>` as the user wrote it: the effective tensor.
+pub struct TensorType<'a> {
+    /// The shape argument, for errors about the rank.
+    pub shape: &'a Type,
+    pub dims: Vec<Dim>,
+}
+
+/// One compile-time dimension: a literal, a const parameter or const item, or an expression.
+#[derive(Clone)]
+pub struct Dim {
+    pub key: DimKey,
+    /// The user's tokens, for errors.
+    pub original: TokenStream,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum DimKey {
+    Literal(u128),
+    Ident(String),
+    /// An expression the macro cannot evaluate; compared by the compiler instead.
+    Opaque,
+}
+
+impl Dim {
+    pub fn from_expr(expr: &Expr) -> Dim {
+        let key = match expr {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(int),
+                ..
+            }) => int
+                .base10_parse::<u128>()
+                .map_or(DimKey::Opaque, DimKey::Literal),
+            Expr::Path(p) if p.qself.is_none() => match p.path.get_ident() {
+                Some(ident) => DimKey::Ident(ident.to_string()),
+                None => DimKey::Opaque,
+            },
+            _ => DimKey::Opaque,
+        };
+        Dim {
+            key,
+            original: expr.to_token_stream(),
+        }
+    }
+
+    fn from_generic_argument(arg: &GenericArgument) -> Option<Dim> {
+        match arg {
+            GenericArgument::Const(expr) => Some(Dim::from_expr(expr)),
+            GenericArgument::Type(Type::Path(p)) if p.qself.is_none() => {
+                let key = match p.path.get_ident() {
+                    Some(ident) => DimKey::Ident(ident.to_string()),
+                    None => DimKey::Opaque,
+                };
+                Some(Dim {
+                    key,
+                    original: p.to_token_stream(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The dimension as a const generic argument.
+    pub fn as_const_arg(&self) -> TokenStream {
+        let tokens = &self.original;
+        match self.key {
+            DimKey::Literal(_) | DimKey::Ident(_) => tokens.clone(),
+            DimKey::Opaque => quote!({ #tokens }),
+        }
+    }
+
+    /// Whether two dims are equal, if the macro can tell: `None` leaves it to the compiler.
+    /// `const_params` are the struct's const parameters, which no literal can be proven to equal.
+    pub fn same_as(&self, other: &Dim, const_params: &[String]) -> Option<bool> {
+        let is_param = |name: &String| const_params.contains(name);
+        match (&self.key, &other.key) {
+            (DimKey::Literal(a), DimKey::Literal(b)) => Some(a == b),
+            (DimKey::Ident(a), DimKey::Ident(b)) if a == b => Some(true),
+            (DimKey::Ident(a), DimKey::Ident(b)) if is_param(a) && is_param(b) => Some(false),
+            (DimKey::Ident(a), DimKey::Literal(_)) | (DimKey::Literal(_), DimKey::Ident(a))
+                if is_param(a) =>
+            {
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl ToTokens for Dim {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(self.as_const_arg());
+    }
+}
+
+impl<'a> Layer<'a> {
+    /// Reads the struct; returns `None` (with errors pushed) when it is not a model we can check.
+    pub fn from_syn(item: &'a ItemStruct, args: LayerArgs, errors: &mut Errors) -> Option<Self> {
+        let named = match &item.fields {
+            syn::Fields::Named(named) => named,
+            syn::Fields::Unnamed(_) => {
+                errors.spanned(
+                    &item.fields,
+                    "a tied layer needs named fields (`weight: Tensor<..>`), not a tuple struct: \
+                     field names become the parameter names optimizers and safetensors see",
+                );
+                return None;
+            }
+            syn::Fields::Unit => {
+                errors.spanned(
+                    &item.ident,
+                    "a tied layer needs at least one tensor field, e.g. \
+                     `weight: Tensor<Rank2<I, O>, E, D>`",
+                );
+                return None;
+            }
+        };
+
+        for lifetime in item.generics.lifetimes() {
+            errors.spanned(
+                lifetime,
+                "a tied layer owns its tensors: lifetime parameters are not supported",
+            );
+        }
+        let (dtype, device) = find_dtype_and_device(&item.generics, &item.ident, errors)?;
+
+        let mut fields = Vec::new();
+        for field in &named.named {
+            let ident = field.ident.as_ref()?;
+            let tie = attr::field_tie(&field.attrs, errors);
+            match TensorType::from_syn(&field.ty, dtype, device) {
+                Ok(tensor) => fields.push(Field { ident, tensor, tie }),
+                Err(err) => errors.push(err),
+            }
+        }
+        let builder = args
+            .builder
+            .unwrap_or_else(|| quote::format_ident!("{}Config", item.ident));
+        Some(Layer {
+            original: item,
+            generics: &item.generics,
+            dtype,
+            device,
+            builder,
+            fields,
+        })
+    }
+
+    /// Names of the struct's const parameters.
+    pub fn const_params(&self) -> Vec<String> {
+        self.generics
+            .const_params()
+            .map(|c| c.ident.to_string())
+            .collect()
+    }
+}
+
+/// Finds `E: Dtype` and `D: Device<E>` among the type parameters, by their bounds.
+fn find_dtype_and_device<'a>(
+    generics: &'a Generics,
+    name: &Ident,
+    errors: &mut Errors,
+) -> Option<(&'a Ident, &'a Ident)> {
+    let bounded = |trait_name: &str| {
+        generics.params.iter().find_map(|param| match param {
+            GenericParam::Type(t) if has_bound(t, generics, trait_name) => Some(&t.ident),
+            _ => None,
+        })
+    };
+    let dtype = bounded("Dtype");
+    let device = bounded("Device");
+    match (dtype, device) {
+        (Some(e), Some(d)) => Some((e, d)),
+        (e, d) => {
+            let missing = match (e, d) {
+                (None, None) => "its dtype and device",
+                (None, Some(_)) => "its dtype",
+                _ => "its device",
+            };
+            let span_tokens: TokenStream = if generics.params.is_empty() {
+                name.to_token_stream()
+            } else {
+                generics.to_token_stream()
+            };
+            errors.spanned(
+                span_tokens,
+                format!(
+                    "a tied layer is generic over {missing}, like dfdx's own modules: add \
+                     `E: Dtype, D: Device<E>` to the generics (e.g. \
+                     `struct {name}<const N: usize, E: Dtype, D: Device<E>>`)"
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn has_bound(param: &syn::TypeParam, generics: &Generics, trait_name: &str) -> bool {
+    let named = |bound: &syn::TypeParamBound| match bound {
+        syn::TypeParamBound::Trait(t) => t
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == trait_name),
+        _ => false,
+    };
+    param.bounds.iter().any(named)
+        || generics.where_clause.as_ref().is_some_and(|w| {
+            w.predicates.iter().any(|p| match p {
+                syn::WherePredicate::Type(t) => {
+                    matches!(&t.bounded_ty, Type::Path(p) if p.path.is_ident(&param.ident))
+                        && t.bounds.iter().any(named)
+                }
+                _ => false,
+            })
+        })
+}
+
+impl<'a> TensorType<'a> {
+    fn from_syn(ty: &'a Type, dtype: &Ident, device: &Ident) -> syn::Result<Self> {
+        let not_tensor = || {
+            syn::Error::new_spanned(
+                ty,
+                format!(
+                    "every field of a tied layer is a parameter tensor: \
+                     `Tensor<Rank2<I, O>, {dtype}, {device}>` for a weight or \
+                     `Tensor<Rank1<O>, {dtype}, {device}>` for a bias"
+                ),
+            )
+        };
+        let Type::Path(path) = ty else {
+            return Err(not_tensor());
+        };
+        let last = path.path.segments.last().ok_or_else(not_tensor)?;
+        if last.ident != "Tensor" || path.qself.is_some() {
+            return Err(not_tensor());
+        }
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return Err(not_tensor());
+        };
+        let args: Vec<&GenericArgument> = args.args.iter().collect();
+        if args.len() != 3 {
+            return Err(syn::Error::new_spanned(
+                &last.arguments,
+                format!(
+                    "a parameter tensor is `Tensor<Shape, {dtype}, {device}>`: three arguments, no tape"
+                ),
+            ));
+        }
+        for (arg, param) in [(args[1], dtype), (args[2], device)] {
+            let is_param =
+                matches!(arg, GenericArgument::Type(Type::Path(p)) if p.path.is_ident(param));
+            if !is_param {
+                return Err(syn::Error::new_spanned(
+                    arg,
+                    format!(
+                        "a tied layer's tensors use the layer's own dtype and device: write `{param}` here"
+                    ),
+                ));
+            }
+        }
+        let GenericArgument::Type(shape) = args[0] else {
+            return Err(syn::Error::new_spanned(
+                args[0],
+                "expected a shape such as `Rank2<I, O>`",
+            ));
+        };
+        let dims = shape_dims(shape)?;
+        Ok(TensorType { shape, dims })
+    }
+
+    pub fn rank(&self) -> usize {
+        self.dims.len()
+    }
+}
+
+/// The dims of `RankN<..>` or `(Const<A>, ..)`.
+fn shape_dims(shape: &Type) -> syn::Result<Vec<Dim>> {
+    let unsupported = || {
+        syn::Error::new_spanned(
+            shape,
+            "expected a compile-time shape: `Rank1<N>`, `Rank2<I, O>`, `(Const<N>,)` or \
+             `(Const<I>, Const<O>)`",
+        )
+    };
+    match shape {
+        Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last().ok_or_else(unsupported)?;
+            let rank = match last.ident.to_string().as_str() {
+                "Rank0" => 0,
+                "Rank1" => 1,
+                "Rank2" => 2,
+                "Rank3" => 3,
+                "Rank4" => 4,
+                "Rank5" => 5,
+                "Rank6" => 6,
+                _ => return Err(unsupported()),
+            };
+            let args: Vec<&GenericArgument> = match &last.arguments {
+                PathArguments::AngleBracketed(a) => a.args.iter().collect(),
+                PathArguments::None => Vec::new(),
+                PathArguments::Parenthesized(_) => return Err(unsupported()),
+            };
+            if args.len() != rank {
+                return Err(unsupported());
+            }
+            args.into_iter()
+                .map(|a| Dim::from_generic_argument(a).ok_or_else(unsupported))
+                .collect()
+        }
+        Type::Tuple(t) => t
+            .elems
+            .iter()
+            .map(|elem| {
+                let Type::Path(p) = elem else {
+                    return Err(unsupported());
+                };
+                let last = p.path.segments.last().ok_or_else(unsupported)?;
+                match (&last.ident, &last.arguments) {
+                    (ident, PathArguments::AngleBracketed(a))
+                        if ident == "Const" && a.args.len() == 1 =>
+                    {
+                        Dim::from_generic_argument(&a.args[0]).ok_or_else(unsupported)
+                    }
+                    _ => Err(syn::Error::new_spanned(
+                        elem,
+                        "tied layers need compile-time sizes: write `Const<N>` here",
+                    )),
+                }
+            })
+            .collect(),
+        Type::Paren(p) => shape_dims(&p.elem),
+        _ => Err(unsupported()),
+    }
+}
