@@ -41,6 +41,12 @@ impl Picture {
         }
     }
 
+    /// The same picture under another name, e.g. `W` as the forum thread writes it.
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = name.to_owned();
+        self
+    }
+
     /// The label of effective entry `W[i, j]`.
     pub fn label(&self, i: usize, j: usize) -> &str {
         &self.labels[i * self.cols + j]
