@@ -7,54 +7,6 @@ use common::*;
 use tied::prelude::*;
 use tied::{Cols, Dense, Rows, Scalar};
 
-type Owned = OwnedTape<f64, Cpu>;
-
-/// Forward and every gradient of `layer` on input `x` equal the dense reference; the `NoneTape`
-/// forward equals the `OwnedTape` one.
-fn check_reference<M, P, const I: usize, const O: usize, S, S2>(
-    layer: &M,
-    stored: &Tensor<P::Stored, f64, Cpu>,
-    bias: Option<&Tensor<Rank1<O>, f64, Cpu>>,
-    x: Tensor<S, f64, Cpu>,
-) where
-    P: Tie<I, O>,
-    S: Shape,
-    S2: Shape,
-    M: Module<Tensor<S, f64, Cpu, Owned>, Output = Tensor<S2, f64, Cpu, Owned>>
-        + Module<Tensor<S, f64, Cpu>, Output = Tensor<S2, f64, Cpu>>,
-{
-    let dev = Cpu::default();
-    let y_plain = layer.forward(x.clone());
-    let r = values(y_plain.shape().num_elements(), 7);
-    let rt: Tensor<S2, f64, Cpu> = dev.tensor_from_vec(r.clone(), *y_plain.shape());
-
-    let y = layer.forward(x.trace(Gradients::leaky()));
-    assert_eq!(
-        y.as_vec(),
-        y_plain.as_vec(),
-        "OwnedTape and NoneTape forwards differ"
-    );
-    let grads = (y * rt).sum::<Rank0, _>().backward();
-
-    let want = reference::<P, I, O, f64>(
-        &stored.as_vec(),
-        bias.map(|b| b.as_vec()).as_deref(),
-        &x.as_vec(),
-        &r,
-    );
-    assert_close("y", &y_plain.as_vec(), &want.y, 1e-12);
-    assert_close(
-        "grad(stored)",
-        &grads.get(stored).as_vec(),
-        &want.grad_stored,
-        1e-12,
-    );
-    if let Some(b) = bias {
-        assert_close("grad(bias)", &grads.get(b).as_vec(), &want.grad_bias, 1e-12);
-    }
-    assert_close("grad(x)", &grads.get(&x).as_vec(), &want.grad_x, 1e-12);
-}
-
 fn inputs<const I: usize>(
     seed: u64,
 ) -> (
