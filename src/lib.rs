@@ -37,14 +37,14 @@ pub use tied_macros::layer;
 pub use tied_runtime::dfdx;
 pub use tied_runtime::{
     gradcheck, gradcheck_with, Cols, Dense, GradcheckError, GradcheckOptions, GradcheckReport,
-    LinearInput, Picture, Rows, Scalar, Tie, TiedDtype,
+    LinearInput, LoadChecked, LoadError, Picture, Rows, Scalar, Tie, TiedDtype,
 };
 
 /// `use tied::prelude::*;` brings dfdx's prelude and the names a tied layer is written with.
 pub mod prelude {
     pub use crate::dfdx;
     pub use crate::dfdx::prelude::*;
-    pub use crate::{gradcheck, GradcheckOptions, Picture, Tie};
+    pub use crate::{gradcheck, GradcheckOptions, LoadChecked, Picture, Tie};
 }
 
 /// What the generated code names. Not public API: it may change in any release.

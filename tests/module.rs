@@ -226,6 +226,67 @@ fn loading_a_dense_checkpoint_into_a_tied_layer_is_an_error() {
 }
 
 #[test]
+fn checked_load_names_the_mismatch_and_leaves_the_model_as_it_was() {
+    let dev = Cpu::seed_from_u64(8);
+    let dense_path = temp_path("dense-checked.safetensors");
+    dev.build_module::<DenseLinearConfig<6, 6>, f32>()
+        .save_safetensors(&dense_path)
+        .unwrap();
+    let mut tied = dev.build_module::<TiedLinearConfig<6>, f32>();
+    let before = (tied.weight.array(), tied.bias.array());
+
+    let err = tied.load_safetensors_checked(&dense_path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} does not fit this model:\n  - `weight` has shape [6, 6] in the file, this model \
+             stores [6] (a tied weight stores only its distinct values)",
+            dense_path.display()
+        )
+    );
+    assert_eq!((tied.weight.array(), tied.bias.array()), before);
+
+    // A file whose weight fits but whose bias does not: dfdx alone would load the weight and
+    // then fail; the checked load changes nothing.
+    let mut other = dev.build_module::<TiedLinearConfig<6>, f32>();
+    other.weight = dev.tensor([9.0; 6]);
+    let path = temp_path("half-fits.safetensors");
+    let narrow = dev.build_module::<RowsNoBiasConfig<6, 2>, f32>();
+    narrow.save_safetensors(&path).unwrap();
+    let err = other.load_safetensors_checked(&path).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`bias` is missing (this model stores [6])"),
+        "{err}"
+    );
+    assert_eq!(other.weight.array(), [9.0; 6]);
+
+    // f64 file into an f32 model.
+    let wide_path = temp_path("wide.safetensors");
+    dev.build_module::<TiedLinearConfig<6>, f64>()
+        .save_safetensors(&wide_path)
+        .unwrap();
+    let err = tied.load_safetensors_checked(&wide_path).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`weight` is F64 in the file, this model is F32"),
+        "{err}"
+    );
+
+    let err = tied
+        .load_safetensors_checked(temp_path("absent.safetensors"))
+        .unwrap_err();
+    assert!(err.to_string().starts_with("cannot read"), "{err}");
+
+    // And a good file loads.
+    let good = temp_path("good.safetensors");
+    let source = Cpu::seed_from_u64(99).build_module::<TiedLinearConfig<6>, f32>();
+    source.save_safetensors(&good).unwrap();
+    tied.load_safetensors_checked(&good).unwrap();
+    assert_eq!(tied.weight.array(), source.weight.array());
+}
+
+#[test]
 fn works_inside_a_dfdx_tuple_model() {
     type Model = (TiedLinearConfig<4>, ReLU, Linear<4, 2>);
     let dev = Cpu::seed_from_u64(2);

@@ -2,6 +2,9 @@
 
 use dfdx::prelude::*;
 
+/// `n` rows of `F` features: the matrix every lowering works on.
+pub type Batch<const F: usize, E, D, T> = Tensor<(usize, Const<F>), E, D, T>;
+
 /// An input to a layer with `I` input features: `Rank1<I>`, `(B, Const<I>)` or
 /// `(B, S, Const<I>)`, with any batch/sequence dims and any tape.
 ///
@@ -17,13 +20,11 @@ pub trait LinearInput<const I: usize, E: Dtype, D: Device<E>>: Sized {
 
     /// The input as `n` rows of `I` features.
     #[allow(clippy::type_complexity)]
-    fn try_flatten(
-        self,
-    ) -> Result<(Tensor<(usize, Const<I>), E, D, Self::Tape>, Self::Layout), D::Err>;
+    fn try_flatten(self) -> Result<(Batch<I, E, D, Self::Tape>, Self::Layout), D::Err>;
 
     /// The `n` output rows in the input's layout.
     fn try_unflatten<const O: usize>(
-        y: Tensor<(usize, Const<O>), E, D, Self::Tape>,
+        y: Batch<O, E, D, Self::Tape>,
         layout: Self::Layout,
     ) -> Result<Self::Output<O>, D::Err>;
 }
@@ -35,12 +36,12 @@ impl<const I: usize, E: Dtype, D: Device<E>, T: Tape<E, D>> LinearInput<I, E, D>
     type Output<const O: usize> = Tensor<Rank1<O>, E, D, T>;
     type Layout = ();
 
-    fn try_flatten(self) -> Result<(Tensor<(usize, Const<I>), E, D, T>, ()), D::Err> {
+    fn try_flatten(self) -> Result<(Batch<I, E, D, T>, ()), D::Err> {
         Ok((self.try_reshape_like(&(1, Const::<I>))?, ()))
     }
 
     fn try_unflatten<const O: usize>(
-        y: Tensor<(usize, Const<O>), E, D, T>,
+        y: Batch<O, E, D, T>,
         _: (),
     ) -> Result<Tensor<Rank1<O>, E, D, T>, D::Err> {
         y.try_reshape_like(&(Const::<O>,))
@@ -54,13 +55,13 @@ impl<B: Dim, const I: usize, E: Dtype, D: Device<E>, T: Tape<E, D>> LinearInput<
     type Output<const O: usize> = Tensor<(B, Const<O>), E, D, T>;
     type Layout = B;
 
-    fn try_flatten(self) -> Result<(Tensor<(usize, Const<I>), E, D, T>, B), D::Err> {
+    fn try_flatten(self) -> Result<(Batch<I, E, D, T>, B), D::Err> {
         let b = self.shape().0;
         Ok((self.try_reshape_like(&(b.size(), Const::<I>))?, b))
     }
 
     fn try_unflatten<const O: usize>(
-        y: Tensor<(usize, Const<O>), E, D, T>,
+        y: Batch<O, E, D, T>,
         b: B,
     ) -> Result<Tensor<(B, Const<O>), E, D, T>, D::Err> {
         y.try_reshape_like(&(b, Const::<O>))
@@ -74,7 +75,7 @@ impl<B: Dim, S: Dim, const I: usize, E: Dtype, D: Device<E>, T: Tape<E, D>> Line
     type Output<const O: usize> = Tensor<(B, S, Const<O>), E, D, T>;
     type Layout = (B, S);
 
-    fn try_flatten(self) -> Result<(Tensor<(usize, Const<I>), E, D, T>, (B, S)), D::Err> {
+    fn try_flatten(self) -> Result<(Batch<I, E, D, T>, (B, S)), D::Err> {
         let (b, s, _) = *self.shape();
         Ok((
             self.try_reshape_like(&(b.size() * s.size(), Const::<I>))?,
@@ -83,7 +84,7 @@ impl<B: Dim, S: Dim, const I: usize, E: Dtype, D: Device<E>, T: Tape<E, D>> Line
     }
 
     fn try_unflatten<const O: usize>(
-        y: Tensor<(usize, Const<O>), E, D, T>,
+        y: Batch<O, E, D, T>,
         (b, s): (B, S),
     ) -> Result<Tensor<(B, S, Const<O>), E, D, T>, D::Err> {
         y.try_reshape_like(&(b, s, Const::<O>))

@@ -2,10 +2,11 @@
 //! dfdx's fan-in initialization.
 
 use dfdx::prelude::*;
+
 use num_traits::Float;
 use rand_distr::{uniform::SampleUniform, Uniform};
 
-use crate::{LinearInput, Tie};
+use crate::{Batch, LinearInput, Tie};
 
 /// The dtypes a tied layer can be built and reset in: dfdx's `Linear` asks the same of its dtype.
 pub trait TiedDtype: Dtype + Float + SampleUniform {}
@@ -14,26 +15,17 @@ impl<E: Dtype + Float + SampleUniform> TiedDtype for E {}
 /// A bias added after `x·W`: a stored `Rank1<O>` vector, or `()` for none.
 pub trait Bias<const O: usize, E: Dtype, D: Device<E>> {
     /// `y + b` broadcast over the rows of `y`.
-    fn try_add_to<T: Tape<E, D>>(
-        &self,
-        y: Tensor<(usize, Const<O>), E, D, T>,
-    ) -> Result<Tensor<(usize, Const<O>), E, D, T>, D::Err>;
+    fn try_add_to<T: Tape<E, D>>(&self, y: Batch<O, E, D, T>) -> Result<Batch<O, E, D, T>, D::Err>;
 }
 
 impl<const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D> for () {
-    fn try_add_to<T: Tape<E, D>>(
-        &self,
-        y: Tensor<(usize, Const<O>), E, D, T>,
-    ) -> Result<Tensor<(usize, Const<O>), E, D, T>, D::Err> {
+    fn try_add_to<T: Tape<E, D>>(&self, y: Batch<O, E, D, T>) -> Result<Batch<O, E, D, T>, D::Err> {
         Ok(y)
     }
 }
 
 impl<const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D> for Tensor<Rank1<O>, E, D> {
-    fn try_add_to<T: Tape<E, D>>(
-        &self,
-        y: Tensor<(usize, Const<O>), E, D, T>,
-    ) -> Result<Tensor<(usize, Const<O>), E, D, T>, D::Err> {
+    fn try_add_to<T: Tape<E, D>>(&self, y: Batch<O, E, D, T>) -> Result<Batch<O, E, D, T>, D::Err> {
         let shape = *y.shape();
         y.try_add(self.retaped::<T>().try_broadcast_like(&shape)?)
     }

@@ -3,15 +3,17 @@
 //!
 //! Use it through the `tied` crate; the code `#[tied::layer]` generates calls into this crate.
 
+mod checkpoint;
 mod gradcheck;
 mod input;
 mod layer;
 mod picture;
 mod tie;
 
+pub use checkpoint::{LoadChecked, LoadError};
 pub use dfdx;
 pub use gradcheck::{gradcheck, gradcheck_with, GradcheckError, GradcheckOptions, GradcheckReport};
-pub use input::LinearInput;
+pub use input::{Batch, LinearInput};
 pub use layer::{device_ok, fan_in_uniform, try_linear, Bias, SameSize, TiedDtype};
 pub use picture::Picture;
 pub use tie::{Cols, Dense, Rows, Scalar, Tie};

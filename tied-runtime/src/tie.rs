@@ -3,6 +3,8 @@
 
 use dfdx::prelude::*;
 
+use crate::Batch;
+
 /// A tie pattern for an effective weight of `I` inputs × `O` outputs.
 ///
 /// A pattern says which stored value each effective entry `W[i, j]` is ([`Tie::index`]), and how to
@@ -26,9 +28,9 @@ pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
     ///
     /// The result is contiguous (no stride-0 view), so it can go into `matmul` safely.
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Tensor<(usize, Const<I>), E, D, T>,
+        x: Batch<I, E, D, T>,
         stored: &Tensor<Self::Stored, E, D>,
-    ) -> Result<Tensor<(usize, Const<O>), E, D, T>, D::Err>;
+    ) -> Result<Batch<O, E, D, T>, D::Err>;
 
     /// The effective weight, materialized and contiguous, on `stored`'s tape: safe to pass to
     /// `matmul`.
@@ -50,9 +52,9 @@ impl<const I: usize, const O: usize> Tie<I, O> for Dense {
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Tensor<(usize, Const<I>), E, D, T>,
+        x: Batch<I, E, D, T>,
         stored: &Tensor<Rank2<I, O>, E, D>,
-    ) -> Result<Tensor<(usize, Const<O>), E, D, T>, D::Err> {
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
         // The stored weight is contiguous, never a broadcast view: matmul is safe here.
         x.try_matmul(stored.retaped::<T>())
     }
@@ -80,9 +82,9 @@ impl<const I: usize, const O: usize> Tie<I, O> for Rows {
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Tensor<(usize, Const<I>), E, D, T>,
+        x: Batch<I, E, D, T>,
         stored: &Tensor<Rank1<I>, E, D>,
-    ) -> Result<Tensor<(usize, Const<O>), E, D, T>, D::Err> {
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
         let n = x.shape().0;
         let w = stored.retaped::<T>().try_broadcast_like(x.shape())?;
         let dot: Tensor<(usize,), E, D, T> = x.try_mul(w)?.try_sum()?;
@@ -113,9 +115,9 @@ impl<const I: usize, const O: usize> Tie<I, O> for Cols {
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Tensor<(usize, Const<I>), E, D, T>,
+        x: Batch<I, E, D, T>,
         stored: &Tensor<Rank1<O>, E, D>,
-    ) -> Result<Tensor<(usize, Const<O>), E, D, T>, D::Err> {
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
         let n = x.shape().0;
         let total: Tensor<(usize,), E, D, T> = x.try_sum()?;
         let total = total.try_broadcast_like(&(n, Const::<O>))?;
@@ -147,9 +149,9 @@ impl<const I: usize, const O: usize> Tie<I, O> for Scalar {
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Tensor<(usize, Const<I>), E, D, T>,
+        x: Batch<I, E, D, T>,
         stored: &Tensor<Rank1<1>, E, D>,
-    ) -> Result<Tensor<(usize, Const<O>), E, D, T>, D::Err> {
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
         let n = x.shape().0;
         let total: Tensor<(usize,), E, D, T> = x.try_sum()?;
         let w: Tensor<(usize,), E, D, T> = stored
