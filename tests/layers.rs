@@ -7,6 +7,8 @@ use common::*;
 use tied::prelude::*;
 use tied::{Cols, Dense, Rows, Scalar};
 
+/// One input of each accepted kind: a vector, a const batch, a runtime batch, a batch of sequences.
+#[allow(clippy::type_complexity)]
 fn inputs<const I: usize>(
     seed: u64,
 ) -> (
@@ -63,7 +65,7 @@ fn rows_matches_dense_reference_and_finite_differences() {
 
 #[test]
 fn rectangular_rows_without_bias() {
-    let report = check_layer!(build::<RowsNoBiasConfig<5, 3>>(), Rows, 5, 3, |l| None);
+    let report = check_layer!(build::<RowsNoBiasConfig<5, 3>>(), Rows, 5, 3, |_l| None);
     assert_eq!(report.parameters, vec![("weight".to_owned(), 5)]);
 }
 
