@@ -29,6 +29,11 @@
 //! See the README for the tour: patterns, what is generated, and how the forward avoids building
 //! `W`.
 
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 // Lets the generated `::tied::...` paths resolve in this crate's own tests too.
 extern crate self as tied;
 
