@@ -41,8 +41,9 @@ pub use tied_macros::layer;
 /// The dfdx `tied` is built on (0.13): use it to be sure of the same version.
 pub use tied_runtime::dfdx;
 pub use tied_runtime::{
-    gradcheck, gradcheck_with, Cols, Dense, GradcheckError, GradcheckOptions, GradcheckReport,
-    LinearInput, LoadChecked, LoadError, Picture, Rows, Scalar, Tie, TiedDtype,
+    check_pattern, gradcheck, gradcheck_with, Banded, Batch, Block, Circulant, Cols, Dense,
+    GradcheckError, GradcheckOptions, GradcheckReport, Hankel, LinearInput, LoadChecked, LoadError,
+    PatternError, Picture, Rows, Scalar, Symmetric, Tie, TiedDtype, Tile, Toeplitz,
 };
 
 /// `use tied::prelude::*;` brings dfdx's prelude and the names a tied layer is written with.

@@ -70,7 +70,9 @@ where
 {
     let dev = Cpu::default();
     let n = x.len() / I;
-    let w: Vec<E> = (0..I * O).map(|k| stored[P::index(k / O, k % O)]).collect();
+    let w: Vec<E> = (0..I * O)
+        .map(|k| P::index(k / O, k % O).map_or(E::zero(), |s| stored[s]))
+        .collect();
     let w: Tensor<Rank2<I, O>, E, Cpu> = dev.tensor_from_vec(w, (Const, Const));
     let b: Tensor<Rank1<O>, E, Cpu> = dev.tensor_from_vec(
         bias.map_or_else(|| vec![E::zero(); O], <[E]>::to_vec),
@@ -89,7 +91,9 @@ where
     let mut grad_stored = vec![E::zero(); stored.len()];
     for i in 0..I {
         for j in 0..O {
-            grad_stored[P::index(i, j)] += gw[i * O + j];
+            if let Some(k) = P::index(i, j) {
+                grad_stored[k] += gw[i * O + j];
+            }
         }
     }
     Reference {

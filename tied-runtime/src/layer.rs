@@ -31,6 +31,30 @@ impl<const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D> for Tensor<Rank1<O>, 
     }
 }
 
+/// A tied bias: the 1×O row of pattern `P`'s effective weight (e.g. [`crate::Scalar`]: one value
+/// for every output), added to every output row.
+pub struct TiedBias<'a, P: Tie<1, O>, const O: usize, E: Dtype, D: Device<E>> {
+    stored: &'a Tensor<P::Stored, E, D>,
+}
+
+impl<'a, P: Tie<1, O>, const O: usize, E: Dtype, D: Device<E>> TiedBias<'a, P, O, E, D> {
+    /// The bias whose stored values are `stored`.
+    pub fn new(stored: &'a Tensor<P::Stored, E, D>) -> Self {
+        TiedBias { stored }
+    }
+}
+
+impl<P: Tie<1, O>, const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D>
+    for TiedBias<'_, P, O, E, D>
+{
+    fn try_add_to<T: Tape<E, D>>(&self, y: Batch<O, E, D, T>) -> Result<Batch<O, E, D, T>, D::Err> {
+        let shape = *y.shape();
+        let row = P::try_effective(self.stored.retaped::<T>())?;
+        let row: Tensor<Rank1<O>, E, D, T> = row.try_reshape()?;
+        y.try_add(row.try_broadcast_like(&shape)?)
+    }
+}
+
 /// `y = x·W + b` where `W` is the effective weight of tie `P` stored in `stored`.
 ///
 /// This is the whole forward of a generated single-weight layer; the output is contiguous.

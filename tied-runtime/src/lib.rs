@@ -14,6 +14,9 @@ pub use checkpoint::{LoadChecked, LoadError};
 pub use dfdx;
 pub use gradcheck::{gradcheck, gradcheck_with, GradcheckError, GradcheckOptions, GradcheckReport};
 pub use input::{Batch, LinearInput};
-pub use layer::{device_ok, fan_in_uniform, try_linear, Bias, SameSize, TiedDtype};
+pub use layer::{device_ok, fan_in_uniform, try_linear, Bias, SameSize, TiedBias, TiedDtype};
 pub use picture::Picture;
-pub use tie::{Cols, Dense, Rows, Scalar, Tie};
+pub use tie::{
+    check_pattern, gather_effective, Banded, Block, Circulant, Cols, Dense, Hankel, PatternError,
+    Rows, Scalar, Symmetric, Tie, Tile, Toeplitz,
+};

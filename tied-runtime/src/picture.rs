@@ -5,7 +5,8 @@ use core::fmt;
 
 use crate::Tie;
 
-/// The effective weight of a tie drawn as labels of its stored values (`w1`, `w2`, ...).
+/// The effective weight of a tie drawn as labels of its stored values (`w1`, `w2`, ...; `0` for a
+/// structural zero).
 ///
 /// `Display` prints the grid; large weights are elided to their corners with `…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +29,10 @@ impl Picture {
         let mut labels = Vec::with_capacity(I * O);
         for i in 0..I {
             for j in 0..O {
-                labels.push(format!("{label}{}", P::index(i, j) + 1));
+                labels.push(match P::index(i, j) {
+                    Some(k) => format!("{label}{}", k + 1),
+                    None => "0".to_owned(),
+                });
             }
         }
         Picture {

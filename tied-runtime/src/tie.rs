@@ -1,5 +1,15 @@
 //! Tie patterns: how the distinct stored values fill an effective weight `W` (I×O, `y = x·W`), and the
-//! structure-aware lowering of `x·W` for each.
+//! lowering of `x·W` for each.
+//!
+//! Two families:
+//! - **broadcast** (`Rows`, `Cols`, `Scalar`, `Tile`, `Block`): `x·W` is computed from the
+//!   structure, in O(n·(I + O)) plus a small matmul with the stored block, never building `W`;
+//! - **index** (`Toeplitz`, `Circulant`, `Hankel`, `Symmetric`, `Banded`, and your own patterns):
+//!   `W` is gathered from the stored values by [`Tie::index`] and multiplied densely.
+//!
+//! Every gradient is dfdx's tape's: a stored value's gradient is the sum over all its copies, under
+//! any tape and any thread count. No lowering hands `matmul` a stride-0 (broadcast) view: dfdx 0.13's
+//! CPU `matmul` backward races through one.
 
 use dfdx::prelude::*;
 
@@ -7,36 +17,202 @@ use crate::Batch;
 
 /// A tie pattern for an effective weight of `I` inputs × `O` outputs.
 ///
-/// A pattern says which stored value each effective entry `W[i, j]` is ([`Tie::index`]), and how to
-/// compute `x·W` without building `W` when its structure allows ([`Tie::try_apply`]). The gradient of
-/// every stored value is the sum over all entries of `W` that copy it; every lowering gets that sum
-/// from dfdx's tape, so it holds under any tape and any thread count.
+/// A pattern says which stored value each effective entry `W[i, j]` is ([`Tie::index`]); that alone
+/// defines it, and the provided [`Tie::try_effective`] and [`Tie::try_apply`] gather `W` from it.
+/// Patterns with structure override `try_apply` to compute `x·W` without building `W`.
 ///
-/// Implementations must agree with [`Tie::index`]: the crate's tests compare each lowering with the
-/// dense `W` that `index` describes, and [`crate::gradcheck`] lets you do the same for your own.
+/// # A pattern of your own
+///
+/// ```
+/// use tied::prelude::*;
+///
+/// /// A checkerboard: two values, alternating.
+/// pub struct Checkerboard;
+///
+/// impl<const I: usize, const O: usize> Tie<I, O> for Checkerboard {
+///     type Stored = Rank1<2>;
+///     const NAME: &'static str = "checkerboard";
+///     fn index(i: usize, j: usize) -> Option<usize> {
+///         Some((i + j) % 2)
+///     }
+/// }
+///
+/// assert!(tied::check_pattern::<Checkerboard, 3, 3>().is_ok());
+/// print!("{}", tied::Picture::of::<Checkerboard, 3, 3>("W", "w"));
+/// ```
 pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
     /// The shape of the stored distinct values.
     type Stored: ConstShape;
 
-    /// The pattern's name in attributes and pictures (`rows`, `dense`, ...).
+    /// The pattern's name in attributes and pictures (`rows`, `toeplitz`, ...).
     const NAME: &'static str;
 
-    /// The position, in the stored values (row-major), of effective entry `W[i, j]`.
-    fn index(i: usize, j: usize) -> usize;
+    /// The position, in the stored values (row-major), of effective entry `W[i, j]`, or `None`
+    /// where `W` is a structural zero (outside a band, say).
+    ///
+    /// Every position must be below the number of stored values and every stored value must be
+    /// used: [`check_pattern`] verifies it, and a generated layer refuses to build otherwise.
+    fn index(i: usize, j: usize) -> Option<usize>;
 
     /// `y = x·W` for a batch of `n` input rows, with gradients for `x` and the stored values.
     ///
-    /// The result is contiguous (no stride-0 view), so it can go into `matmul` safely.
+    /// The result is contiguous, so it can go into `matmul` safely. The provided version
+    /// materializes `W` and multiplies.
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<I, E, D, T>,
         stored: &Tensor<Self::Stored, E, D>,
-    ) -> Result<Batch<O, E, D, T>, D::Err>;
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
+        let w = Self::try_effective(stored.retaped::<T>())?;
+        x.try_matmul(w)
+    }
 
     /// The effective weight, materialized and contiguous, on `stored`'s tape: safe to pass to
-    /// `matmul`.
+    /// `matmul`. The provided version gathers it through [`Tie::index`].
     fn try_effective<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         stored: Tensor<Self::Stored, E, D, T>,
-    ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err>;
+    ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err> {
+        gather_effective::<Self, I, O, E, D, T>(stored)
+    }
+}
+
+/// Why a pattern cannot be used: the first problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatternError {
+    /// `index(i, j)` is `Some(k)` with `k` past the stored values.
+    OutOfRange {
+        /// The pattern's name.
+        pattern: &'static str,
+        /// The entry of `W`.
+        i: usize,
+        /// The entry of `W`.
+        j: usize,
+        /// The position the pattern gave.
+        index: usize,
+        /// How many values are stored.
+        stored: usize,
+    },
+    /// A stored value no entry of `W` uses: it would be a parameter with no gradient.
+    Unused {
+        /// The pattern's name.
+        pattern: &'static str,
+        /// The unused stored value.
+        index: usize,
+        /// How many values are stored.
+        stored: usize,
+    },
+}
+
+impl core::fmt::Display for PatternError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PatternError::OutOfRange {
+                pattern,
+                i,
+                j,
+                index,
+                stored,
+            } => write!(
+                f,
+                "pattern `{pattern}` maps W[{i}, {j}] to stored value {index}, but only \
+                 {stored} values are stored (0..{stored})"
+            ),
+            PatternError::Unused {
+                pattern,
+                index,
+                stored,
+            } => write!(
+                f,
+                "pattern `{pattern}` never uses stored value {index} of {stored}: it would be a \
+                 parameter without a gradient"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PatternError {}
+
+/// Checks that pattern `P` maps every entry of an I×O weight into its stored values and uses each
+/// stored value at least once.
+pub fn check_pattern<P: Tie<I, O>, const I: usize, const O: usize>() -> Result<(), PatternError> {
+    let stored = <P::Stored as ConstShape>::NUMEL;
+    let mut used = vec![false; stored];
+    for i in 0..I {
+        for j in 0..O {
+            if let Some(index) = P::index(i, j) {
+                match used.get_mut(index) {
+                    Some(u) => *u = true,
+                    None => {
+                        return Err(PatternError::OutOfRange {
+                            pattern: P::NAME,
+                            i,
+                            j,
+                            index,
+                            stored,
+                        })
+                    }
+                }
+            }
+        }
+    }
+    match used.iter().position(|u| !u) {
+        Some(index) => Err(PatternError::Unused {
+            pattern: P::NAME,
+            index,
+            stored,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `W` gathered from the stored values through `P::index`; structural zeros are masked out.
+///
+/// Gather's CPU backward accumulates sequentially, so the copies' gradients sum exactly.
+pub fn gather_effective<P, const I: usize, const O: usize, E, D, T>(
+    stored: Tensor<P::Stored, E, D, T>,
+) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err>
+where
+    P: Tie<I, O>,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+{
+    let dev = stored.device().clone();
+    let numel = <P::Stored as ConstShape>::NUMEL;
+    let mut index = Vec::with_capacity(I * O);
+    let mut mask = Vec::with_capacity(I * O);
+    for i in 0..I {
+        for j in 0..O {
+            // An index past the stored values would make gather read out of bounds: treat it as a
+            // structural zero here; generated layers refuse such patterns when they are built.
+            match P::index(i, j).filter(|&k| k < numel) {
+                Some(k) => {
+                    index.push(k);
+                    mask.push(E::ONE);
+                }
+                None => {
+                    index.push(0);
+                    mask.push(E::default());
+                }
+            }
+        }
+    }
+    let flat: Tensor<(usize,), E, D, T> = stored.try_reshape_like(&(numel,))?;
+    let index: Tensor<(usize,), usize, D> = dev.try_tensor_from_vec(index, (I * O,))?;
+    let gathered: Tensor<(usize,), E, D, T> = flat.try_gather(index)?;
+    let w = gathered.try_reshape_like(&(Const::<I>, Const::<O>))?;
+    if mask.iter().all(|m| *m == E::ONE) {
+        Ok(w)
+    } else {
+        let mask: Tensor<Rank2<I, O>, E, D> = dev.try_tensor_from_vec(mask, (Const, Const))?;
+        w.try_mul(mask)
+    }
+}
+
+/// `t` materialized contiguously (a copy with a sequential backward when `t` is a view).
+fn contiguous<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    t: Tensor<S, E, D, T>,
+) -> Result<Tensor<S, E, D, T>, D::Err> {
+    t.try_contiguous()
 }
 
 /// No tie: every entry of `W` is its own parameter (a plain `Linear` weight, stored I×O).
@@ -47,8 +223,8 @@ impl<const I: usize, const O: usize> Tie<I, O> for Dense {
     type Stored = Rank2<I, O>;
     const NAME: &'static str = "dense";
 
-    fn index(i: usize, j: usize) -> usize {
-        i * O + j
+    fn index(i: usize, j: usize) -> Option<usize> {
+        Some(i * O + j)
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -62,7 +238,7 @@ impl<const I: usize, const O: usize> Tie<I, O> for Dense {
     fn try_effective<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         stored: Tensor<Rank2<I, O>, E, D, T>,
     ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err> {
-        stored.try_contiguous()
+        contiguous(stored)
     }
 }
 
@@ -77,8 +253,8 @@ impl<const I: usize, const O: usize> Tie<I, O> for Rows {
     type Stored = Rank1<I>;
     const NAME: &'static str = "rows";
 
-    fn index(i: usize, _j: usize) -> usize {
-        i
+    fn index(i: usize, _j: usize) -> Option<usize> {
+        Some(i)
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -88,15 +264,13 @@ impl<const I: usize, const O: usize> Tie<I, O> for Rows {
         let n = x.shape().0;
         let w = stored.retaped::<T>().try_broadcast_like(x.shape())?;
         let dot: Tensor<(usize,), E, D, T> = x.try_mul(w)?.try_sum()?;
-        dot.try_broadcast_like(&(n, Const::<O>))?.try_contiguous()
+        contiguous(dot.try_broadcast_like(&(n, Const::<O>))?)
     }
 
     fn try_effective<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         stored: Tensor<Rank1<I>, E, D, T>,
     ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err> {
-        stored
-            .try_broadcast::<Rank2<I, O>, Axis<1>>()?
-            .try_contiguous()
+        contiguous(stored.try_broadcast::<Rank2<I, O>, Axis<1>>()?)
     }
 }
 
@@ -110,8 +284,8 @@ impl<const I: usize, const O: usize> Tie<I, O> for Cols {
     type Stored = Rank1<O>;
     const NAME: &'static str = "cols";
 
-    fn index(_i: usize, j: usize) -> usize {
-        j
+    fn index(_i: usize, j: usize) -> Option<usize> {
+        Some(j)
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -128,9 +302,7 @@ impl<const I: usize, const O: usize> Tie<I, O> for Cols {
     fn try_effective<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         stored: Tensor<Rank1<O>, E, D, T>,
     ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err> {
-        stored
-            .try_broadcast::<Rank2<I, O>, Axis<0>>()?
-            .try_contiguous()
+        contiguous(stored.try_broadcast::<Rank2<I, O>, Axis<0>>()?)
     }
 }
 
@@ -144,8 +316,8 @@ impl<const I: usize, const O: usize> Tie<I, O> for Scalar {
     type Stored = Rank1<1>;
     const NAME: &'static str = "scalar";
 
-    fn index(_i: usize, _j: usize) -> usize {
-        0
+    fn index(_i: usize, _j: usize) -> Option<usize> {
+        Some(0)
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -158,18 +330,149 @@ impl<const I: usize, const O: usize> Tie<I, O> for Scalar {
             .retaped::<T>()
             .try_reshape::<Rank0>()?
             .try_broadcast_like(&(n,))?;
-        total
-            .try_mul(w)?
-            .try_broadcast_like(&(n, Const::<O>))?
-            .try_contiguous()
+        contiguous(total.try_mul(w)?.try_broadcast_like(&(n, Const::<O>))?)
     }
 
     fn try_effective<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         stored: Tensor<Rank1<1>, E, D, T>,
     ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err> {
-        stored
-            .try_reshape::<Rank0>()?
-            .try_broadcast::<Rank2<I, O>, Axes2<0, 1>>()?
-            .try_contiguous()
+        contiguous(
+            stored
+                .try_reshape::<Rank0>()?
+                .try_broadcast::<Rank2<I, O>, Axes2<0, 1>>()?,
+        )
+    }
+}
+
+/// A small `R`×`C` matrix `V` repeated `I/R` × `O/C` times (PyTorch's `V.repeat(I/R, O/C)`):
+/// `W[i, j] = V[i mod R, j mod C]`. `R` must divide `I` and `C` divide `O`.
+///
+/// Lowering: fold `x` into `R` sums (`Σ_a x[n, a·R + r]`), multiply by `V` (R×C), and repeat the
+/// `C` results over the outputs: O(n·(I + R·C + O)), no I×O tensor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tile<const R: usize, const C: usize>;
+
+impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> for Tile<R, C> {
+    type Stored = Rank2<R, C>;
+    const NAME: &'static str = "tile";
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        Some((i % R) * C + j % C)
+    }
+
+    fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank2<R, C>, E, D>,
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
+        let n = x.shape().0;
+        let folded: Tensor<(usize, usize, Const<R>), E, D, T> =
+            x.try_reshape_like(&(n, I / R, Const::<R>))?;
+        let folded: Batch<R, E, D, T> = folded.try_sum::<(usize, Const<R>), Axis<1>>()?;
+        let small: Batch<C, E, D, T> = folded.try_matmul(stored.retaped::<T>())?;
+        let repeated: Tensor<(usize, usize, Const<C>), E, D, T> =
+            small.try_broadcast_like::<_, Axis<1>>(&(n, O / C, Const::<C>))?;
+        repeated.try_reshape_like(&(n, Const::<O>))
+    }
+}
+
+/// Each stored value fills a block (PyTorch's `V.repeat_interleave`): `V` is `R`×`C` and
+/// `W[i, j] = V[i / (I/R), j / (O/C)]`. `R` must divide `I` and `C` divide `O`.
+///
+/// Lowering: sum `x` over each block of `I/R` inputs, multiply by `V` (R×C), and spread each of
+/// the `C` results over its `O/C` outputs: O(n·(I + R·C + O)), no I×O tensor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Block<const R: usize, const C: usize>;
+
+impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> for Block<R, C> {
+    type Stored = Rank2<R, C>;
+    const NAME: &'static str = "block";
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        Some((i / (I / R)) * C + j / (O / C))
+    }
+
+    fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank2<R, C>, E, D>,
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
+        let n = x.shape().0;
+        let blocks: Tensor<(usize, Const<R>, usize), E, D, T> =
+            x.try_reshape_like(&(n, Const::<R>, I / R))?;
+        let sums: Batch<R, E, D, T> = blocks.try_sum::<(usize, Const<R>), Axis<2>>()?;
+        let small: Batch<C, E, D, T> = sums.try_matmul(stored.retaped::<T>())?;
+        let spread: Tensor<(usize, Const<C>, usize), E, D, T> =
+            small.try_broadcast_like::<_, Axis<2>>(&(n, Const::<C>, O / C))?;
+        spread.try_reshape_like(&(n, Const::<O>))
+    }
+}
+
+/// Constant along each diagonal: `W[i, j] = v[i − j + O − 1]`, `K = I + O − 1` stored values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Toeplitz<const K: usize>;
+
+impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Toeplitz<K> {
+    type Stored = Rank1<K>;
+    const NAME: &'static str = "toeplitz";
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        Some(i + O - 1 - j)
+    }
+}
+
+/// Each row is the previous one rotated right by one: square `N`×`N`,
+/// `W[i, j] = v[(j − i) mod N]`, `N` stored values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Circulant;
+
+impl<const I: usize, const O: usize> Tie<I, O> for Circulant {
+    type Stored = Rank1<O>;
+    const NAME: &'static str = "circulant";
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        Some((j + O - i % O) % O)
+    }
+}
+
+/// Constant along each anti-diagonal: `W[i, j] = v[i + j]`, `K = I + O − 1` stored values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hankel<const K: usize>;
+
+impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Hankel<K> {
+    type Stored = Rank1<K>;
+    const NAME: &'static str = "hankel";
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        Some(i + j)
+    }
+}
+
+/// `W = Wᵀ`, square `N`×`N`: the upper triangle row by row, `K = N(N + 1)/2` stored values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Symmetric<const K: usize>;
+
+impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Symmetric<K> {
+    type Stored = Rank1<K>;
+    const NAME: &'static str = "symmetric";
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        let (a, b) = if i <= j { (i, j) } else { (j, i) };
+        // Rows 0..a of the upper triangle hold N + (N − 1) + … + (N − a + 1) values.
+        Some(a * O - a * a.saturating_sub(1) / 2 + (b - a))
+    }
+}
+
+/// A Toeplitz band: `K = 2b + 1` stored values for bandwidth `b`; `W[i, j] = v[i − j + b]` where
+/// `|i − j| ≤ b`, and a structural zero (no parameter) elsewhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Banded<const K: usize>;
+
+impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Banded<K> {
+    type Stored = Rank1<K>;
+    const NAME: &'static str = "banded";
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        let b = K / 2;
+        let k = (i + b).checked_sub(j)?;
+        (k < K).then_some(k)
     }
 }

@@ -1,0 +1,184 @@
+//! Every tie pattern on its own (no macro): its picture, its index checks, and its lowering against
+//! the dense reference and finite differences.
+
+mod common;
+
+use common::*;
+use tied::prelude::*;
+use tied::{
+    check_pattern, gradcheck_with, Banded, Block, Circulant, Cols, Hankel, PatternError, Rows,
+    Scalar, Symmetric, Tile, Toeplitz,
+};
+
+fn labels<P: Tie<I, O>, const I: usize, const O: usize>() -> Vec<Vec<String>> {
+    let picture = Picture::of::<P, I, O>("W", "v");
+    (0..I)
+        .map(|i| (0..O).map(|j| picture.label(i, j).to_owned()).collect())
+        .collect()
+}
+
+fn grid(rows: &[&str]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| r.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn pictures_of_every_pattern() {
+    assert_eq!(labels::<Rows, 2, 3>(), grid(&["v1 v1 v1", "v2 v2 v2"]));
+    assert_eq!(labels::<Cols, 2, 3>(), grid(&["v1 v2 v3", "v1 v2 v3"]));
+    assert_eq!(labels::<Scalar, 2, 2>(), grid(&["v1 v1", "v1 v1"]));
+    assert_eq!(
+        labels::<Tile<1, 2>, 2, 4>(),
+        grid(&["v1 v2 v1 v2", "v1 v2 v1 v2"])
+    );
+    assert_eq!(
+        labels::<Block<2, 2>, 4, 4>(),
+        grid(&["v1 v1 v2 v2", "v1 v1 v2 v2", "v3 v3 v4 v4", "v3 v3 v4 v4"])
+    );
+    assert_eq!(
+        labels::<Toeplitz<4>, 3, 2>(),
+        grid(&["v2 v1", "v3 v2", "v4 v3"])
+    );
+    assert_eq!(
+        labels::<Circulant, 3, 3>(),
+        grid(&["v1 v2 v3", "v3 v1 v2", "v2 v3 v1"])
+    );
+    assert_eq!(labels::<Hankel<4>, 2, 3>(), grid(&["v1 v2 v3", "v2 v3 v4"]));
+    assert_eq!(
+        labels::<Symmetric<6>, 3, 3>(),
+        grid(&["v1 v2 v3", "v2 v4 v5", "v3 v5 v6"])
+    );
+    assert_eq!(
+        labels::<Banded<3>, 4, 4>(),
+        grid(&["v2 v1 0 0", "v3 v2 v1 0", "0 v3 v2 v1", "0 0 v3 v2"])
+    );
+}
+
+#[test]
+fn the_forum_picture() {
+    assert_eq!(
+        Picture::of::<Rows, 4, 4>("W", "w").to_string(),
+        "W = [ w1 w1 w1 w1\n      w2 w2 w2 w2\n      w3 w3 w3 w3\n      w4 w4 w4 w4 ]\n\
+         (4×4 rows: 4 stored values instead of 16)"
+    );
+    // Large weights are elided to their corners.
+    let big = Picture::of::<Toeplitz<39>, 20, 20>("W", "v").to_string();
+    assert_eq!(big.lines().count(), 10);
+    assert!(big.contains('…'));
+    assert!(big.ends_with("(20×20 toeplitz: 39 stored values instead of 400)"));
+}
+
+#[test]
+fn check_pattern_accepts_the_right_sizes_and_names_the_wrong_ones() {
+    assert_eq!(check_pattern::<Toeplitz<5>, 3, 3>(), Ok(()));
+    assert_eq!(check_pattern::<Symmetric<10>, 4, 4>(), Ok(()));
+    assert_eq!(check_pattern::<Hankel<6>, 4, 3>(), Ok(()));
+    assert_eq!(check_pattern::<Banded<3>, 5, 5>(), Ok(()));
+    assert_eq!(check_pattern::<Tile<2, 3>, 4, 6>(), Ok(()));
+    assert_eq!(check_pattern::<Block<2, 3>, 4, 6>(), Ok(()));
+    assert_eq!(
+        check_pattern::<Toeplitz<4>, 3, 3>(),
+        Err(PatternError::OutOfRange {
+            pattern: "toeplitz",
+            i: 2,
+            j: 0,
+            index: 4,
+            stored: 4
+        })
+    );
+    let unused = check_pattern::<Symmetric<7>, 3, 3>().unwrap_err();
+    assert_eq!(
+        unused.to_string(),
+        "pattern `symmetric` never uses stored value 6 of 7: it would be a parameter without a \
+         gradient"
+    );
+    // A band wider than the matrix leaves the outer diagonals unused.
+    assert!(matches!(
+        check_pattern::<Banded<7>, 3, 3>(),
+        Err(PatternError::Unused { index: 0, .. })
+    ));
+}
+
+/// The stored values of one pattern, as a model for `gradcheck_with`.
+#[derive(Clone, Debug)]
+struct Stored<S: ConstShape> {
+    v: Tensor<S, f64, Cpu>,
+}
+
+impl<S: ConstShape> TensorCollection<f64, Cpu> for Stored<S> {
+    type To<E2: Dtype, D2: Device<E2>> = Stored<S>;
+    fn iter_tensors<V: ModuleVisitor<Self, f64, Cpu>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            Self::tensor("v", |s| &s.v, |s| &mut s.v, TensorOptions::reset_to_zeros()),
+            |_| unreachable!("not converted in these tests"),
+        )
+    }
+}
+
+/// `P`'s lowering (`try_apply`) and effective weight against the dense reference and finite
+/// differences, for a batch of 3.
+fn check_lowering<P: Tie<I, O>, const I: usize, const O: usize>(seed: u64) {
+    check_pattern::<P, I, O>().unwrap();
+    let dev = Cpu::default();
+    let numel = <P::Stored as ConstShape>::NUMEL;
+    let stored: Tensor<P::Stored, f64, Cpu> =
+        dev.tensor_from_vec(values(numel, seed), Default::default());
+    let x: Batch<I, f64, Cpu, NoneTape> = dev.tensor_from_vec(values(3 * I, seed + 1), (3, Const));
+    let r = values(3 * O, seed + 2);
+    let rt: Batch<O, f64, Cpu, NoneTape> = dev.tensor_from_vec(r.clone(), (3, Const));
+    let want = reference::<P, I, O, f64>(&stored.as_vec(), None, &x.as_vec(), &r);
+
+    let y = P::try_apply(x.trace(Gradients::leaky()), &stored).unwrap();
+    assert_close("y", &y.retaped::<NoneTape>().as_vec(), &want.y, 1e-12);
+    let grads = (y * rt.clone()).sum::<Rank0, _>().backward();
+    assert_close(
+        "grad(stored)",
+        &grads.get(&stored).as_vec(),
+        &want.grad_stored,
+        1e-12,
+    );
+    assert_close("grad(x)", &grads.get(&x).as_vec(), &want.grad_x, 1e-12);
+
+    // The effective weight is the pattern, entry by entry.
+    let w = P::try_effective(stored.clone()).unwrap().as_vec();
+    let sv = stored.as_vec();
+    for i in 0..I {
+        for j in 0..O {
+            assert_eq!(w[i * O + j], P::index(i, j).map_or(0.0, |k| sv[k]));
+        }
+    }
+
+    let model = Stored { v: stored };
+    gradcheck_with(&model, &x, GradcheckOptions::default(), |m, x| {
+        (P::try_apply(x, &m.v).unwrap() * rt.retaped::<Owned>()).sum()
+    })
+    .unwrap_or_else(|e| panic!("{}: {e}", P::NAME));
+}
+
+use tied::Batch;
+
+#[test]
+fn broadcast_family_lowerings() {
+    check_lowering::<Rows, 4, 3>(1);
+    check_lowering::<Cols, 4, 3>(2);
+    check_lowering::<Scalar, 4, 3>(3);
+    check_lowering::<Tile<2, 3>, 4, 6>(4);
+    check_lowering::<Tile<1, 1>, 3, 5>(5);
+    check_lowering::<Tile<3, 5>, 3, 5>(6);
+    check_lowering::<Block<2, 3>, 4, 6>(7);
+    check_lowering::<Block<1, 5>, 3, 5>(8);
+    check_lowering::<Block<3, 1>, 6, 2>(9);
+}
+
+#[test]
+fn index_family_lowerings() {
+    check_lowering::<Toeplitz<6>, 4, 3>(10);
+    check_lowering::<Circulant, 4, 4>(11);
+    check_lowering::<Hankel<6>, 3, 4>(12);
+    check_lowering::<Symmetric<10>, 4, 4>(13);
+    check_lowering::<Banded<3>, 5, 5>(14);
+    check_lowering::<Banded<5>, 4, 6>(15);
+}
