@@ -43,7 +43,7 @@ pub use tied_runtime::dfdx;
 pub use tied_runtime::{
     check_pattern, gradcheck, gradcheck_with, Banded, Batch, Block, Circulant, Cols, Dense,
     GradcheckError, GradcheckOptions, GradcheckReport, Hankel, LinearInput, LoadChecked, LoadError,
-    PatternError, Picture, Rows, Scalar, Symmetric, Tie, TiedDtype, Tile, Toeplitz,
+    PatternError, Picture, Rows, Scalar, Symmetric, Tie, TiedDtype, Tile, Toeplitz, Transposed,
 };
 
 /// `use tied::prelude::*;` brings dfdx's prelude and the names a tied layer is written with.

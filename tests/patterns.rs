@@ -7,7 +7,7 @@ use common::*;
 use tied::prelude::*;
 use tied::{
     check_pattern, gradcheck_with, Banded, Block, Circulant, Cols, Hankel, PatternError, Rows,
-    Scalar, Symmetric, Tile, Toeplitz,
+    Scalar, Symmetric, Tile, Toeplitz, Transposed,
 };
 
 fn labels<P: Tie<I, O>, const I: usize, const O: usize>() -> Vec<Vec<String>> {
@@ -181,4 +181,23 @@ fn index_family_lowerings() {
     check_lowering::<Symmetric<10>, 4, 4>(13);
     check_lowering::<Banded<3>, 5, 5>(14);
     check_lowering::<Banded<5>, 4, 6>(15);
+}
+
+#[test]
+fn transposed_lowerings() {
+    // The structured ones compute x·Wᵀ from the structure; the rest gather.
+    check_lowering::<Transposed<tied::Dense>, 3, 4>(20);
+    check_lowering::<Transposed<Rows>, 3, 4>(21);
+    check_lowering::<Transposed<Cols>, 3, 4>(22);
+    check_lowering::<Transposed<Scalar>, 3, 4>(23);
+    check_lowering::<Transposed<Tile<2, 3>>, 6, 4>(24);
+    check_lowering::<Transposed<Block<2, 3>>, 6, 4>(25);
+    check_lowering::<Transposed<Toeplitz<6>>, 3, 4>(26);
+    check_lowering::<Transposed<Symmetric<6>>, 3, 3>(27);
+    check_lowering::<Transposed<Transposed<Rows>>, 4, 3>(28);
+    assert_eq!(
+        labels::<Transposed<Rows>, 2, 3>(),
+        labels::<Cols, 2, 3>(),
+        "rowsᵀ is cols"
+    );
 }

@@ -18,5 +18,5 @@ pub use layer::{device_ok, fan_in_uniform, try_linear, Bias, SameSize, TiedBias,
 pub use picture::Picture;
 pub use tie::{
     check_pattern, gather_effective, Banded, Block, Circulant, Cols, Dense, Hankel, PatternError,
-    Rows, Scalar, Symmetric, Tie, Tile, Toeplitz,
+    Rows, Scalar, Symmetric, Tie, Tile, Toeplitz, Transposed,
 };

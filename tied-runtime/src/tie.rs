@@ -73,6 +73,52 @@ pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
     ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err> {
         gather_effective::<Self, I, O, E, D, T>(stored)
     }
+
+    /// `y = x·Wᵀ` (`O` features in, `I` out): the lowering of a weight declared
+    /// `transpose_of` this one. The provided version materializes `Wᵀ` contiguously and
+    /// multiplies; structured patterns compute it from the structure.
+    fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Self::Stored, E, D>,
+    ) -> Result<Batch<I, E, D, T>, D::Err> {
+        let w = Self::try_effective(stored.retaped::<T>())?;
+        x.try_matmul(contiguous(w.try_permute::<Rank2<O, I>, _>()?)?)
+    }
+}
+
+/// The transpose of pattern `P`: `W[i, j] = Wₚ[j, i]` on the same stored values. A weight declared
+/// `#[tied(transpose_of = other)]` uses it, so both weights share one stored tensor (a tied
+/// autoencoder's decoder, a language model's output head tied to its embedding).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Transposed<P>(core::marker::PhantomData<P>);
+
+impl<const I: usize, const O: usize, P: Tie<O, I>> Tie<I, O> for Transposed<P> {
+    type Stored = P::Stored;
+    const NAME: &'static str = "transpose";
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        P::index(j, i)
+    }
+
+    fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Self::Stored, E, D>,
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
+        P::try_apply_transposed(x, stored)
+    }
+
+    fn try_effective<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        stored: Tensor<Self::Stored, E, D, T>,
+    ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err> {
+        contiguous(P::try_effective(stored)?.try_permute::<Rank2<I, O>, _>()?)
+    }
+
+    fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Self::Stored, E, D>,
+    ) -> Result<Batch<I, E, D, T>, D::Err> {
+        P::try_apply(x, stored)
+    }
 }
 
 /// Why a pattern cannot be used: the first problem found.
@@ -240,6 +286,15 @@ impl<const I: usize, const O: usize> Tie<I, O> for Dense {
     ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err> {
         contiguous(stored)
     }
+
+    fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank2<I, O>, E, D>,
+    ) -> Result<Batch<I, E, D, T>, D::Err> {
+        // A permuted view swaps strides but never has a zero stride: this is exactly how dfdx's
+        // own `Linear` multiplies by its (O×I-stored) weight.
+        x.try_matmul(stored.retaped::<T>().try_permute::<Rank2<O, I>, _>()?)
+    }
 }
 
 /// Every row of `W` is one value: `W[i, j] = w[i]`, `I` stored values (the forum's layer).
@@ -272,6 +327,14 @@ impl<const I: usize, const O: usize> Tie<I, O> for Rows {
     ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err> {
         contiguous(stored.try_broadcast::<Rank2<I, O>, Axis<1>>()?)
     }
+
+    fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<I>, E, D>,
+    ) -> Result<Batch<I, E, D, T>, D::Err> {
+        // Wᵀ[j, i] = w[i]: a cols tie of the transposed shape.
+        <Cols as Tie<O, I>>::try_apply(x, stored)
+    }
 }
 
 /// Every column of `W` is one value: `W[i, j] = w[j]`, `O` stored values.
@@ -303,6 +366,14 @@ impl<const I: usize, const O: usize> Tie<I, O> for Cols {
         stored: Tensor<Rank1<O>, E, D, T>,
     ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err> {
         contiguous(stored.try_broadcast::<Rank2<I, O>, Axis<0>>()?)
+    }
+
+    fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<O>, E, D>,
+    ) -> Result<Batch<I, E, D, T>, D::Err> {
+        // Wᵀ[j, i] = w[j]: a rows tie of the transposed shape.
+        <Rows as Tie<O, I>>::try_apply(x, stored)
     }
 }
 
@@ -342,6 +413,13 @@ impl<const I: usize, const O: usize> Tie<I, O> for Scalar {
                 .try_broadcast::<Rank2<I, O>, Axes2<0, 1>>()?,
         )
     }
+
+    fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<1>, E, D>,
+    ) -> Result<Batch<I, E, D, T>, D::Err> {
+        <Scalar as Tie<O, I>>::try_apply(x, stored)
+    }
 }
 
 /// A small `R`×`C` matrix `V` repeated `I/R` × `O/C` times (PyTorch's `V.repeat(I/R, O/C)`):
@@ -364,15 +442,37 @@ impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> f
         x: Batch<I, E, D, T>,
         stored: &Tensor<Rank2<R, C>, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
-        let n = x.shape().0;
-        let folded: Tensor<(usize, usize, Const<R>), E, D, T> =
-            x.try_reshape_like(&(n, I / R, Const::<R>))?;
-        let folded: Batch<R, E, D, T> = folded.try_sum::<(usize, Const<R>), Axis<1>>()?;
-        let small: Batch<C, E, D, T> = folded.try_matmul(stored.retaped::<T>())?;
-        let repeated: Tensor<(usize, usize, Const<C>), E, D, T> =
-            small.try_broadcast_like::<_, Axis<1>>(&(n, O / C, Const::<C>))?;
-        repeated.try_reshape_like(&(n, Const::<O>))
+        tile_apply::<I, O, R, C, E, D, T>(x, stored.retaped::<T>())
     }
+
+    fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank2<R, C>, E, D>,
+    ) -> Result<Batch<I, E, D, T>, D::Err> {
+        // Wᵀ tiles Vᵀ: a permuted (never stride-0) view of the stored V.
+        let vt = stored.retaped::<T>().try_permute::<Rank2<C, R>, _>()?;
+        tile_apply::<O, I, C, R, E, D, T>(x, vt)
+    }
+}
+
+/// `x·W` for `W` = `v` (R×C) tiled over IN×OUT.
+fn tile_apply<const IN: usize, const OUT: usize, const R: usize, const C: usize, E, D, T>(
+    x: Batch<IN, E, D, T>,
+    v: Tensor<Rank2<R, C>, E, D, T>,
+) -> Result<Batch<OUT, E, D, T>, D::Err>
+where
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+{
+    let n = x.shape().0;
+    let folded: Tensor<(usize, usize, Const<R>), E, D, T> =
+        x.try_reshape_like(&(n, IN / R, Const::<R>))?;
+    let folded: Batch<R, E, D, T> = folded.try_sum::<(usize, Const<R>), Axis<1>>()?;
+    let small: Batch<C, E, D, T> = folded.try_matmul(v)?;
+    let repeated: Tensor<(usize, usize, Const<C>), E, D, T> =
+        small.try_broadcast_like::<_, Axis<1>>(&(n, OUT / C, Const::<C>))?;
+    repeated.try_reshape_like(&(n, Const::<OUT>))
 }
 
 /// Each stored value fills a block (PyTorch's `V.repeat_interleave`): `V` is `R`×`C` and
@@ -395,15 +495,37 @@ impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> f
         x: Batch<I, E, D, T>,
         stored: &Tensor<Rank2<R, C>, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
-        let n = x.shape().0;
-        let blocks: Tensor<(usize, Const<R>, usize), E, D, T> =
-            x.try_reshape_like(&(n, Const::<R>, I / R))?;
-        let sums: Batch<R, E, D, T> = blocks.try_sum::<(usize, Const<R>), Axis<2>>()?;
-        let small: Batch<C, E, D, T> = sums.try_matmul(stored.retaped::<T>())?;
-        let spread: Tensor<(usize, Const<C>, usize), E, D, T> =
-            small.try_broadcast_like::<_, Axis<2>>(&(n, Const::<C>, O / C))?;
-        spread.try_reshape_like(&(n, Const::<O>))
+        block_apply::<I, O, R, C, E, D, T>(x, stored.retaped::<T>())
     }
+
+    fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank2<R, C>, E, D>,
+    ) -> Result<Batch<I, E, D, T>, D::Err> {
+        // Wᵀ spreads Vᵀ in blocks: a permuted (never stride-0) view of the stored V.
+        let vt = stored.retaped::<T>().try_permute::<Rank2<C, R>, _>()?;
+        block_apply::<O, I, C, R, E, D, T>(x, vt)
+    }
+}
+
+/// `x·W` for `W` = each entry of `v` (R×C) filling an (IN/R)×(OUT/C) block.
+fn block_apply<const IN: usize, const OUT: usize, const R: usize, const C: usize, E, D, T>(
+    x: Batch<IN, E, D, T>,
+    v: Tensor<Rank2<R, C>, E, D, T>,
+) -> Result<Batch<OUT, E, D, T>, D::Err>
+where
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+{
+    let n = x.shape().0;
+    let blocks: Tensor<(usize, Const<R>, usize), E, D, T> =
+        x.try_reshape_like(&(n, Const::<R>, IN / R))?;
+    let sums: Batch<R, E, D, T> = blocks.try_sum::<(usize, Const<R>), Axis<2>>()?;
+    let small: Batch<C, E, D, T> = sums.try_matmul(v)?;
+    let spread: Tensor<(usize, Const<C>, usize), E, D, T> =
+        small.try_broadcast_like::<_, Axis<2>>(&(n, Const::<C>, OUT / C))?;
+    spread.try_reshape_like(&(n, Const::<OUT>))
 }
 
 /// Constant along each diagonal: `W[i, j] = v[i − j + O − 1]`, `K = I + O − 1` stored values.
