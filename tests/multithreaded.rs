@@ -1,7 +1,8 @@
 //! The large case: N = 1024 inputs and outputs, B = 256, 16 rayon threads, repeated. dfdx 0.13's
 //! CPU matmul races when a stride-0 (broadcast) tensor on the tape is an operand, so wrong
 //! gradients show up only in some runs, at large sizes, with many threads: exactly this setting.
-//! Every lowering and the effective-weight accessor must match the dense reference every time.
+//! Every lowering that calls matmul, and the effective-weight accessor, must match the dense
+//! reference every time.
 //!
 //! The test is sensitive: with a stride-0 `broadcast()` in place of the effective weight it failed
 //! in each of 3 runs here (1–3 of the 10 repeats with a wrong gradient entry).
@@ -12,14 +13,16 @@ mod common;
 
 use common::*;
 use tied::prelude::*;
-use tied::Rows;
+use tied::{
+    Banded, Batch, Block, Circulant, Dense, Hankel, Rows, Symmetric, Tile, Toeplitz, Transposed,
+};
 
 const N: usize = 1024;
 const B: usize = 256;
 const REPEATS: u64 = 10;
 
 #[test]
-fn rows_layer_matches_the_dense_reference_under_16_threads() {
+fn every_matmul_lowering_matches_the_dense_reference_under_16_threads() {
     std::env::set_var("RAYON_NUM_THREADS", "16");
     let dev = Cpu::default();
     let mut mismatches = Vec::new();
@@ -72,15 +75,65 @@ fn rows_layer_matches_the_dense_reference_under_16_threads() {
                 want.grad_stored.as_slice(),
             )])
         {
-            let bad = got
-                .iter()
-                .zip(want)
-                .filter(|(g, w)| (*g - *w).abs() > 1e-9 * g.abs().max(w.abs()).max(1.0))
-                .count();
+            let bad = differing(got, want);
             if bad > 0 {
                 mismatches.push(format!("run {run}: {what}: {bad} entries differ"));
             }
         }
     }
+
+    // Every other lowering that calls matmul: on the stored block (tile, block), on a permuted
+    // stored weight (transpose of dense), or on a gathered W (the index family).
+    check_lowering::<Tile<32, 32>, N, N>(&mut mismatches);
+    check_lowering::<Block<32, 32>, N, N>(&mut mismatches);
+    check_lowering::<Transposed<Dense>, N, N>(&mut mismatches);
+    check_lowering::<Transposed<Tile<32, 32>>, N, N>(&mut mismatches);
+    check_lowering::<Toeplitz<{ 2 * N - 1 }>, N, N>(&mut mismatches);
+    check_lowering::<Circulant, N, N>(&mut mismatches);
+    check_lowering::<Hankel<{ 2 * N - 1 }>, N, N>(&mut mismatches);
+    check_lowering::<Symmetric<{ N * (N + 1) / 2 }>, N, N>(&mut mismatches);
+    check_lowering::<Banded<65>, N, N>(&mut mismatches);
     assert!(mismatches.is_empty(), "{mismatches:#?}");
+}
+
+/// `P::try_apply` against the dense reference, `REPEATS` times with fresh values.
+fn check_lowering<P: Tie<I, O>, const I: usize, const O: usize>(mismatches: &mut Vec<String>) {
+    let dev = Cpu::default();
+    let numel = <P::Stored as ConstShape>::NUMEL;
+    for run in 0..REPEATS {
+        let stored: Tensor<P::Stored, f64, Cpu> =
+            dev.tensor_from_vec(values(numel, 500 + run), Default::default());
+        let x: Batch<I, f64, Cpu, NoneTape> =
+            dev.tensor_from_vec(values(B * I, 600 + run), (B, Const));
+        let r = values(B * O, 700 + run);
+        let rt: Batch<O, f64, Cpu, NoneTape> = dev.tensor_from_vec(r.clone(), (B, Const));
+        let want = reference::<P, I, O, f64>(&stored.as_vec(), None, &x.as_vec(), &r);
+        let y = P::try_apply(x.trace(Gradients::leaky()), &stored).unwrap();
+        let y_vals = y.retaped::<NoneTape>().as_vec();
+        let grads = (y * rt).sum::<Rank0, _>().backward();
+        for (what, got, want) in [
+            ("y", y_vals, &want.y),
+            (
+                "grad(stored)",
+                grads.get(&stored).as_vec(),
+                &want.grad_stored,
+            ),
+            ("grad(x)", grads.get(&x).as_vec(), &want.grad_x),
+        ] {
+            let bad = differing(&got, want);
+            if bad > 0 {
+                mismatches.push(format!(
+                    "{} run {run}: {what}: {bad} entries differ",
+                    P::NAME
+                ));
+            }
+        }
+    }
+}
+
+fn differing(got: &[f64], want: &[f64]) -> usize {
+    got.iter()
+        .zip(want)
+        .filter(|(g, w)| (*g - *w).abs() > 1e-9 * g.abs().max(w.abs()).max(1.0))
+        .count()
 }
