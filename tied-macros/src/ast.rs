@@ -141,13 +141,21 @@ impl<'a> Layer<'a> {
             }
         };
 
+        let mut has_lifetimes = false;
         for lifetime in item.generics.lifetimes() {
+            has_lifetimes = true;
             errors.spanned(
-                lifetime,
-                "a tied layer owns its tensors: lifetime parameters are not supported",
+                &lifetime.lifetime,
+                "a tied layer owns its tensors: remove the lifetime parameter and store each field \
+                 as `Tensor<..>`, not a reference",
             );
         }
         let (dtype, device) = find_dtype_and_device(&item.generics, &item.ident, errors)?;
+        // The fields a lifetime serves are borrowed, not tensors: reporting each of them too
+        // would repeat the error above.
+        if has_lifetimes {
+            return None;
+        }
 
         let mut fields = Vec::new();
         for field in &named.named {
@@ -258,6 +266,18 @@ impl<'a> TensorType<'a> {
         };
         let last = path.path.segments.last().ok_or_else(not_tensor)?;
         if last.ident != "Tensor" || path.qself.is_some() {
+            // `Tensor as T` or `type W = Tensor<..>`: the macro cannot see through a renaming.
+            if matches!(last.arguments, PathArguments::AngleBracketed(_)) {
+                return Err(syn::Error::new_spanned(
+                    ty,
+                    format!(
+                        "every field of a tied layer is a parameter tensor, and the macro knows \
+                         dfdx's `Tensor` by its name: if `{}` is `Tensor` renamed, write \
+                         `Tensor<..>` or a path ending in `::Tensor`",
+                        last.ident
+                    ),
+                ));
+            }
             return Err(not_tensor());
         }
         let PathArguments::AngleBracketed(args) = &last.arguments else {

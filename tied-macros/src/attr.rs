@@ -2,7 +2,9 @@
 //! `parse_nested_meta`. Unknown and duplicate keys are errors at their tokens.
 
 use proc_macro2::TokenStream;
+use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
 use syn::{Attribute, Expr, Ident, Token};
 
 /// The tie patterns a weight can declare, by attribute key.
@@ -73,11 +75,18 @@ pub fn is_tied_attr(attr: &Attribute) -> bool {
 pub fn field_tie(attrs: &[Attribute], errors: &mut Errors) -> Option<TieAttr> {
     let mut tie: Option<TieAttr> = None;
     for attr in attrs.iter().filter(|a| is_tied_attr(a)) {
-        if let syn::Meta::Path(path) = &attr.meta {
+        // `#[tied]` and `#[tied()]` name no pattern: an error, not a silently dense weight.
+        let empty = match &attr.meta {
+            syn::Meta::Path(path) => Some(path.to_token_stream()),
+            syn::Meta::List(list) if list.tokens.is_empty() => Some(list.to_token_stream()),
+            _ => None,
+        };
+        if let Some(tokens) = empty {
             errors.push(syn::Error::new_spanned(
-                path,
+                tokens,
                 format!(
-                    "`#[tied]` needs a tie pattern, e.g. `#[tied(rows)]`; expected one of {}",
+                    "`#[tied]` needs a tie pattern, e.g. `#[tied(rows)]`; expected one of {}, \
+                     or remove the attribute for a dense weight",
                     TieKind::expected_keys()
                 ),
             ));
@@ -117,10 +126,39 @@ pub fn field_tie(attrs: &[Attribute], errors: &mut Errors) -> Option<TieAttr> {
 
 fn unknown_key_message(meta: &ParseNestedMeta) -> String {
     let name = path_text(&meta.path);
-    format!(
-        "unknown tie `{name}`; expected one of {}",
-        TieKind::expected_keys()
-    )
+    let close = TieKind::ALL
+        .iter()
+        .map(|k| (edit_distance(&name, k.key()), k.key()))
+        .filter(|&(distance, key)| distance <= 2 && distance < key.len())
+        .min_by_key(|&(distance, _)| distance);
+    match close {
+        Some((_, key)) => format!(
+            "unknown tie `{name}`; did you mean `{key}`? Expected one of {}",
+            TieKind::expected_keys()
+        ),
+        None => format!(
+            "unknown tie `{name}`; expected one of {}",
+            TieKind::expected_keys()
+        ),
+    }
+}
+
+/// Levenshtein distance, case-insensitive: the number of one-character edits from `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.to_lowercase().chars().collect();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    // `row[j]`: the distance from the first `i` chars of `a` to the first `j` of `b`.
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 fn path_text(path: &syn::Path) -> String {
@@ -167,8 +205,9 @@ fn parse_value(meta: &ParseNestedMeta, kind: TieKind) -> syn::Result<Option<Expr
         other => Err(syn::Error::new_spanned(
             other,
             format!(
-                "`{} = ...` takes {meaning}: an integer literal, a const parameter or a const item",
-                kind.key()
+                "`{key} = ...` takes {meaning}: an integer literal, a const parameter or a const \
+                 item, e.g. `{key} = 4` or `{key} = N`",
+                key = kind.key()
             ),
         )),
     }
@@ -185,9 +224,21 @@ pub fn layer_args(args: TokenStream) -> syn::Result<LayerArgs> {
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("builder") {
             if parsed.builder.is_some() {
-                return Err(meta.error("duplicate `builder`"));
+                return Err(meta.error("duplicate `builder`: name the builder once"));
             }
-            parsed.builder = Some(meta.value()?.parse()?);
+            let needs_name = |span| {
+                syn::Error::new(
+                    span,
+                    "`builder` takes the name of the builder type to generate, e.g. \
+                     `#[tied::layer(builder = MyLayerConfig)]`",
+                )
+            };
+            if !meta.input.peek(Token![=]) {
+                return Err(needs_name(meta.path.span()));
+            }
+            let value = meta.value()?;
+            let name = value.parse().map_err(|err| needs_name(err.span()))?;
+            parsed.builder = Some(name);
             Ok(())
         } else {
             Err(meta.error(format!(

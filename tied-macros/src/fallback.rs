@@ -2,13 +2,14 @@
 //! would have generated, so the user sees the real error alone, not a cascade of "no builder" and
 //! "not a TensorCollection" errors (thiserror's `fallback.rs`).
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
-use syn::ItemStruct;
+use proc_macro2::{TokenStream, TokenTree};
+use quote::{format_ident, quote, ToTokens};
+use syn::{Ident, ItemStruct};
 
 use crate::ast::Layer;
 use crate::attr::Errors;
 use crate::expand::{builder, converted_type, strip_tied_attrs};
+use crate::valid::{self, Plan};
 
 pub fn expand(item: &ItemStruct, layer: Option<&Layer>, errors: Errors) -> TokenStream {
     let errors = match errors.finish() {
@@ -20,17 +21,22 @@ pub fn expand(item: &ItemStruct, layer: Option<&Layer>, errors: Errors) -> Token
     let Some(layer) = layer else {
         return errors;
     };
-    let item = strip_tied_attrs(item);
+    let mut item = strip_tied_attrs(item);
+    mark_unused_params(&mut item);
     let name = &item.ident;
     let (impl_generics, ty_generics, where_clause) = layer.generics.split_for_impl();
     let (e, d) = (layer.dtype, layer.device);
     let (e2, d2) = (format_ident!("__TiedE2"), format_ident!("__TiedD2"));
     let to = converted_type(layer, &e2, &d2);
     let builder = builder(layer);
+    // The errors are already reported: only the plan's shape is needed, to stub the methods.
+    let plan = valid::check(layer, &mut Errors::default());
+    let methods = stub_methods(layer, &plan);
     quote! {
         #errors
         #item
         #builder
+        #methods
 
         #[automatically_derived]
         impl #impl_generics ::tied::__private::TensorCollection<#e, #d> for #name #ty_generics
@@ -46,6 +52,133 @@ pub fn expand(item: &ItemStruct, layer: Option<&Layer>, errors: Errors) -> Token
             > {
                 ::core::unreachable!("`#[tied::layer]` reported an error for this struct")
             }
+        }
+    }
+}
+
+/// A type parameter no field names any more (its field was rejected) would add "parameter `E` is
+/// never used": give it a hidden `PhantomData` field.
+fn mark_unused_params(item: &mut ItemStruct) {
+    let fields: TokenStream = item.fields.iter().map(|f| f.ty.to_token_stream()).collect();
+    let unused: Vec<&Ident> = item
+        .generics
+        .type_params()
+        .map(|t| &t.ident)
+        .filter(|ident| !mentions(fields.clone(), ident))
+        .collect();
+    if unused.is_empty() {
+        return;
+    }
+    let phantom: syn::Field = syn::parse_quote! {
+        #[doc(hidden)]
+        __tied_unused: ::core::marker::PhantomData<fn() -> (#(#unused,)*)>
+    };
+    if let syn::Fields::Named(named) = &mut item.fields {
+        named.named.push(phantom);
+    }
+}
+
+fn mentions(tokens: TokenStream, ident: &Ident) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        TokenTree::Ident(i) => &i == ident,
+        TokenTree::Group(g) => mentions(g.stream(), ident),
+        _ => false,
+    })
+}
+
+/// Stubs of the `Module` impl and the weights' accessors, with their real signatures, so calls to
+/// `forward` or `weight_effective` elsewhere do not add "no method named ..." errors.
+fn stub_methods(layer: &Layer, plan: &Plan) -> TokenStream {
+    let name = &layer.original.ident;
+    let (impl_generics, ty_generics, where_clause) = layer.generics.split_for_impl();
+    let (e, d) = (layer.dtype, layer.device);
+    let unreachable = quote! {
+        ::core::unreachable!("`#[tied::layer]` reported an error for this struct")
+    };
+    let module = plan.forward.as_ref().map(|forward| {
+        let weight = &plan.weights[forward.weight];
+        let (i, o) = (&weight.inputs, &weight.outputs);
+        let mut generics = layer.generics.clone();
+        generics.params.push(syn::parse_quote!(__TiedX));
+        let (module_impl, _, _) = generics.split_for_impl();
+        let mut module_where = where_clause
+            .cloned()
+            .unwrap_or_else(|| syn::parse_quote!(where));
+        module_where.predicates.push(syn::parse_quote! {
+            __TiedX: ::tied::__private::LinearInput<#i, #e, #d>
+        });
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::tied::__private::NonMutableModule for #name #ty_generics
+            #where_clause
+            {
+            }
+
+            #[automatically_derived]
+            impl #module_impl ::tied::__private::Module<__TiedX> for #name #ty_generics
+            #module_where
+            {
+                type Output = <__TiedX as ::tied::__private::LinearInput<#i, #e, #d>>::Output<#o>;
+                type Error = <#d as ::tied::__private::HasErr>::Err;
+
+                fn try_forward(
+                    &self,
+                    _: __TiedX,
+                ) -> ::core::result::Result<Self::Output, Self::Error> {
+                    #unreachable
+                }
+            }
+        }
+    });
+    let accessors = plan.weights.iter().map(|weight| {
+        let field = weight.field.ident;
+        let (i, o) = (&weight.inputs, &weight.outputs);
+        let effective = format_ident!("{}_effective", field);
+        let try_effective = format_ident!("try_{}_effective", field);
+        let matmul = format_ident!("matmul_{}", field);
+        let try_matmul = format_ident!("try_matmul_{}", field);
+        let picture = format_ident!("{}_picture", field);
+        let effective_type = quote! {
+            ::tied::__private::Tensor<::tied::__private::Rank2<#i, #o>, #e, #d, __TiedT>
+        };
+        let err = quote!(<#d as ::tied::__private::HasErr>::Err);
+        quote! {
+            pub fn #try_effective<__TiedT: ::tied::__private::Tape<#e, #d>>(
+                &self,
+                _: __TiedT,
+            ) -> ::core::result::Result<#effective_type, #err> {
+                #unreachable
+            }
+            pub fn #effective<__TiedT: ::tied::__private::Tape<#e, #d>>(
+                &self,
+                _: __TiedT,
+            ) -> #effective_type {
+                #unreachable
+            }
+            pub fn #try_matmul<__TiedX: ::tied::__private::LinearInput<#i, #e, #d>>(
+                &self,
+                _: __TiedX,
+            ) -> ::core::result::Result<__TiedX::Output<#o>, #err> {
+                #unreachable
+            }
+            pub fn #matmul<__TiedX: ::tied::__private::LinearInput<#i, #e, #d>>(
+                &self,
+                _: __TiedX,
+            ) -> __TiedX::Output<#o> {
+                #unreachable
+            }
+            pub fn #picture(&self) -> ::tied::__private::Picture {
+                #unreachable
+            }
+        }
+    });
+    quote! {
+        #module
+
+        #[automatically_derived]
+        #[allow(missing_docs)]
+        impl #impl_generics #name #ty_generics #where_clause {
+            #(#accessors)*
         }
     }
 }

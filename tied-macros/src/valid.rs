@@ -67,14 +67,15 @@ pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> 
                                 value,
                                 format!(
                                     "`{key} = {stated}` does not match the weight: a `{key}` tie \
-                                     stores one value per {one}, and `{field}` has `{against}` {what} \
-                                     (`{shape}`)",
+                                     stores one value per {one}, and `{field}: {shape}` has \
+                                     `{against}` {what}; write `{key} = {against}`, or just \
+                                     `#[tied({key})]`",
                                     key = tie.kind.key(),
-                                    stated = stated.original,
+                                    stated = text(&stated.original),
                                     one = &what[..what.len() - 1],
                                     field = field.ident,
-                                    against = against.original,
-                                    shape = field.tensor.shape.to_token_stream(),
+                                    against = text(&against.original),
+                                    shape = text(field.tensor.shape),
                                 ),
                             ),
                             None => plan.dim_checks.push(DimCheck {
@@ -115,7 +116,8 @@ pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> 
         }
     }
 
-    if layer.fields.is_empty() {
+    // Fields that are not tensors have their own errors: this one is for a struct without any.
+    if layer.original.fields.is_empty() {
         errors.spanned(
             &layer.original.ident,
             "a tied layer needs at least one tensor field, e.g. `weight: Tensor<Rank2<I, O>, E, D>`",
@@ -145,9 +147,9 @@ pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> 
                         "bias `{bias}` has length `{len}`, but weight `{weight}` has `{outputs}` \
                          outputs: declare it `Rank1<{outputs}>`",
                         bias = bias.ident,
-                        len = len.original,
+                        len = text(&len.original),
                         weight = weight.field.ident,
-                        outputs = weight.outputs.original,
+                        outputs = text(&weight.outputs.original),
                     ),
                 ),
                 None => plan.dim_checks.push(DimCheck {
@@ -167,4 +169,14 @@ pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> 
         });
     }
     plan
+}
+
+/// The user's tokens as they would write them: `Rank2<4, 2>`, not `Rank2 < 4, 2 >`.
+fn text(tokens: impl ToTokens) -> String {
+    tokens
+        .to_token_stream()
+        .to_string()
+        .replace(" <", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
 }

@@ -1,0 +1,115 @@
+//! The generated code names everything by absolute path, so a user's module that shadows the
+//! prelude (`Result`, `Ok`, `Option`, `Vec`, ...), dfdx's `Tensor`, or even `core` and `tied`
+//! cannot change its meaning; and it is clean under strict lints (serde's `test_gen.rs`,
+//! thiserror's `test_lints.rs`).
+
+#![deny(unused_qualifications, missing_docs, unsafe_code)]
+
+use tied::prelude::*;
+
+/// Layers declared where every name the generated code could lean on means something else.
+pub mod shadowed {
+    #![allow(dead_code, non_camel_case_types)]
+
+    use ::tied::dfdx::prelude::{Device, Dtype, Rank1, Rank2};
+
+    struct Result;
+    struct Ok;
+    struct Err;
+    type Option = ();
+    struct Some;
+    struct None;
+    struct Vec;
+    struct Box;
+    struct String;
+    struct Tensor;
+    trait Clone {}
+    trait Default {}
+    trait Sized {}
+    trait Module {}
+    trait TensorCollection {}
+    trait BuildOnDevice {}
+    mod core {}
+    mod std {}
+    mod dfdx {}
+    // `#[tied(..)]` must still be read, and `::tied` still found, with a local `tied` in scope.
+    mod tied {}
+
+    // The user's fields still name dfdx's tensor, by a path ending in `Tensor` (the macro reads
+    // the type by its name, so an alias like `Tensor as DfdxTensor` would not do).
+
+    /// Rows tied, with a bias: the full expansion (struct, builder, collection, module,
+    /// accessors).
+    #[::tied::layer]
+    pub struct Shadowed<const N: usize, E: Dtype, D: Device<E>> {
+        /// One stored value per input.
+        #[tied(rows = N)]
+        pub weight: ::tied::dfdx::tensor::Tensor<Rank2<N, N>, E, D>,
+        /// One bias per output.
+        pub bias: ::tied::dfdx::tensor::Tensor<Rank1<N>, E, D>,
+    }
+
+    /// Two weights and no forward, to expand the multi-weight path too.
+    #[::tied::layer(builder = PairBuilder)]
+    pub struct Pair<E: Dtype, D: Device<E>> {
+        /// One stored value per output.
+        #[tied(cols)]
+        pub left: ::tied::dfdx::tensor::Tensor<Rank2<3, 2>, E, D>,
+        /// Dense.
+        pub right: ::tied::dfdx::tensor::Tensor<Rank2<2, 3>, E, D>,
+    }
+}
+
+/// A layer in an ordinary scope, where `unused_qualifications` would flag a needless path.
+#[tied::layer]
+pub struct Plain<const I: usize, const O: usize, E: Dtype, D: Device<E>> {
+    /// One stored value for the whole matrix.
+    #[tied(scalar)]
+    pub weight: Tensor<Rank2<I, O>, E, D>,
+}
+
+#[test]
+fn shadowed_layer_builds_and_runs_forward() {
+    let dev = Cpu::default();
+    let mut layer = dev.build_module::<shadowed::ShadowedConfig<3>, f32>();
+    assert_eq!(layer.num_trainable_params(), 3 + 3);
+    layer.weight = dev.tensor([1.0, 2.0, 3.0]);
+    layer.bias = dev.tensor([0.0, 1.0, 2.0]);
+    // W[i, j] = w[i]: x·w = 1 + 4 + 9 = 14 in every output, plus its bias.
+    let y = layer.forward(dev.tensor([1.0, 2.0, 3.0]));
+    assert_eq!(y.array(), [14.0, 15.0, 16.0]);
+    assert_eq!(
+        layer.weight_effective(NoneTape).array(),
+        [[1.0; 3], [2.0; 3], [3.0; 3]]
+    );
+
+    let grads = layer
+        .forward(dev.tensor([1.0, 2.0, 3.0]).traced(layer.alloc_grads()))
+        .sum()
+        .backward();
+    // Each w[i] is copied into the 3 entries of row i: its gradient is 3·x[i].
+    assert_eq!(grads.get(&layer.weight).array(), [3.0, 6.0, 9.0]);
+}
+
+#[test]
+fn shadowed_multi_weight_layer_builds() {
+    let dev = Cpu::default();
+    let mut pair = dev.build_module::<shadowed::PairBuilder, f32>();
+    assert_eq!(pair.num_trainable_params(), 2 + 2 * 3);
+    pair.left = dev.tensor([1.0, -1.0]);
+    let h = pair.matmul_left(dev.tensor([1.0, 2.0, 3.0]));
+    assert_eq!(h.array(), [6.0, -6.0]);
+    let y = pair.matmul_right(h);
+    assert_eq!(y.shape(), &(Const::<3>,));
+}
+
+#[test]
+fn plain_layer_builds_and_runs_forward() {
+    let dev = Cpu::default();
+    let mut layer = dev.build_module::<PlainConfig<2, 3>, f32>();
+    assert_eq!(layer.num_trainable_params(), 1);
+    layer.weight = dev.tensor([2.0]);
+    // W = 2 everywhere: every output is 2·(1 + 4) = 10.
+    let y = layer.forward(dev.tensor([[1.0, 4.0]]));
+    assert_eq!(y.array(), [[10.0; 3]]);
+}

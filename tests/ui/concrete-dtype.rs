@@ -1,0 +1,9 @@
+use tied::prelude::*;
+
+#[tied::layer]
+pub struct Layer<E: Dtype, D: Device<E>> {
+    #[tied(rows)]
+    pub weight: Tensor<Rank2<4, 4>, f32, D>,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[tied::layer]
+pub enum Layer {
+    Rows,
+    Cols,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use tied::prelude::*;
+
+#[tied::layer]
+pub struct Layer<E: Dtype, D: Device<E>> {
+    pub weight: Tensor<Rank3<2, 4, 4>, E, D>,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[tied::layer]
+pub struct Layer<E: tied::prelude::Dtype, D: tied::prelude::Device<E>>(
+    #[tied(rows)] pub tied::prelude::Tensor<tied::prelude::Rank2<4, 4>, E, D>,
+);
+
+fn main() {}

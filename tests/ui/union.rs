@@ -1,0 +1,7 @@
+#[tied::layer]
+pub union Layer {
+    pub weight: [f32; 4],
+    pub bits: [u32; 4],
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[tied::layer]
+pub struct Layer;
+
+fn main() {}
