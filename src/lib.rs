@@ -41,9 +41,10 @@ pub use tied_macros::layer;
 /// The dfdx `tied` is built on (0.13): use it to be sure of the same version.
 pub use tied_runtime::dfdx;
 pub use tied_runtime::{
-    check_pattern, gradcheck, gradcheck_with, Banded, Batch, Block, Circulant, Cols, Dense,
-    GradcheckError, GradcheckOptions, GradcheckReport, Hankel, LinearInput, LoadChecked, LoadError,
-    PatternError, Picture, Rows, Scalar, Symmetric, Tie, TiedDtype, Tile, Toeplitz, Transposed,
+    check_pattern, gradcheck, gradcheck_with, try_build, Banded, Batch, Block, BuildError,
+    Circulant, Cols, Dense, GradcheckError, GradcheckOptions, GradcheckReport, Hankel,
+    InvalidPattern, LinearInput, LoadChecked, LoadError, PatternError, Picture, Rows, Scalar,
+    Symmetric, Tie, TiedDtype, TiedLayer, Tile, Toeplitz, Transposed,
 };
 
 /// `use tied::prelude::*;` brings dfdx's prelude and the names a tied layer is written with.
@@ -60,11 +61,13 @@ pub mod __private {
     pub use tied_runtime::dfdx::nn::{
         BuildModule, BuildOnDevice, Module, ModuleVisitor, NonMutableModule, TensorCollection,
     };
-    pub use tied_runtime::dfdx::shapes::{Dtype, Rank2};
-    pub use tied_runtime::dfdx::tensor::{HasErr, PutTape, Tape, Tensor};
-    pub use tied_runtime::dfdx::tensor_ops::Device;
+    pub use tied_runtime::dfdx::shapes::{Dtype, Rank2, ReplaceDimTo, Shape};
+    pub use tied_runtime::dfdx::tensor::{HasErr, PutTape, SplitTape, Tape, Tensor};
+    pub use tied_runtime::dfdx::tensor_ops::{Device, GatherTo};
     pub use tied_runtime::{
-        device_ok, fan_in_uniform, try_linear, Cols, Dense, LinearInput, Picture, Rows, SameSize,
-        Scalar, Tie, TiedDtype,
+        check_field_pattern, device_ok, fan_in_uniform, refuse_invalid_patterns, try_linear,
+        Banded, Batch, Bias, Block, CheckedBias, Circulant, Cols, Dense, Hankel, InvalidPattern,
+        LinearInput, Picture, Rows, SameSize, Scalar, Symmetric, Tie, TiedBias, TiedDtype,
+        TiedLayer, Tile, Toeplitz, Transposed,
     };
 }

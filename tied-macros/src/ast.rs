@@ -15,6 +15,8 @@ pub struct Layer<'a> {
     /// The device parameter (`D: Device<E>`).
     pub device: &'a Ident,
     pub builder: Ident,
+    /// `forward = [..]`, with the key's tokens.
+    pub forward: Option<(Ident, Vec<attr::Step>)>,
     pub fields: Vec<Field<'a>>,
 }
 
@@ -175,6 +177,7 @@ impl<'a> Layer<'a> {
             dtype,
             device,
             builder,
+            forward: args.forward,
             fields,
         })
     }

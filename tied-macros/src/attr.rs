@@ -7,40 +7,107 @@ use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, Ident, Token};
 
-/// The tie patterns a weight can declare, by attribute key.
+/// The tie patterns a field can declare, by attribute key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TieKind {
     Rows,
     Cols,
     Scalar,
+    Tile,
+    Block,
+    Toeplitz,
+    Circulant,
+    Hankel,
+    Symmetric,
+    Banded,
+    Pattern,
+    TransposeOf,
+    SameAs,
+}
+
+/// What follows a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueForm {
+    /// `scalar`
+    None,
+    /// `rows` or `rows = N`: the stored length, checked against the shape.
+    OptionalSize,
+    /// `toeplitz = K`: the stored length, required (its arithmetic is not a type).
+    Size,
+    /// `tile(R, C)`: the stored block's shape.
+    Pair,
+    /// `pattern = path::Type`
+    Type,
+    /// `transpose_of = field`
+    Field,
 }
 
 impl TieKind {
-    pub const ALL: &'static [TieKind] = &[TieKind::Rows, TieKind::Cols, TieKind::Scalar];
+    pub const ALL: &'static [TieKind] = &[
+        TieKind::Rows,
+        TieKind::Cols,
+        TieKind::Scalar,
+        TieKind::Tile,
+        TieKind::Block,
+        TieKind::Toeplitz,
+        TieKind::Circulant,
+        TieKind::Hankel,
+        TieKind::Symmetric,
+        TieKind::Banded,
+        TieKind::Pattern,
+        TieKind::TransposeOf,
+        TieKind::SameAs,
+    ];
 
     pub fn key(self) -> &'static str {
         match self {
             TieKind::Rows => "rows",
             TieKind::Cols => "cols",
             TieKind::Scalar => "scalar",
+            TieKind::Tile => "tile",
+            TieKind::Block => "block",
+            TieKind::Toeplitz => "toeplitz",
+            TieKind::Circulant => "circulant",
+            TieKind::Hankel => "hankel",
+            TieKind::Symmetric => "symmetric",
+            TieKind::Banded => "banded",
+            TieKind::Pattern => "pattern",
+            TieKind::TransposeOf => "transpose_of",
+            TieKind::SameAs => "same_as",
         }
     }
 
-    /// The runtime type implementing `tied::Tie`.
-    pub fn runtime_type(self) -> &'static str {
+    pub fn form(self) -> ValueForm {
         match self {
-            TieKind::Rows => "Rows",
-            TieKind::Cols => "Cols",
-            TieKind::Scalar => "Scalar",
+            TieKind::Rows | TieKind::Cols => ValueForm::OptionalSize,
+            TieKind::Scalar | TieKind::Circulant => ValueForm::None,
+            TieKind::Tile | TieKind::Block => ValueForm::Pair,
+            TieKind::Toeplitz | TieKind::Hankel | TieKind::Symmetric | TieKind::Banded => {
+                ValueForm::Size
+            }
+            TieKind::Pattern => ValueForm::Type,
+            TieKind::TransposeOf | TieKind::SameAs => ValueForm::Field,
         }
     }
 
-    /// What the optional `= value` states, if the pattern takes one.
-    pub fn value_meaning(self) -> Option<&'static str> {
+    /// What the value states, for messages.
+    pub fn value_meaning(self) -> &'static str {
         match self {
-            TieKind::Rows => Some("the number of stored values, the weight's input size"),
-            TieKind::Cols => Some("the number of stored values, the weight's output size"),
-            TieKind::Scalar => None,
+            TieKind::Rows => "the number of stored values, the weight's input size",
+            TieKind::Cols => "the number of stored values, the weight's output size",
+            TieKind::Toeplitz | TieKind::Hankel => "the number of stored values, I + O − 1",
+            TieKind::Symmetric => "the number of stored values, N(N + 1)/2",
+            TieKind::Banded => "the number of stored diagonals, 2·bandwidth + 1",
+            TieKind::Tile => "the shape R×C of the repeated block, e.g. `tile(2, 3)`",
+            TieKind::Block => "the shape R×C of the stored values, e.g. `block(2, 3)`",
+            TieKind::Pattern => {
+                "a type implementing `tied::Tie<I, O>`, e.g. `pattern = Checkerboard`"
+            }
+            TieKind::TransposeOf => {
+                "the weight field whose transpose this is, e.g. `transpose_of = enc`"
+            }
+            TieKind::SameAs => "the field whose values this one shares, e.g. `same_as = shared`",
+            TieKind::Scalar | TieKind::Circulant => "nothing",
         }
     }
 
@@ -48,13 +115,29 @@ impl TieKind {
         TieKind::ALL.iter().copied().find(|k| k.key() == key)
     }
 
+    /// The keys as they are written, for "expected one of".
     fn expected_keys() -> String {
         let keys: Vec<String> = TieKind::ALL
             .iter()
-            .map(|k| format!("`{}`", k.key()))
+            .map(|k| match k.form() {
+                ValueForm::None | ValueForm::OptionalSize => format!("`{}`", k.key()),
+                ValueForm::Size => format!("`{} = K`", k.key()),
+                ValueForm::Pair => format!("`{}(R, C)`", k.key()),
+                ValueForm::Type => format!("`{} = Type`", k.key()),
+                ValueForm::Field => format!("`{} = field`", k.key()),
+            })
             .collect();
         keys.join(", ")
     }
+}
+
+/// The value given with a key, by its form.
+pub enum TieValue {
+    None,
+    Size(Expr),
+    Pair(Expr, Expr),
+    Type(syn::Type),
+    Field(Ident),
 }
 
 /// One field's `#[tied(..)]`.
@@ -62,8 +145,7 @@ pub struct TieAttr {
     pub kind: TieKind,
     /// The key's tokens, for errors about the pattern.
     pub key: Ident,
-    /// `rows = N`: the stored length the user states, checked against the weight's shape.
-    pub value: Option<Expr>,
+    pub value: TieValue,
 }
 
 /// Whether an attribute is our field attribute `#[tied(..)]`.
@@ -144,7 +226,7 @@ fn unknown_key_message(meta: &ParseNestedMeta) -> String {
 }
 
 /// Levenshtein distance, case-insensitive: the number of one-character edits from `a` to `b`.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.to_lowercase().chars().collect();
     let b: Vec<char> = b.to_lowercase().chars().collect();
     // `row[j]`: the distance from the first `i` chars of `a` to the first `j` of `b`.
@@ -166,57 +248,130 @@ fn path_text(path: &syn::Path) -> String {
     segments.join("::")
 }
 
-fn parse_value(meta: &ParseNestedMeta, kind: TieKind) -> syn::Result<Option<Expr>> {
-    if !meta.input.peek(Token![=]) {
-        if meta.input.is_empty() || meta.input.peek(Token![,]) {
-            return Ok(None);
+fn parse_value(meta: &ParseNestedMeta, kind: TieKind) -> syn::Result<TieValue> {
+    let key = kind.key();
+    let meaning = kind.value_meaning();
+    let at_end = |input: syn::parse::ParseStream| input.is_empty() || input.peek(Token![,]);
+    match kind.form() {
+        ValueForm::None => {
+            if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+                let extra: proc_macro2::TokenTree = meta.input.parse()?;
+                return Err(syn::Error::new(
+                    extra.span(),
+                    format!("`{key}` takes no value: write `#[tied({key})]`"),
+                ));
+            }
+            Ok(TieValue::None)
         }
-        return Err(meta.error(format!("expected `,` or `= value` after `{}`", kind.key())));
+        ValueForm::Pair => {
+            if !meta.input.peek(syn::token::Paren) {
+                return Err(meta.error(format!("`{key}` needs {meaning}")));
+            }
+            let content;
+            syn::parenthesized!(content in meta.input);
+            let items = syn::punctuated::Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
+            let dims: Vec<Expr> = items.into_iter().collect();
+            match <[Expr; 2]>::try_from(dims) {
+                Ok([r, c]) => {
+                    check_size_expr(&r, key, meaning)?;
+                    check_size_expr(&c, key, meaning)?;
+                    Ok(TieValue::Pair(r, c))
+                }
+                Err(_) => Err(meta.error(format!("`{key}(..)` takes two sizes: {meaning}"))),
+            }
+        }
+        form => {
+            if !meta.input.peek(Token![=]) {
+                if at_end(meta.input) {
+                    return match form {
+                        ValueForm::OptionalSize => Ok(TieValue::None),
+                        _ => Err(meta.error(format!("`{key}` needs a value: {meaning}"))),
+                    };
+                }
+                return Err(meta.error(format!("expected `,` or `= value` after `{key}`")));
+            }
+            let eq: Token![=] = meta.input.parse()?;
+            if at_end(meta.input) {
+                return Err(syn::Error::new(
+                    eq.span,
+                    match form {
+                        ValueForm::OptionalSize => format!(
+                            "missing value after `{key} =`: give {meaning} (e.g. `{key} = N`), or \
+                             drop `= ...`"
+                        ),
+                        _ => format!("missing value after `{key} =`: give {meaning}"),
+                    },
+                ));
+            }
+            match form {
+                ValueForm::Type => Ok(TieValue::Type(meta.input.parse()?)),
+                ValueForm::Field => {
+                    let field: Ident = meta.input.parse().map_err(|err| {
+                        syn::Error::new(err.span(), format!("`{key} = ...` takes {meaning}"))
+                    })?;
+                    Ok(TieValue::Field(field))
+                }
+                _ => {
+                    let value: Expr = meta.input.parse()?;
+                    check_size_expr(&value, key, meaning)?;
+                    Ok(TieValue::Size(value))
+                }
+            }
+        }
     }
-    let eq: Token![=] = meta.input.parse()?;
-    let Some(meaning) = kind.value_meaning() else {
-        return Err(syn::Error::new(
-            eq.span,
-            format!(
-                "`{}` takes no value: write `#[tied({})]`",
-                kind.key(),
-                kind.key()
-            ),
-        ));
-    };
-    if meta.input.is_empty() || meta.input.peek(Token![,]) {
-        return Err(syn::Error::new(
-            eq.span,
-            format!(
-                "missing value after `{} =`: give {meaning} (e.g. `{} = N`), or drop `= ...`",
-                kind.key(),
-                kind.key()
-            ),
-        ));
-    }
-    let value: Expr = meta.input.parse()?;
-    match &value {
+}
+
+/// A size is an integer literal, a const parameter or const item, or a `{ block }`.
+fn check_size_expr(value: &Expr, key: &str, meaning: &str) -> syn::Result<()> {
+    match value {
         Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Int(_),
             ..
         })
         | Expr::Path(_)
-        | Expr::Block(_) => Ok(Some(value)),
+        | Expr::Block(_) => Ok(()),
         other => Err(syn::Error::new_spanned(
             other,
             format!(
-                "`{key} = ...` takes {meaning}: an integer literal, a const parameter or a const \
-                 item, e.g. `{key} = 4` or `{key} = N`",
-                key = kind.key()
+                "`{key}` takes {meaning}: an integer literal, a const parameter or a const \
+                 item, e.g. `{key} = 4` or `{key} = N`"
             ),
         )),
     }
 }
 
-/// `#[tied::layer(builder = Name)]`.
+/// `#[tied::layer(builder = Name, forward = [..])]`.
 #[derive(Default)]
 pub struct LayerArgs {
     pub builder: Option<Ident>,
+    /// The declared forward of a layer with several weights, with the `forward` key's tokens.
+    pub forward: Option<(Ident, Vec<Step>)>,
+}
+
+/// One step of `forward = [enc + enc_bias, ReLU, dec]`: a weight field (`x·W`), optionally
+/// followed by `+ bias_field`, or a dfdx module type that is `Default` (an activation).
+pub struct Step {
+    pub path: syn::TypePath,
+    pub bias: Option<Ident>,
+}
+
+impl syn::parse::Parse for Step {
+    fn parse(input: syn::parse::ParseStream) -> syn::Result<Self> {
+        let path: syn::TypePath = input.parse().map_err(|err| {
+            syn::Error::new(
+                err.span(),
+                "a forward step is a weight field (`enc`), a weight plus its bias \
+                 (`enc + enc_bias`), or an activation module (`ReLU`)",
+            )
+        })?;
+        let bias = if input.peek(Token![+]) {
+            input.parse::<Token![+]>()?;
+            Some(input.parse()?)
+        } else {
+            None
+        };
+        Ok(Step { path, bias })
+    }
 }
 
 pub fn layer_args(args: TokenStream) -> syn::Result<LayerArgs> {
@@ -240,9 +395,38 @@ pub fn layer_args(args: TokenStream) -> syn::Result<LayerArgs> {
             let name = value.parse().map_err(|err| needs_name(err.span()))?;
             parsed.builder = Some(name);
             Ok(())
+        } else if meta.path.is_ident("forward") {
+            let key = meta
+                .path
+                .get_ident()
+                .cloned()
+                .ok_or_else(|| meta.error("expected `forward`"))?;
+            if parsed.forward.is_some() {
+                return Err(meta.error("duplicate `forward`: declare the forward once"));
+            }
+            let needs_steps = |span| {
+                syn::Error::new(
+                    span,
+                    "`forward` takes the steps in order, e.g. \
+                     `forward = [enc + enc_bias, ReLU, dec + dec_bias]`",
+                )
+            };
+            if !meta.input.peek(Token![=]) {
+                return Err(needs_steps(meta.path.span()));
+            }
+            let value = meta.value()?;
+            let content;
+            syn::bracketed!(content in value);
+            let steps = syn::punctuated::Punctuated::<Step, Token![,]>::parse_terminated(&content)?;
+            if steps.is_empty() {
+                return Err(needs_steps(key.span()));
+            }
+            parsed.forward = Some((key, steps.into_iter().collect()));
+            Ok(())
         } else {
             Err(meta.error(format!(
-                "unknown `tied::layer` option `{}`; expected `builder = Name`",
+                "unknown `tied::layer` option `{}`; expected `builder = Name` or \
+                 `forward = [..]`",
                 path_text(&meta.path)
             )))
         }

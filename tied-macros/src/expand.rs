@@ -8,10 +8,10 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{GenericParam, Generics, Ident, ItemStruct};
 
-use crate::ast::{Field, Layer};
+use crate::ast::Layer;
 use crate::attr::{self, Errors};
 use crate::fallback;
-use crate::valid::{self, Plan, Weight};
+use crate::valid::{self, Bias, Plan, PlanStep, Weight};
 
 /// The whole expansion of `#[tied::layer(args)] input`; never panics, errors become
 /// `compile_error!` at the user's tokens.
@@ -70,24 +70,30 @@ fn expand(layer: &Layer, plan: &Plan) -> TokenStream {
     let item = rewritten_struct(layer, plan);
     let builder = builder(layer);
     let collection = tensor_collection(layer, plan);
-    let module = module(layer, plan);
-    let accessors = accessors(layer, plan);
+    let module = module(layer, plan, Mode::Real);
+    let accessors = accessors(layer, plan, Mode::Real);
+    let checks = tied_layer(layer, plan);
     quote! {
         #item
         #builder
         #collection
         #module
         #accessors
+        #checks
     }
 }
 
-/// The `::tied::__private::Tie` impl naming a weight's pattern.
-fn tie_type(weight: &Weight) -> TokenStream {
-    let name = Ident::new(
-        weight.tie.map_or("Dense", |t| t.runtime_type()),
-        Span::call_site(),
-    );
-    quote!(::tied::__private::#name)
+/// Real code, or stubs with the same signatures beside a `compile_error!` (fallback.rs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Real,
+    Stub,
+}
+
+fn unreachable_body() -> TokenStream {
+    quote!(::core::unreachable!(
+        "`#[tied::layer]` reported an error for this struct"
+    ))
 }
 
 fn tie_trait(weight: &Weight) -> TokenStream {
@@ -95,35 +101,67 @@ fn tie_trait(weight: &Weight) -> TokenStream {
     quote!(::tied::__private::Tie<#i, #o>)
 }
 
-/// The user's struct without `#[tied]` attributes; tied weights become their stored tensors.
+/// The user's struct without `#[tied]` attributes; tied fields become their stored tensors and
+/// fields tied to another field are gone (their values live there).
 fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
     let mut item = strip_tied_attrs(layer.original);
     let (e, d) = (layer.dtype, layer.device);
     if let syn::Fields::Named(named) = &mut item.fields {
-        for (field, weight) in named.named.iter_mut().zip(layer.fields.iter()) {
-            let Some(weight) = plan
-                .weights
-                .iter()
-                .find(|w| w.field.ident == weight.ident && w.tie.is_some())
-            else {
+        let fields = std::mem::take(&mut named.named);
+        for mut field in fields {
+            let Some(ident) = field.ident.clone() else {
                 continue;
             };
-            let (tie, tie_trait) = (tie_type(weight), tie_trait(weight));
-            let pattern = weight.tie.map_or("dense", |t| t.key());
-            field.ty = syn::parse_quote! {
-                ::tied::__private::Tensor<<#tie as #tie_trait>::Stored, #e, #d>
+            let (stored, ty, doc) = if let Some(w) =
+                plan.weights.iter().find(|w| w.field.ident == &ident)
+            {
+                let tie = w.tie.tokens();
+                let tie_trait = tie_trait(w);
+                let effective = format_ident!("{}_effective", ident);
+                let doc = format!(
+                    " Tied ({}): the distinct values of the effective `{}` weight, which \
+                     [`Self::{effective}`] expands.",
+                    w.tie.describe(),
+                    valid::text(w.field.tensor.shape),
+                );
+                let ty: syn::Type = syn::parse_quote! {
+                    ::tied::__private::Tensor<<#tie as #tie_trait>::Stored, #e, #d>
+                };
+                (
+                    w.is_stored(),
+                    (!matches!(w.tie, valid::TieType::Dense)).then_some(ty),
+                    doc,
+                )
+            } else if let Some(b) = plan.biases.iter().find(|b| b.field.ident == &ident) {
+                let len = &b.len;
+                let ty = b.tie.as_ref().map(|tie| {
+                    let tie = tie.tokens();
+                    syn::parse_quote! {
+                        ::tied::__private::Tensor<<#tie as ::tied::__private::Tie<1, #len>>::Stored, #e, #d>
+                    }
+                });
+                let doc = format!(
+                    " Tied ({}): the distinct values of the `{}` bias.",
+                    b.tie
+                        .as_ref()
+                        .map_or_else(|| "dense".to_owned(), |t| t.describe()),
+                    valid::text(b.field.tensor.shape),
+                );
+                (b.is_stored(), ty, doc)
+            } else {
+                (true, None, String::new())
             };
-            let effective = format_ident!("{}_effective", weight.field.ident);
-            let shape = weight.field.tensor.shape.to_token_stream().to_string();
-            let doc = format!(
-                " Tied (`{pattern}`): the distinct values of the effective `{shape}` weight, \
-                 which [`Self::{effective}`] expands."
-            );
-            let has_doc = field.attrs.iter().any(|a| a.path().is_ident("doc"));
-            if has_doc {
-                field.attrs.push(syn::parse_quote!(#[doc = ""]));
+            if !stored {
+                continue;
             }
-            field.attrs.push(syn::parse_quote!(#[doc = #doc]));
+            if let Some(ty) = ty {
+                field.ty = ty;
+                if field.attrs.iter().any(|a| a.path().is_ident("doc")) {
+                    field.attrs.push(syn::parse_quote!(#[doc = ""]));
+                }
+                field.attrs.push(syn::parse_quote!(#[doc = #doc]));
+            }
+            named.named.push(field);
         }
     }
     item
@@ -165,7 +203,8 @@ fn mentions(tokens: TokenStream, layer: &Layer) -> bool {
     })
 }
 
-/// The builder ZST and its `BuildOnDevice`, as dfdx's `builder::Linear`.
+/// The builder ZST and its `BuildOnDevice`, as dfdx's `builder::Linear`. Building checks the
+/// layer's own patterns first (`TiedLayer::check_patterns`).
 pub fn builder(layer: &Layer) -> TokenStream {
     let name = &layer.original.ident;
     let vis = &layer.original.vis;
@@ -188,7 +227,7 @@ pub fn builder(layer: &Layer) -> TokenStream {
         .cloned()
         .unwrap_or_else(|| syn::parse_quote!(where));
     build_where.predicates.push(syn::parse_quote! {
-        #name #ty_generics: ::tied::__private::BuildModule<#d, #e>
+        #name #ty_generics: ::tied::__private::BuildModule<#d, #e> + ::tied::__private::TiedLayer
     });
     quote! {
         #[doc = #doc]
@@ -200,6 +239,13 @@ pub fn builder(layer: &Layer) -> TokenStream {
         #build_where
         {
             type Built = #name #ty_generics;
+
+            fn try_build_on_device(
+                device: &#d,
+            ) -> ::core::result::Result<Self::Built, <#d as ::tied::__private::HasErr>::Err> {
+                ::tied::__private::refuse_invalid_patterns::<Self::Built>();
+                <Self::Built as ::tied::__private::BuildModule<#d, #e>>::try_build(device)
+            }
         }
     }
 }
@@ -218,47 +264,65 @@ pub fn converted_type(layer: &Layer, e2: &Ident, d2: &Ident) -> TokenStream {
 }
 
 /// Where-clause of the layer with extra predicates.
-fn where_with(layer: &Layer, extra: TokenStream) -> syn::WhereClause {
+fn where_with(layer: &Layer, extra: impl IntoIterator<Item = TokenStream>) -> syn::WhereClause {
     let mut clause = layer
         .generics
         .where_clause
         .clone()
         .unwrap_or_else(|| syn::parse_quote!(where));
-    clause.predicates.push(syn::parse_quote!(#extra));
+    for predicate in extra {
+        clause.predicates.push(syn::parse_quote!(#predicate));
+    }
     clause
 }
 
+/// `TensorCollection` over the stored fields only: a tied-to field has no tensor of its own, so
+/// optimizers, safetensors and `num_trainable_params` see each stored value once.
 fn tensor_collection(layer: &Layer, plan: &Plan) -> TokenStream {
     let name = &layer.original.ident;
     let (impl_generics, ty_generics, _) = layer.generics.split_for_impl();
     let (e, d) = (layer.dtype, layer.device);
-    let where_clause = where_with(layer, quote!(#e: ::tied::__private::TiedDtype));
+    let where_clause = where_with(layer, [quote!(#e: ::tied::__private::TiedDtype)]);
     let (e2, d2) = (format_ident!("__TiedE2"), format_ident!("__TiedD2"));
     let to = converted_type(layer, &e2, &d2);
 
-    let fan_in = |field: &Field| -> TokenStream {
-        match plan.weights.iter().find(|w| w.field.ident == field.ident) {
-            Some(w) => w.inputs.to_token_stream(),
-            None if plan.weights.len() == 1 => plan.weights[0].inputs.to_token_stream(),
-            None => field.tensor.dims[0].to_token_stream(),
-        }
-    };
-    let visits = layer.fields.iter().map(|field| {
-        let ident = field.ident;
+    let visit = |ident: &Ident, fan_in: TokenStream| {
         let key = ident.to_string();
-        let fan_in = fan_in(field);
-        quote! {
-            Self::tensor(
-                #key,
-                |s| &s.#ident,
-                |s| &mut s.#ident,
-                ::tied::__private::fan_in_uniform::<_, #e, #d, #fan_in>(),
-            )
+        (
+            quote! {
+                Self::tensor(
+                    #key,
+                    |s| &s.#ident,
+                    |s| &mut s.#ident,
+                    ::tied::__private::fan_in_uniform::<_, #e, #d, #fan_in>(),
+                )
+            },
+            ident.to_token_stream(),
+        )
+    };
+    // In declaration order, so safetensors files list tensors as the struct does.
+    let mut items = Vec::new();
+    let mut idents = Vec::new();
+    for field in &layer.fields {
+        if let Some(w) = plan
+            .weights
+            .iter()
+            .find(|w| w.field.ident == field.ident && w.is_stored())
+        {
+            items.push(visit(w.field.ident, w.inputs.to_token_stream()));
+            idents.push(w.field.ident);
+        } else if let Some(b) = plan
+            .biases
+            .iter()
+            .find(|b| b.field.ident == field.ident && b.is_stored())
+        {
+            items.push(visit(b.field.ident, bias_fan_in(b, plan)));
+            idents.push(b.field.ident);
         }
-    });
-    let idents: Vec<&Ident> = layer.fields.iter().map(|f| f.ident).collect();
-    let names = idents.iter().map(|i| i.to_token_stream());
-    let (fields, pattern) = nested_tuple(visits.zip(names).collect());
+    }
+    let (fields, pattern) = nested_tuple(items);
+    let checks =
+        (!plan.const_checks.is_empty()).then(|| quote!(let () = Self::__TIED_SIZE_CHECKS;));
     quote! {
         #[automatically_derived]
         impl #impl_generics ::tied::__private::TensorCollection<#e, #d> for #name #ty_generics
@@ -272,9 +336,19 @@ fn tensor_collection(layer: &Layer, plan: &Plan) -> TokenStream {
                 ::core::option::Option<Self::To<__TiedV::E2, __TiedV::D2>>,
                 __TiedV::Err,
             > {
+                #checks
                 visitor.visit_fields(#fields, |#pattern| #name { #(#idents),* })
             }
         }
+    }
+}
+
+/// A bias is reset like its weight's (fan-in of the weight it follows), else by its own length.
+fn bias_fan_in(bias: &Bias, plan: &Plan) -> TokenStream {
+    match &bias.fan_in {
+        Some(dim) => dim.to_token_stream(),
+        None if plan.weights.len() == 1 => plan.weights[0].inputs.to_token_stream(),
+        None => bias.len.to_token_stream(),
     }
 }
 
@@ -293,31 +367,94 @@ fn nested_tuple(items: Vec<(TokenStream, TokenStream)>) -> (TokenStream, TokenSt
     nested_tuple(groups)
 }
 
-fn module(layer: &Layer, plan: &Plan) -> TokenStream {
-    let Some(forward) = &plan.forward else {
+/// The bias argument of an `x·W + b` step.
+fn bias_expr(bias: &Bias, weight: &Weight, layer: &Layer) -> TokenStream {
+    let stored = bias.stored;
+    let (e, d) = (layer.dtype, layer.device);
+    let len = &bias.len;
+    let same = bias.len.same_as(&weight.outputs, &layer.const_params()) == Some(true);
+    match &bias.tie {
+        None if same => quote!(&self.#stored),
+        // The compiler compares the sizes (`size_checks`); this keeps that the only error.
+        None => quote!(&::tied::__private::CheckedBias::<#len, #e, #d>(&self.#stored)),
+        Some(tie) => {
+            let tie = tie.tokens();
+            quote!(&::tied::__private::TiedBias::<#tie, #len, #e, #d>::new(&self.#stored))
+        }
+    }
+}
+
+/// `Module` and `NonMutableModule`: the steps of `plan.forward` on the flattened input.
+pub fn module(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
+    let Some(steps) = &plan.forward else {
         return TokenStream::new();
     };
     let name = &layer.original.ident;
     let (impl_generics, ty_generics, where_clause) = layer.generics.split_for_impl();
     let (e, d) = (layer.dtype, layer.device);
-    let weight = &plan.weights[forward.weight];
-    let (i, o) = (&weight.inputs, &weight.outputs);
-    let tie = tie_type(weight);
-    let stored = weight.field.ident;
-    let bias = match forward.bias {
-        Some(b) => {
-            let b = plan.biases[b].ident;
-            quote!(&self.#b)
+    let mut input_width = None;
+    let mut output_width = None;
+    let mut body = Vec::new();
+    let mut bounds = Vec::new();
+    for step in steps {
+        match step {
+            PlanStep::Weight { weight, bias } => {
+                let w = &plan.weights[*weight];
+                input_width.get_or_insert_with(|| w.inputs.clone());
+                output_width = Some(w.outputs.clone());
+                let (tie, tie_trait, stored) = (w.tie.tokens(), tie_trait(w), w.stored);
+                body.push(quote! {
+                    let x = <#tie as #tie_trait>::try_apply(x, &self.#stored)?;
+                });
+                if let Some(b) = bias {
+                    let bias = bias_expr(&plan.biases[*b], w, layer);
+                    let o = &w.outputs;
+                    body.push(quote! {
+                        let x = ::tied::__private::Bias::<#o, #e, #d>::try_add_to(#bias, x)?;
+                    });
+                }
+            }
+            PlanStep::Module { path, width } => {
+                body.push(quote! {
+                    let x = ::tied::__private::Module::try_forward(
+                        &<#path as ::core::default::Default>::default(),
+                        x,
+                    )?;
+                });
+                bounds.push((path.clone(), width.clone()));
+            }
         }
-        None => quote!(&()),
+    }
+    let (Some(i), Some(o)) = (input_width, output_width) else {
+        return TokenStream::new();
     };
+    let input = quote!(<__TiedX as ::tied::__private::LinearInput<#i, #e, #d>>);
+    let mut predicates = vec![quote!(__TiedX: ::tied::__private::LinearInput<#i, #e, #d>)];
+    for (path, width) in &bounds {
+        predicates.push(quote! {
+            #path: ::core::default::Default
+                + ::tied::__private::Module<
+                    ::tied::__private::Batch<#width, #e, #d, #input::Tape>,
+                    Output = ::tied::__private::Batch<#width, #e, #d, #input::Tape>,
+                    Error = <#d as ::tied::__private::HasErr>::Err,
+                >
+        });
+    }
+    let module_where = where_with(layer, predicates);
     let mut generics = layer.generics.clone();
     generics.params.push(syn::parse_quote!(__TiedX));
     let (module_impl, _, _) = generics.split_for_impl();
-    let module_where = where_with(
-        layer,
-        quote!(__TiedX: ::tied::__private::LinearInput<#i, #e, #d>),
-    );
+    let forward = match mode {
+        Mode::Real => quote! {
+            let (x, layout) = #input::try_flatten(input)?;
+            #(#body)*
+            #input::try_unflatten(x, layout)
+        },
+        Mode::Stub => {
+            let unreachable = unreachable_body();
+            quote!(let _ = input; #unreachable)
+        }
+    };
     quote! {
         #[automatically_derived]
         impl #impl_generics ::tied::__private::NonMutableModule for #name #ty_generics
@@ -329,54 +466,84 @@ fn module(layer: &Layer, plan: &Plan) -> TokenStream {
         impl #module_impl ::tied::__private::Module<__TiedX> for #name #ty_generics
         #module_where
         {
-            type Output = <__TiedX as ::tied::__private::LinearInput<#i, #e, #d>>::Output<#o>;
+            type Output = #input::Output<#o>;
             type Error = <#d as ::tied::__private::HasErr>::Err;
 
             fn try_forward(
                 &self,
                 input: __TiedX,
             ) -> ::core::result::Result<Self::Output, Self::Error> {
-                ::tied::__private::try_linear::<#tie, #i, #o, #e, #d, __TiedX, _>(
-                    input,
-                    &self.#stored,
-                    #bias,
-                )
+                #forward
             }
         }
     }
 }
 
-fn accessors(layer: &Layer, plan: &Plan) -> TokenStream {
+/// Per weight (stored or tied to another): its effective tensor, `x·W`, row lookup, picture.
+pub fn accessors(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
     let name = &layer.original.ident;
     let (impl_generics, ty_generics, where_clause) = layer.generics.split_for_impl();
     let (e, d) = (layer.dtype, layer.device);
+    let stub = mode == Mode::Stub;
     let methods = plan.weights.iter().map(|weight| {
         let field = weight.field.ident;
+        let stored = weight.stored;
         let (i, o) = (&weight.inputs, &weight.outputs);
-        let (tie, tie_trait) = (tie_type(weight), tie_trait(weight));
+        let (tie, tie_trait) = (weight.tie.tokens(), tie_trait(weight));
         let effective = format_ident!("{}_effective", field);
         let try_effective = format_ident!("try_{}_effective", field);
         let matmul = format_ident!("matmul_{}", field);
         let try_matmul = format_ident!("try_matmul_{}", field);
+        let lookup = format_ident!("lookup_{}", field);
+        let try_lookup = format_ident!("try_lookup_{}", field);
         let picture = format_ident!("{}_picture", field);
         let key = field.to_string();
-        let label = key.chars().next().map_or("w".to_owned(), |c| c.to_lowercase().to_string());
-        let shape = weight.field.tensor.shape.to_token_stream().to_string();
-        let pattern = weight.tie.map_or("dense", |t| t.key());
+        let label = key
+            .chars()
+            .next()
+            .map_or("w".to_owned(), |c| c.to_lowercase().to_string());
+        let shape = valid::text(weight.field.tensor.shape);
+        let pattern = weight.tie.describe();
+        let held = if weight.is_stored() {
+            String::new()
+        } else {
+            format!(" Its values are stored in `{stored}`.")
+        };
         let doc_effective = format!(
-            " The effective `{shape}` weight of `{key}` (`{pattern}`), materialized and \
-             contiguous on `tape`: safe to pass to `matmul`. Gradients flow back to the stored \
-             values, summed over every copy."
+            " The effective `{shape}` weight `{key}` ({pattern}), materialized and contiguous on \
+             `tape`: safe to pass to `matmul`. Gradients flow back to the stored values, summed \
+             over every copy.{held}"
         );
         let doc_matmul = format!(
-            " `input·W` for the effective weight of `{key}` (`{pattern}`), without building `W` \
-             where the pattern allows. Takes `Rank1<I>`, `(B, Const<I>)` or `(B, S, Const<I>)` on \
-             any tape."
+            " `input·W` for the effective weight `{key}` ({pattern}), without building `W` where \
+             the pattern allows. Takes `Rank1<I>`, `(B, Const<I>)` or `(B, S, Const<I>)` on any \
+             tape.{held}"
+        );
+        let doc_lookup = format!(
+            " Rows of the effective weight `{key}` ({pattern}) picked by `ids`, like dfdx's \
+             `Embedding`: `(B,)` or `(B, S)` ids give `(B, O)` or `(B, S, O)`. The ids' tape \
+             carries the gradient.{held}"
         );
         let doc_picture = format!(
-            " The effective weight of `{key}` drawn as labels of its stored values, like the \
-             forum thread draws it."
+            " The effective weight `{key}` drawn as labels of its stored values, like the forum \
+             thread draws it."
         );
+        let body = |real: TokenStream| if stub { unreachable_body() } else { real };
+        let effective_body = body(quote! {
+            <#tie as #tie_trait>::try_effective(
+                ::tied::__private::PutTape::put_tape(::core::clone::Clone::clone(&self.#stored), tape),
+            )
+        });
+        let matmul_body = body(quote! {
+            ::tied::__private::try_linear::<#tie, #i, #o, #e, #d, __TiedX, _>(input, &self.#stored, &())
+        });
+        let lookup_body = body(quote! {
+            let (ids, tape) = ::tied::__private::SplitTape::split_tape(ids);
+            ::tied::__private::GatherTo::try_gather(self.#try_effective(tape)?, ids)
+        });
+        let picture_body = body(quote! {
+            ::tied::__private::Picture::of::<#tie, #i, #o>(#key, #label)
+        });
         quote! {
             #[doc = #doc_effective]
             pub fn #try_effective<__TiedT: ::tied::__private::Tape<#e, #d>>(
@@ -386,9 +553,7 @@ fn accessors(layer: &Layer, plan: &Plan) -> TokenStream {
                 ::tied::__private::Tensor<::tied::__private::Rank2<#i, #o>, #e, #d, __TiedT>,
                 <#d as ::tied::__private::HasErr>::Err,
             > {
-                <#tie as #tie_trait>::try_effective(
-                    ::tied::__private::PutTape::put_tape(::core::clone::Clone::clone(&self.#field), tape),
-                )
+                #effective_body
             }
 
             #[doc = #doc_effective]
@@ -406,11 +571,7 @@ fn accessors(layer: &Layer, plan: &Plan) -> TokenStream {
                 &self,
                 input: __TiedX,
             ) -> ::core::result::Result<__TiedX::Output<#o>, <#d as ::tied::__private::HasErr>::Err> {
-                ::tied::__private::try_linear::<#tie, #i, #o, #e, #d, __TiedX, _>(
-                    input,
-                    &self.#field,
-                    &(),
-                )
+                #matmul_body
             }
 
             #[doc = #doc_matmul]
@@ -423,13 +584,50 @@ fn accessors(layer: &Layer, plan: &Plan) -> TokenStream {
                 ::tied::__private::device_ok(self.#try_matmul(input))
             }
 
+            #[doc = #doc_lookup]
+            pub fn #try_lookup<__TiedT, __TiedIdx, __TiedDst>(
+                &self,
+                ids: ::tied::__private::Tensor<__TiedIdx, usize, #d, __TiedT>,
+            ) -> ::core::result::Result<
+                ::tied::__private::Tensor<__TiedDst, #e, #d, __TiedT>,
+                <#d as ::tied::__private::HasErr>::Err,
+            >
+            where
+                __TiedT: ::tied::__private::Tape<#e, #d>,
+                __TiedIdx: ::tied::__private::Shape,
+                __TiedDst: ::tied::__private::Shape,
+                ::tied::__private::Rank2<#i, #o>: ::tied::__private::ReplaceDimTo<__TiedDst, __TiedIdx>,
+            {
+                #lookup_body
+            }
+
+            #[doc = #doc_lookup]
+            ///
+            /// Panics on a device error, like dfdx's non-`try` methods.
+            pub fn #lookup<__TiedT, __TiedIdx, __TiedDst>(
+                &self,
+                ids: ::tied::__private::Tensor<__TiedIdx, usize, #d, __TiedT>,
+            ) -> ::tied::__private::Tensor<__TiedDst, #e, #d, __TiedT>
+            where
+                __TiedT: ::tied::__private::Tape<#e, #d>,
+                __TiedIdx: ::tied::__private::Shape,
+                __TiedDst: ::tied::__private::Shape,
+                ::tied::__private::Rank2<#i, #o>: ::tied::__private::ReplaceDimTo<__TiedDst, __TiedIdx>,
+            {
+                ::tied::__private::device_ok(self.#try_lookup(ids))
+            }
+
             #[doc = #doc_picture]
             pub fn #picture(&self) -> ::tied::__private::Picture {
-                ::tied::__private::Picture::of::<#tie, #i, #o>(#key, #label)
+                #picture_body
             }
         }
     });
-    let checks = size_checks(plan);
+    let checks = if stub {
+        TokenStream::new()
+    } else {
+        size_checks(plan)
+    };
     quote! {
         #[automatically_derived]
         impl #impl_generics #name #ty_generics #where_clause {
@@ -439,29 +637,78 @@ fn accessors(layer: &Layer, plan: &Plan) -> TokenStream {
     }
 }
 
-/// Sizes the macro could not compare (const items, expressions): the compiler compares them, with
-/// the error under the user's tokens.
-fn size_checks(plan: &Plan) -> TokenStream {
-    if plan.dim_checks.is_empty() {
-        return TokenStream::new();
+/// `TiedLayer`: the patterns the layer can only check when built (the user's own).
+fn tied_layer(layer: &Layer, plan: &Plan) -> TokenStream {
+    let name = &layer.original.ident;
+    let layer_name = name.to_string();
+    let (impl_generics, ty_generics, where_clause) = layer.generics.split_for_impl();
+    let weights = plan
+        .weights
+        .iter()
+        .filter(|w| w.is_stored() && w.tie.is_user())
+        .map(|w| {
+            let (tie, i, o) = (w.tie.tokens(), &w.inputs, &w.outputs);
+            let key = w.field.ident.to_string();
+            quote!(::tied::__private::check_field_pattern::<#tie, #i, #o>(#layer_name, #key)?;)
+        });
+    let biases = plan
+        .biases
+        .iter()
+        .filter(|b| b.is_stored() && b.tie.as_ref().is_some_and(|t| t.is_user()))
+        .filter_map(|b| {
+            let tie = b.tie.as_ref()?.tokens();
+            let (len, key) = (&b.len, b.field.ident.to_string());
+            Some(quote!(::tied::__private::check_field_pattern::<#tie, 1, #len>(#layer_name, #key)?;))
+        });
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics ::tied::__private::TiedLayer for #name #ty_generics #where_clause {
+            fn check_patterns() -> ::core::result::Result<(), ::tied::__private::InvalidPattern> {
+                #(#weights)*
+                #(#biases)*
+                ::core::result::Result::Ok(())
+            }
+        }
     }
-    let checks = plan.dim_checks.iter().map(|check| {
+}
+
+/// Sizes the macro could not compare or compute (const items, generic arithmetic): the compiler
+/// checks them, with the error under the user's tokens.
+fn size_checks(plan: &Plan) -> TokenStream {
+    let same = plan.dim_checks.iter().map(|check| {
         let (expected, actual) = (&check.expected, &check.actual);
-        let span = check
-            .at
-            .clone()
-            .into_iter()
-            .next()
-            .map_or_else(Span::call_site, |t| t.span());
+        let span = first_span(&check.at);
         quote_spanned! {span=>
             let _: ::tied::__private::SameSize<#expected> = ::tied::__private::SameSize::<#actual>;
         }
     });
-    quote! {
-        #[doc(hidden)]
-        #[allow(dead_code)]
-        fn __tied_size_checks() {
-            #(#checks)*
+    let same = (!plan.dim_checks.is_empty()).then(|| {
+        quote! {
+            #[doc(hidden)]
+            #[allow(dead_code)]
+            fn __tied_size_checks() {
+                #(#same)*
+            }
         }
-    }
+    });
+    let asserts = plan.const_checks.iter().map(|check| {
+        let (condition, message) = (&check.condition, &check.message);
+        let span = first_span(&check.at);
+        quote_spanned! {span=> ::core::assert!(#condition, #message); }
+    });
+    let asserts = (!plan.const_checks.is_empty()).then(|| {
+        quote! {
+            #[doc(hidden)]
+            const __TIED_SIZE_CHECKS: () = { #(#asserts)* };
+        }
+    });
+    quote!(#same #asserts)
+}
+
+fn first_span(tokens: &TokenStream) -> Span {
+    tokens
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span())
 }

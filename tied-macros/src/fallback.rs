@@ -8,7 +8,7 @@ use syn::{Ident, ItemStruct};
 
 use crate::ast::Layer;
 use crate::attr::Errors;
-use crate::expand::{builder, converted_type, strip_tied_attrs};
+use crate::expand::{self, builder, converted_type, strip_tied_attrs, Mode};
 use crate::valid::{self, Plan};
 
 pub fn expand(item: &ItemStruct, layer: Option<&Layer>, errors: Errors) -> TokenStream {
@@ -86,99 +86,23 @@ fn mentions(tokens: TokenStream, ident: &Ident) -> bool {
     })
 }
 
-/// Stubs of the `Module` impl and the weights' accessors, with their real signatures, so calls to
-/// `forward` or `weight_effective` elsewhere do not add "no method named ..." errors.
+/// Stubs of the `Module` impl and the weights' accessors, with their real signatures (expand.rs's
+/// own generators in stub mode), so calls to `forward` or `weight_effective` elsewhere do not add
+/// "no method named ..." errors.
 fn stub_methods(layer: &Layer, plan: &Plan) -> TokenStream {
+    let module = expand::module(layer, plan, Mode::Stub);
+    let accessors = expand::accessors(layer, plan, Mode::Stub);
     let name = &layer.original.ident;
     let (impl_generics, ty_generics, where_clause) = layer.generics.split_for_impl();
-    let (e, d) = (layer.dtype, layer.device);
-    let unreachable = quote! {
-        ::core::unreachable!("`#[tied::layer]` reported an error for this struct")
-    };
-    let module = plan.forward.as_ref().map(|forward| {
-        let weight = &plan.weights[forward.weight];
-        let (i, o) = (&weight.inputs, &weight.outputs);
-        let mut generics = layer.generics.clone();
-        generics.params.push(syn::parse_quote!(__TiedX));
-        let (module_impl, _, _) = generics.split_for_impl();
-        let mut module_where = where_clause
-            .cloned()
-            .unwrap_or_else(|| syn::parse_quote!(where));
-        module_where.predicates.push(syn::parse_quote! {
-            __TiedX: ::tied::__private::LinearInput<#i, #e, #d>
-        });
-        quote! {
-            #[automatically_derived]
-            impl #impl_generics ::tied::__private::NonMutableModule for #name #ty_generics
-            #where_clause
-            {
-            }
-
-            #[automatically_derived]
-            impl #module_impl ::tied::__private::Module<__TiedX> for #name #ty_generics
-            #module_where
-            {
-                type Output = <__TiedX as ::tied::__private::LinearInput<#i, #e, #d>>::Output<#o>;
-                type Error = <#d as ::tied::__private::HasErr>::Err;
-
-                fn try_forward(
-                    &self,
-                    _: __TiedX,
-                ) -> ::core::result::Result<Self::Output, Self::Error> {
-                    #unreachable
-                }
-            }
-        }
-    });
-    let accessors = plan.weights.iter().map(|weight| {
-        let field = weight.field.ident;
-        let (i, o) = (&weight.inputs, &weight.outputs);
-        let effective = format_ident!("{}_effective", field);
-        let try_effective = format_ident!("try_{}_effective", field);
-        let matmul = format_ident!("matmul_{}", field);
-        let try_matmul = format_ident!("try_matmul_{}", field);
-        let picture = format_ident!("{}_picture", field);
-        let effective_type = quote! {
-            ::tied::__private::Tensor<::tied::__private::Rank2<#i, #o>, #e, #d, __TiedT>
-        };
-        let err = quote!(<#d as ::tied::__private::HasErr>::Err);
-        quote! {
-            pub fn #try_effective<__TiedT: ::tied::__private::Tape<#e, #d>>(
-                &self,
-                _: __TiedT,
-            ) -> ::core::result::Result<#effective_type, #err> {
-                #unreachable
-            }
-            pub fn #effective<__TiedT: ::tied::__private::Tape<#e, #d>>(
-                &self,
-                _: __TiedT,
-            ) -> #effective_type {
-                #unreachable
-            }
-            pub fn #try_matmul<__TiedX: ::tied::__private::LinearInput<#i, #e, #d>>(
-                &self,
-                _: __TiedX,
-            ) -> ::core::result::Result<__TiedX::Output<#o>, #err> {
-                #unreachable
-            }
-            pub fn #matmul<__TiedX: ::tied::__private::LinearInput<#i, #e, #d>>(
-                &self,
-                _: __TiedX,
-            ) -> __TiedX::Output<#o> {
-                #unreachable
-            }
-            pub fn #picture(&self) -> ::tied::__private::Picture {
-                #unreachable
-            }
-        }
-    });
     quote! {
         #module
+        #accessors
 
         #[automatically_derived]
-        #[allow(missing_docs)]
-        impl #impl_generics #name #ty_generics #where_clause {
-            #(#accessors)*
+        impl #impl_generics ::tied::__private::TiedLayer for #name #ty_generics #where_clause {
+            fn check_patterns() -> ::core::result::Result<(), ::tied::__private::InvalidPattern> {
+                ::core::result::Result::Ok(())
+            }
         }
     }
 }

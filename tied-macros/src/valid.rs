@@ -1,34 +1,116 @@
-//! Checks that need more than one attribute or field: the role of each tensor, stated sizes against
-//! shapes, the bias against its weight. Errors point at the user's tokens.
+//! Checks that need more than one attribute or field: the role of each tensor, ties between fields
+//! (resolved to the field that stores the values, cycles refused), stated sizes against shapes, and
+//! the declared forward. Errors point at the user's tokens; sizes the macro cannot compute are left
+//! to the compiler (`dim_checks`) or to a const assertion (`const_checks`).
 
 use proc_macro2::TokenStream;
-use quote::ToTokens;
+use quote::{quote, ToTokens};
+use syn::Ident;
 
-use crate::ast::{Dim, Field, Layer};
-use crate::attr::{Errors, TieKind};
+use crate::ast::{Dim, DimKey, Field, Layer};
+use crate::attr::{Errors, Step, TieKind, TieValue};
 
 /// What the layer is made of, once checked.
 pub struct Plan<'l, 'a> {
     pub weights: Vec<Weight<'l, 'a>>,
-    pub biases: Vec<&'l Field<'a>>,
-    /// The generated `Module` forward, `y = x·W + b`, when the layer has one weight.
-    pub forward: Option<Forward>,
+    pub biases: Vec<Bias<'l, 'a>>,
+    /// The generated `Module` forward, when the layer has one weight or declares `forward`.
+    pub forward: Option<Vec<PlanStep>>,
     /// Sizes the macro cannot compare itself: the compiler checks `expected == actual`, with the
     /// error at `at`.
     pub dim_checks: Vec<DimCheck>,
+    /// Size arithmetic the macro cannot evaluate (`K == I + O - 1` with generic sizes): a const
+    /// assertion, evaluated when the layer is built.
+    pub const_checks: Vec<ConstCheck>,
+}
+
+/// How a field's effective tensor is made from stored values: a `tied::Tie` type.
+#[derive(Clone)]
+pub enum TieType {
+    Dense,
+    /// A pattern of `tied` (`Rows`, `Toeplitz<K>`, ...), with its const arguments.
+    Builtin(&'static str, Vec<Dim>),
+    /// `pattern = path::Type`
+    User(syn::Type),
+    Transposed(Box<TieType>),
+}
+
+impl TieType {
+    pub fn tokens(&self) -> TokenStream {
+        match self {
+            TieType::Dense => quote!(::tied::__private::Dense),
+            TieType::Builtin(name, args) => {
+                let name = Ident::new(name, proc_macro2::Span::call_site());
+                if args.is_empty() {
+                    quote!(::tied::__private::#name)
+                } else {
+                    quote!(::tied::__private::#name<#(#args),*>)
+                }
+            }
+            TieType::User(ty) => ty.to_token_stream(),
+            TieType::Transposed(inner) => {
+                let inner = inner.tokens();
+                quote!(::tied::__private::Transposed<#inner>)
+            }
+        }
+    }
+
+    /// Whether the pattern is the user's, so it is checked when the layer is built.
+    pub fn is_user(&self) -> bool {
+        match self {
+            TieType::User(_) => true,
+            TieType::Transposed(inner) => inner.is_user(),
+            _ => false,
+        }
+    }
+
+    /// The pattern's name in docs.
+    pub fn describe(&self) -> String {
+        match self {
+            TieType::Dense => "dense".to_owned(),
+            TieType::Builtin(name, _) => name.to_lowercase(),
+            TieType::User(ty) => format!("pattern `{}`", text(ty)),
+            TieType::Transposed(inner) => format!("transpose of {}", inner.describe()),
+        }
+    }
 }
 
 pub struct Weight<'l, 'a> {
     pub field: &'l Field<'a>,
-    pub tie: Option<TieKind>,
+    pub tie: TieType,
+    /// The field whose tensor stores the values: this one, or the one it is tied to.
+    pub stored: &'l Ident,
     pub inputs: Dim,
     pub outputs: Dim,
 }
 
-/// Indices into `Plan::weights` and `Plan::biases`.
-pub struct Forward {
-    pub weight: usize,
-    pub bias: Option<usize>,
+impl Weight<'_, '_> {
+    pub fn is_stored(&self) -> bool {
+        self.stored == self.field.ident
+    }
+}
+
+pub struct Bias<'l, 'a> {
+    pub field: &'l Field<'a>,
+    /// A `Tie<1, O>` for a tied bias; `None` for a plain `Rank1<O>` vector.
+    pub tie: Option<TieType>,
+    pub stored: &'l Ident,
+    pub len: Dim,
+    /// The input size of the weight this bias follows in the forward: its fan-in.
+    pub fan_in: Option<Dim>,
+}
+
+impl Bias<'_, '_> {
+    pub fn is_stored(&self) -> bool {
+        self.stored == self.field.ident
+    }
+}
+
+pub enum PlanStep {
+    /// `x·W` (+ `b`): indices into `Plan::weights` and `Plan::biases`.
+    Weight { weight: usize, bias: Option<usize> },
+    /// A `Default` dfdx module applied to a batch of `width` features.
+    Module { path: syn::TypePath, width: Dim },
 }
 
 pub struct DimCheck {
@@ -37,64 +119,28 @@ pub struct DimCheck {
     pub at: TokenStream,
 }
 
+pub struct ConstCheck {
+    pub condition: TokenStream,
+    pub message: String,
+    pub at: TokenStream,
+}
+
 pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> {
-    let const_params = layer.const_params();
-    let mut plan = Plan {
-        weights: Vec::new(),
-        biases: Vec::new(),
-        forward: None,
+    let mut checker = Checker {
+        layer,
+        const_params: layer.const_params(),
         dim_checks: Vec::new(),
+        const_checks: Vec::new(),
     };
 
+    // Roles by rank; ranks other than 1 and 2 are errors.
     for field in &layer.fields {
         let rank = field.tensor.rank();
-        match (rank, &field.tie) {
-            (2, tie) => {
-                let inputs = field.tensor.dims[0].clone();
-                let outputs = field.tensor.dims[1].clone();
-                if let Some(tie) = tie {
-                    // `scalar = ..` is refused while parsing: only rows and cols state a size.
-                    let stated_size = match tie.kind {
-                        TieKind::Rows => Some((&inputs, "inputs")),
-                        TieKind::Cols => Some((&outputs, "outputs")),
-                        TieKind::Scalar => None,
-                    };
-                    if let (Some(value), Some((against, what))) = (&tie.value, stated_size) {
-                        let stated = Dim::from_expr(value);
-                        match stated.same_as(against, &const_params) {
-                            Some(true) => {}
-                            Some(false) => errors.spanned(
-                                value,
-                                format!(
-                                    "`{key} = {stated}` does not match the weight: a `{key}` tie \
-                                     stores one value per {one}, and `{field}: {shape}` has \
-                                     `{against}` {what}; write `{key} = {against}`, or just \
-                                     `#[tied({key})]`",
-                                    key = tie.kind.key(),
-                                    stated = text(&stated.original),
-                                    one = &what[..what.len() - 1],
-                                    field = field.ident,
-                                    against = text(&against.original),
-                                    shape = text(field.tensor.shape),
-                                ),
-                            ),
-                            None => plan.dim_checks.push(DimCheck {
-                                expected: against.clone(),
-                                actual: stated,
-                                at: value.to_token_stream(),
-                            }),
-                        }
-                    }
-                }
-                plan.weights.push(Weight {
-                    field,
-                    tie: tie.as_ref().map(|t| t.kind),
-                    inputs,
-                    outputs,
-                });
-            }
-            (1, None) => plan.biases.push(field),
-            (_, Some(tie)) => errors.spanned(
+        if rank == 1 || rank == 2 {
+            continue;
+        }
+        match &field.tie {
+            Some(tie) => errors.spanned(
                 &tie.key,
                 format!(
                     "`{key}` ties a weight matrix, but `{field}` has rank {rank}: declare the \
@@ -105,7 +151,7 @@ pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> 
                     d = layer.device,
                 ),
             ),
-            (_, None) => errors.spanned(
+            None => errors.spanned(
                 field.tensor.shape,
                 format!(
                     "`{field}` has rank {rank}: a tied layer holds weights `Rank2<I, O>` and \
@@ -113,6 +159,36 @@ pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> 
                     field = field.ident
                 ),
             ),
+        }
+    }
+
+    let mut weights = Vec::new();
+    let mut biases = Vec::new();
+    for field in &layer.fields {
+        match field.tensor.rank() {
+            2 => {
+                if let Some((tie, stored)) = checker.resolve(field, &mut Vec::new(), errors) {
+                    weights.push(Weight {
+                        field,
+                        tie,
+                        stored,
+                        inputs: field.tensor.dims[0].clone(),
+                        outputs: field.tensor.dims[1].clone(),
+                    });
+                }
+            }
+            1 => {
+                if let Some((tie, stored)) = checker.resolve_bias(field, &mut Vec::new(), errors) {
+                    biases.push(Bias {
+                        field,
+                        tie,
+                        stored,
+                        len: field.tensor.dims[0].clone(),
+                        fan_in: None,
+                    });
+                }
+            }
+            _ => {}
         }
     }
 
@@ -124,59 +200,635 @@ pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> 
         );
     }
 
-    if plan.weights.len() == 1 {
-        let weight = &plan.weights[0];
-        if plan.biases.len() > 1 {
-            for extra in &plan.biases[1..] {
-                errors.spanned(
-                    extra.ident,
+    let forward = match &layer.forward {
+        Some((key, steps)) => checker.declared_forward(key, steps, &weights, &biases, errors),
+        None => checker.implicit_forward(&weights, &biases, errors),
+    };
+    if let Some(steps) = &forward {
+        for step in steps {
+            if let PlanStep::Weight {
+                weight,
+                bias: Some(b),
+            } = step
+            {
+                biases[*b].fan_in = Some(weights[*weight].inputs.clone());
+            }
+        }
+    }
+    Plan {
+        weights,
+        biases,
+        forward,
+        dim_checks: checker.dim_checks,
+        const_checks: checker.const_checks,
+    }
+}
+
+struct Checker<'l, 'a> {
+    layer: &'l Layer<'a>,
+    const_params: Vec<String>,
+    dim_checks: Vec<DimCheck>,
+    const_checks: Vec<ConstCheck>,
+}
+
+impl<'l, 'a> Checker<'l, 'a> {
+    fn field(&self, name: &Ident) -> Option<&'l Field<'a>> {
+        self.layer.fields.iter().find(|f| f.ident == name)
+    }
+
+    /// Compares two dims: an error now when they differ for sure, a compiler check when unsure.
+    fn same(
+        &mut self,
+        expected: &Dim,
+        actual: &Dim,
+        at: impl ToTokens,
+        errors: &mut Errors,
+        message: impl FnOnce() -> String,
+    ) {
+        match actual.same_as(expected, &self.const_params) {
+            Some(true) => {}
+            Some(false) => errors.spanned(at, message()),
+            None => self.dim_checks.push(DimCheck {
+                expected: expected.clone(),
+                actual: actual.clone(),
+                at: at.into_token_stream(),
+            }),
+        }
+    }
+
+    /// A rank-2 field's tie type and the field storing its values.
+    fn resolve(
+        &mut self,
+        field: &'l Field<'a>,
+        visiting: &mut Vec<&'l Ident>,
+        errors: &mut Errors,
+    ) -> Option<(TieType, &'l Ident)> {
+        let (i, o) = (&field.tensor.dims[0], &field.tensor.dims[1]);
+        let Some(tie) = &field.tie else {
+            return Some((TieType::Dense, field.ident));
+        };
+        let shape = text(field.tensor.shape);
+        let name = field.ident;
+        let key = tie.kind.key();
+        let builtin = |ty: &'static str, args: Vec<Dim>| Some((TieType::Builtin(ty, args), name));
+        match (&tie.kind, &tie.value) {
+            (TieKind::Rows, value) | (TieKind::Cols, value) => {
+                let (against, what) = if tie.kind == TieKind::Rows {
+                    (i, "inputs")
+                } else {
+                    (o, "outputs")
+                };
+                if let TieValue::Size(value) = value {
+                    let stated = Dim::from_expr(value);
+                    self.same(against, &stated, value, errors, || {
+                        format!(
+                            "`{key} = {stated}` does not match the weight: a `{key}` tie stores \
+                             one value per {one}, and `{name}: {shape}` has `{against}` {what}; \
+                             write `{key} = {against}`, or just `#[tied({key})]`",
+                            stated = text(&stated.original),
+                            one = &what[..what.len() - 1],
+                            against = text(&against.original),
+                        )
+                    });
+                }
+                builtin(
+                    if tie.kind == TieKind::Rows {
+                        "Rows"
+                    } else {
+                        "Cols"
+                    },
+                    vec![],
+                )
+            }
+            (TieKind::Scalar, _) => builtin("Scalar", vec![]),
+            (TieKind::Tile, TieValue::Pair(r, c)) | (TieKind::Block, TieValue::Pair(r, c)) => {
+                let (r, c) = (Dim::from_expr(r), Dim::from_expr(c));
+                for (part, whole, what) in [(&r, i, "inputs"), (&c, o, "outputs")] {
+                    self.divides(part, whole, &tie.key, errors, || {
+                        format!(
+                            "`{key}({r}, {c})` on `{name}: {shape}`: `{part}` must divide the \
+                             {what} `{whole}` (and not be 0)",
+                            r = text(&r.original),
+                            c = text(&c.original),
+                            part = text(&part.original),
+                            whole = text(&whole.original),
+                        )
+                    });
+                }
+                let ty = if tie.kind == TieKind::Tile {
+                    "Tile"
+                } else {
+                    "Block"
+                };
+                builtin(ty, vec![r, c])
+            }
+            (TieKind::Toeplitz, TieValue::Size(k)) | (TieKind::Hankel, TieValue::Size(k)) => {
+                let stated = Dim::from_expr(k);
+                self.arithmetic(
+                    &stated,
+                    lit(i).zip(lit(o)).map(|(i, o)| (i + o).saturating_sub(1)),
+                    quote!(#stated == #i + #o - 1),
+                    k,
+                    errors,
+                    |want| {
+                        format!(
+                            "`{key} = {k}` on `{name}: {shape}`: a {key} weight stores one value \
+                             per diagonal, I + O − 1 = {want}; write `{key} = {want}`",
+                            k = text(&stated.original),
+                        )
+                    },
+                );
+                builtin(
+                    if tie.kind == TieKind::Toeplitz {
+                        "Toeplitz"
+                    } else {
+                        "Hankel"
+                    },
+                    vec![stated],
+                )
+            }
+            (TieKind::Symmetric, TieValue::Size(k)) => {
+                self.square(field, &tie.key, errors);
+                let stated = Dim::from_expr(k);
+                self.arithmetic(
+                    &stated,
+                    lit(i).map(|n| n * (n + 1) / 2),
+                    quote!(#stated == #i * (#i + 1) / 2),
+                    k,
+                    errors,
+                    |want| {
+                        format!(
+                            "`symmetric = {k}` on `{name}: {shape}`: a symmetric N×N weight \
+                             stores its upper triangle, N(N + 1)/2 = {want} values; write \
+                             `symmetric = {want}`",
+                            k = text(&stated.original),
+                        )
+                    },
+                );
+                builtin("Symmetric", vec![stated])
+            }
+            (TieKind::Circulant, _) => {
+                self.square(field, &tie.key, errors);
+                builtin("Circulant", vec![])
+            }
+            (TieKind::Banded, TieValue::Size(k)) => {
+                let stated = Dim::from_expr(k);
+                match (lit(&stated), lit(i), lit(o)) {
+                    (Some(k_val), Some(i_val), Some(o_val)) => {
+                        if k_val % 2 == 0 || k_val / 2 >= i_val.min(o_val) {
+                            errors.spanned(
+                                k,
+                                format!(
+                                    "`banded = {k_val}` on `{name}: {shape}`: a band stores \
+                                     2·bandwidth + 1 diagonals, an odd number, and the bandwidth \
+                                     must be below both sides ({}); e.g. `banded = 3`",
+                                    i_val.min(o_val)
+                                ),
+                            );
+                        }
+                    }
+                    _ => self.const_checks.push(ConstCheck {
+                        condition: quote!(#stated % 2 == 1 && #stated / 2 < #i && #stated / 2 < #o),
+                        message: format!(
+                            "tied: `banded = {}` on `{name}`: a band stores 2·bandwidth + 1 \
+                             diagonals (an odd number) and the bandwidth must be below both sides",
+                            text(&stated.original)
+                        ),
+                        at: k.to_token_stream(),
+                    }),
+                }
+                builtin("Banded", vec![stated])
+            }
+            (TieKind::Pattern, TieValue::Type(ty)) => Some((TieType::User(ty.clone()), name)),
+            (TieKind::TransposeOf, TieValue::Field(target))
+            | (TieKind::SameAs, TieValue::Field(target)) => {
+                let target_field = self.target(field, target, visiting, errors)?;
+                if target_field.tensor.rank() != 2 {
+                    errors.spanned(
+                        target,
+                        format!(
+                            "`{target}` is a bias (rank 1): `{key}` ties a weight to another \
+                             weight `Rank2<..>`"
+                        ),
+                    );
+                    return None;
+                }
+                let (ti, to) = (&target_field.tensor.dims[0], &target_field.tensor.dims[1]);
+                let target_shape = text(target_field.tensor.shape);
+                let transpose = tie.kind == TieKind::TransposeOf;
+                let (want_i, want_o) = if transpose { (to, ti) } else { (ti, to) };
+                let fix = format!(
+                    "Rank2<{}, {}>",
+                    text(&want_i.original),
+                    text(&want_o.original)
+                );
+                let mismatch = || {
+                    if transpose {
+                        format!(
+                            "`{name}: {shape}` cannot be the transpose of `{target}: \
+                             {target_shape}`: declare it `{fix}`"
+                        )
+                    } else {
+                        format!(
+                            "`{name}: {shape}` cannot share the values of `{target}: \
+                             {target_shape}`: same_as needs the same shape, `{fix}`"
+                        )
+                    }
+                };
+                let wrong = matches!(i.same_as(want_i, &self.const_params), Some(false))
+                    || matches!(o.same_as(want_o, &self.const_params), Some(false));
+                if wrong {
+                    errors.spanned(field.tensor.shape, mismatch());
+                    return None;
+                }
+                self.same(want_i, i, field.tensor.shape, errors, mismatch);
+                self.same(want_o, o, field.tensor.shape, errors, mismatch);
+                visiting.push(name);
+                let (inner, stored) = self.resolve(target_field, visiting, errors)?;
+                let tie = if transpose {
+                    match inner {
+                        TieType::Transposed(twice) => *twice,
+                        other => TieType::Transposed(Box::new(other)),
+                    }
+                } else {
+                    inner
+                };
+                Some((tie, stored))
+            }
+            // attr.rs pairs each key with its value form; anything else was reported there.
+            _ => None,
+        }
+    }
+
+    /// A rank-1 field: a plain bias, a tied bias (`Tie<1, O>`), or one sharing another bias.
+    fn resolve_bias(
+        &mut self,
+        field: &'l Field<'a>,
+        visiting: &mut Vec<&'l Ident>,
+        errors: &mut Errors,
+    ) -> Option<(Option<TieType>, &'l Ident)> {
+        let Some(tie) = &field.tie else {
+            return Some((None, field.ident));
+        };
+        let name = field.ident;
+        match (&tie.kind, &tie.value) {
+            (TieKind::Scalar, _) | (TieKind::Rows, TieValue::None) => {
+                Some((Some(TieType::Builtin("Scalar", vec![])), name))
+            }
+            (TieKind::Pattern, TieValue::Type(ty)) => Some((Some(TieType::User(ty.clone())), name)),
+            (TieKind::SameAs, TieValue::Field(target)) => {
+                let target_field = self.target(field, target, visiting, errors)?;
+                if target_field.tensor.rank() != 1 {
+                    errors.spanned(
+                        target,
+                        format!(
+                            "`{target}` is a weight: `same_as` on the bias `{name}` needs another \
+                             bias `Rank1<..>`"
+                        ),
+                    );
+                    return None;
+                }
+                let len = &field.tensor.dims[0];
+                let target_len = &target_field.tensor.dims[0];
+                self.same(target_len, len, field.tensor.shape, errors, || {
                     format!(
-                        "a layer with one weight adds at most one bias, and `{}` is already it; \
-                         put further tensors in a layer of their own",
-                        plan.biases[0].ident
+                        "`{name}: {}` cannot share the values of `{target}: {}`: same_as needs \
+                         the same length",
+                        text(field.tensor.shape),
+                        text(target_field.tensor.shape)
+                    )
+                });
+                visiting.push(name);
+                self.resolve_bias(target_field, visiting, errors)
+            }
+            (kind, _) => {
+                errors.spanned(
+                    &tie.key,
+                    format!(
+                        "`{key}` ties a weight matrix, but `{name}` is a bias (rank 1): a bias \
+                         takes `scalar` (one value for every output), `pattern = ..` or \
+                         `same_as = ..`",
+                        key = kind.key()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// The field a cross-field tie names; errors for a missing field, a self-tie and a cycle.
+    fn target(
+        &mut self,
+        field: &'l Field<'a>,
+        target: &Ident,
+        visiting: &[&'l Ident],
+        errors: &mut Errors,
+    ) -> Option<&'l Field<'a>> {
+        if target == field.ident {
+            errors.spanned(
+                target,
+                format!(
+                    "`{target}` cannot be tied to itself: name the other field that stores the \
+                     values"
+                ),
+            );
+            return None;
+        }
+        if visiting.contains(&field.ident) {
+            let mut chain: Vec<String> = visiting.iter().map(|f| format!("`{f}`")).collect();
+            chain.push(format!("`{}`", field.ident));
+            // Report each cycle once: from its first-declared field, when resolution started there.
+            let position = |name: &Ident| self.layer.fields.iter().position(|f| f.ident == name);
+            let first_declared =
+                visiting.iter().filter_map(|name| position(name)).min() == position(field.ident);
+            if visiting.first() == Some(&field.ident) && first_declared {
+                errors.spanned(
+                    target,
+                    format!(
+                        "these ties form a cycle ({}): one of the fields must store the values, \
+                         without `transpose_of`/`same_as`",
+                        chain.join(" → ")
                     ),
                 );
             }
-        } else if let Some(bias) = plan.biases.first() {
-            let len = &bias.tensor.dims[0];
-            match len.same_as(&weight.outputs, &const_params) {
-                Some(true) => {}
-                Some(false) => errors.spanned(
-                    bias.tensor.shape,
+            return None;
+        }
+        match self.field(target) {
+            Some(found) => Some(found),
+            None => {
+                let names: Vec<String> = self
+                    .layer
+                    .fields
+                    .iter()
+                    .filter(|f| f.ident != field.ident)
+                    .map(|f| f.ident.to_string())
+                    .collect();
+                let hint = closest(&target.to_string(), &names)
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_else(|| {
+                        if names.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; the fields are {}",
+                                names
+                                    .iter()
+                                    .map(|n| format!("`{n}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }
+                    });
+                errors.spanned(
+                    target,
                     format!(
-                        "bias `{bias}` has length `{len}`, but weight `{weight}` has `{outputs}` \
-                         outputs: declare it `Rank1<{outputs}>`",
-                        bias = bias.ident,
-                        len = text(&len.original),
-                        weight = weight.field.ident,
-                        outputs = text(&weight.outputs.original),
+                        "no field `{target}` in `{}`{hint}",
+                        self.layer.original.ident
                     ),
-                ),
-                None => plan.dim_checks.push(DimCheck {
-                    expected: weight.outputs.clone(),
-                    actual: len.clone(),
-                    at: bias.tensor.shape.to_token_stream(),
-                }),
+                );
+                None
             }
         }
-        plan.forward = Some(Forward {
-            weight: 0,
-            bias: if plan.biases.is_empty() {
-                None
-            } else {
-                Some(0)
-            },
-        });
     }
-    plan
+
+    /// `part` divides `whole` and is not 0.
+    fn divides(
+        &mut self,
+        part: &Dim,
+        whole: &Dim,
+        at: impl ToTokens,
+        errors: &mut Errors,
+        message: impl FnOnce() -> String,
+    ) {
+        match (lit(part), lit(whole)) {
+            (Some(p), Some(w)) => {
+                if p == 0 || w % p != 0 {
+                    errors.spanned(at, message());
+                }
+            }
+            _ => self.const_checks.push(ConstCheck {
+                condition: quote!(#part != 0 && #whole % #part == 0),
+                message: format!("tied: {}", message()),
+                at: at.into_token_stream(),
+            }),
+        }
+    }
+
+    /// A stated stored size against the size a formula gives: now if the macro can evaluate the
+    /// formula, else as a const assertion.
+    fn arithmetic(
+        &mut self,
+        stated: &Dim,
+        want: Option<u128>,
+        condition: TokenStream,
+        at: impl ToTokens,
+        errors: &mut Errors,
+        message: impl FnOnce(String) -> String,
+    ) {
+        match (lit(stated), want) {
+            (Some(k), Some(w)) => {
+                if k != w {
+                    errors.spanned(at, message(w.to_string()));
+                }
+            }
+            _ => self.const_checks.push(ConstCheck {
+                condition,
+                message: format!("tied: {}", message("the formula".to_owned())),
+                at: at.into_token_stream(),
+            }),
+        }
+    }
+
+    fn square(&mut self, field: &Field, key: &Ident, errors: &mut Errors) {
+        let (i, o) = (&field.tensor.dims[0], &field.tensor.dims[1]);
+        let message = || {
+            format!(
+                "`{key}` needs a square weight, and `{}: {}` is not: declare it `Rank2<{n}, {n}>`",
+                field.ident,
+                text(field.tensor.shape),
+                n = text(&i.original)
+            )
+        };
+        self.same(i, o, field.tensor.shape, errors, message);
+    }
+
+    fn implicit_forward(
+        &mut self,
+        weights: &[Weight],
+        biases: &[Bias],
+        errors: &mut Errors,
+    ) -> Option<Vec<PlanStep>> {
+        if weights.len() != 1 {
+            return None;
+        }
+        let weight = &weights[0];
+        if biases.len() > 1 {
+            for extra in &biases[1..] {
+                errors.spanned(
+                    extra.field.ident,
+                    format!(
+                        "a layer with one weight adds at most one bias, and `{}` is already it; \
+                         declare the forward with `#[tied::layer(forward = [..])]`, or put \
+                         further tensors in a layer of their own",
+                        biases[0].field.ident
+                    ),
+                );
+            }
+        } else if let Some(bias) = biases.first() {
+            self.bias_fits(weight, bias, errors);
+        }
+        Some(vec![PlanStep::Weight {
+            weight: 0,
+            bias: if biases.is_empty() { None } else { Some(0) },
+        }])
+    }
+
+    fn bias_fits(&mut self, weight: &Weight, bias: &Bias, errors: &mut Errors) {
+        let len = &bias.len;
+        self.same(
+            &weight.outputs,
+            len,
+            bias.field.tensor.shape,
+            errors,
+            || {
+                format!(
+                "bias `{bias}` has length `{len}`, but weight `{weight}` has `{outputs}` outputs: \
+                 declare it `Rank1<{outputs}>`",
+                bias = bias.field.ident,
+                len = text(&len.original),
+                weight = weight.field.ident,
+                outputs = text(&weight.outputs.original),
+            )
+            },
+        );
+    }
+
+    fn declared_forward(
+        &mut self,
+        key: &Ident,
+        steps: &[Step],
+        weights: &[Weight],
+        biases: &[Bias],
+        errors: &mut Errors,
+    ) -> Option<Vec<PlanStep>> {
+        let mut plan = Vec::new();
+        let mut width: Option<Dim> = None;
+        let mut ok = true;
+        for step in steps {
+            let field_name = step.path.path.get_ident();
+            let weight = field_name.and_then(|n| weights.iter().position(|w| w.field.ident == n));
+            if let Some(w) = weight {
+                let weight = &weights[w];
+                match &width {
+                    None => {}
+                    Some(prev) => {
+                        let prev = prev.clone();
+                        self.same(&prev, &weight.inputs, &step.path, errors, || {
+                            format!(
+                                "`{}` takes `{}` inputs, but the step before gives `{}` \
+                                 features",
+                                weight.field.ident,
+                                text(&weight.inputs.original),
+                                text(&prev.original)
+                            )
+                        })
+                    }
+                }
+                let bias = match &step.bias {
+                    None => None,
+                    Some(b) => match biases.iter().position(|x| x.field.ident == b) {
+                        Some(index) => {
+                            self.bias_fits(weight, &biases[index], errors);
+                            Some(index)
+                        }
+                        None => {
+                            ok = false;
+                            errors.spanned(
+                                b,
+                                format!(
+                                    "`{b}` is not a bias of `{}`: after `+` name a field \
+                                     `Rank1<{}>`",
+                                    self.layer.original.ident,
+                                    text(&weight.outputs.original)
+                                ),
+                            );
+                            None
+                        }
+                    },
+                };
+                width = Some(weight.outputs.clone());
+                plan.push(PlanStep::Weight { weight: w, bias });
+                continue;
+            }
+            if let Some(name) = field_name.filter(|n| self.field(n).is_some()) {
+                ok = false;
+                errors.spanned(
+                    name,
+                    format!("`{name}` is a bias: add it after its weight, as in `weight + {name}`"),
+                );
+                continue;
+            }
+            if let Some(b) = &step.bias {
+                ok = false;
+                errors.spanned(
+                    b,
+                    format!(
+                        "`{}` is not a weight of `{}`, so it takes no bias",
+                        text(&step.path),
+                        self.layer.original.ident
+                    ),
+                );
+                continue;
+            }
+            match &width {
+                Some(w) => plan.push(PlanStep::Module {
+                    path: step.path.clone(),
+                    width: w.clone(),
+                }),
+                None => {
+                    ok = false;
+                    errors.spanned(
+                        &step.path,
+                        "the first step of `forward` must be a weight field: the layer's input \
+                         size is its input size",
+                    );
+                }
+            }
+        }
+        if width.is_none() && ok {
+            errors.spanned(key, "`forward` needs at least one weight field");
+            return None;
+        }
+        ok.then_some(plan)
+    }
+}
+
+/// A literal dim's value.
+fn lit(dim: &Dim) -> Option<u128> {
+    match dim.key {
+        DimKey::Literal(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// The name closest to `name` (edit distance at most 2), for "did you mean".
+fn closest<'n>(name: &str, names: &'n [String]) -> Option<&'n String> {
+    names
+        .iter()
+        .map(|n| (crate::attr::edit_distance(name, n), n))
+        .filter(|&(d, n)| d <= 2 && d < n.len())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, n)| n)
 }
 
 /// The user's tokens as they would write them: `Rank2<4, 2>`, not `Rank2 < 4, 2 >`.
-fn text(tokens: impl ToTokens) -> String {
+pub fn text(tokens: impl ToTokens) -> String {
     tokens
         .to_token_stream()
         .to_string()
         .replace(" <", "<")
         .replace("< ", "<")
         .replace(" >", ">")
+        .replace(" ::", "::")
+        .replace(":: ", "::")
 }

@@ -7,6 +7,7 @@ use num_traits::Float;
 use rand_distr::{uniform::SampleUniform, Uniform};
 
 use crate::{Batch, LinearInput, Tie};
+use dfdx::nn::{BuildModule, BuildOnDevice};
 
 /// The dtypes a tied layer can be built and reset in: dfdx's `Linear` asks the same of its dtype.
 pub trait TiedDtype: Dtype + Float + SampleUniform {}
@@ -28,6 +29,20 @@ impl<const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D> for Tensor<Rank1<O>, 
     fn try_add_to<T: Tape<E, D>>(&self, y: Batch<O, E, D, T>) -> Result<Batch<O, E, D, T>, D::Err> {
         let shape = *y.shape();
         y.try_add(self.retaped::<T>().try_broadcast_like(&shape)?)
+    }
+}
+
+/// A bias `Rank1<M>` added to `O` outputs where the macro could not compare `M` and `O` (const items):
+/// the layer's `SameSize` check makes `M == O` a compile error otherwise, so the reshape is a no-op.
+pub struct CheckedBias<'a, const M: usize, E: Dtype, D: Device<E>>(pub &'a Tensor<Rank1<M>, E, D>);
+
+impl<const M: usize, const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D>
+    for CheckedBias<'_, M, E, D>
+{
+    fn try_add_to<T: Tape<E, D>>(&self, y: Batch<O, E, D, T>) -> Result<Batch<O, E, D, T>, D::Err> {
+        let shape = *y.shape();
+        let b = self.0.retaped::<T>().try_reshape_like(&(Const::<O>,))?;
+        y.try_add(b.try_broadcast_like(&shape)?)
     }
 }
 
@@ -97,4 +112,88 @@ pub fn device_ok<T, Err: core::fmt::Debug>(result: Result<T, Err>) -> T {
         Ok(value) => value,
         Err(err) => panic!("dfdx device error: {err:?}"),
     }
+}
+
+/// A field whose pattern cannot be used, found when its layer is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidPattern {
+    /// The layer's type name.
+    pub layer: &'static str,
+    /// The field whose pattern is wrong.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub error: crate::PatternError,
+}
+
+impl core::fmt::Display for InvalidPattern {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "cannot build `{}`: field `{}`: {}",
+            self.layer, self.field, self.error
+        )
+    }
+}
+
+impl std::error::Error for InvalidPattern {}
+
+/// Implemented by every `#[tied::layer]`: what can only be checked when the layer is built.
+pub trait TiedLayer {
+    /// Checks the layer's own patterns (`#[tied(pattern = ..)]`): every entry of each weight maps
+    /// into the stored values, and every stored value is used.
+    fn check_patterns() -> Result<(), InvalidPattern>;
+}
+
+/// `check_pattern` for one field of a layer.
+pub fn check_field_pattern<P: Tie<I, O>, const I: usize, const O: usize>(
+    layer: &'static str,
+    field: &'static str,
+) -> Result<(), InvalidPattern> {
+    crate::check_pattern::<P, I, O>().map_err(|error| InvalidPattern {
+        layer,
+        field,
+        error,
+    })
+}
+
+/// Refuses to build a layer whose pattern is invalid, with the message of `check_patterns`.
+/// (dfdx's `build_module` has no room for such an error: use [`try_build`] to get it as a value.)
+#[track_caller]
+pub fn refuse_invalid_patterns<M: TiedLayer>() {
+    if let Err(err) = M::check_patterns() {
+        panic!("{err}");
+    }
+}
+
+/// Why [`try_build`] built nothing.
+#[derive(Debug)]
+pub enum BuildError<Err> {
+    /// A field's pattern cannot be used.
+    Pattern(InvalidPattern),
+    /// The device failed (allocation).
+    Device(Err),
+}
+
+impl<Err: core::fmt::Debug> core::fmt::Display for BuildError<Err> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BuildError::Pattern(err) => write!(f, "{err}"),
+            BuildError::Device(err) => write!(f, "device error while building: {err:?}"),
+        }
+    }
+}
+
+impl<Err: core::fmt::Debug> std::error::Error for BuildError<Err> {}
+
+/// Builds a tied layer (or a dfdx model containing one at the top) from its builder, returning an
+/// invalid pattern as an error instead of panicking: `tied::try_build::<MyConfig, f32, _>(&dev)`.
+pub fn try_build<M, E, D>(device: &D) -> Result<M::Built, BuildError<D::Err>>
+where
+    M: BuildOnDevice<D, E>,
+    M::Built: TiedLayer,
+    E: Dtype,
+    D: Device<E>,
+{
+    <M::Built as TiedLayer>::check_patterns().map_err(BuildError::Pattern)?;
+    <M::Built as BuildModule<D, E>>::try_build(device).map_err(BuildError::Device)
 }

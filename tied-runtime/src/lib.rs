@@ -14,7 +14,10 @@ pub use checkpoint::{LoadChecked, LoadError};
 pub use dfdx;
 pub use gradcheck::{gradcheck, gradcheck_with, GradcheckError, GradcheckOptions, GradcheckReport};
 pub use input::{Batch, LinearInput};
-pub use layer::{device_ok, fan_in_uniform, try_linear, Bias, SameSize, TiedBias, TiedDtype};
+pub use layer::{
+    check_field_pattern, device_ok, fan_in_uniform, refuse_invalid_patterns, try_build, try_linear,
+    Bias, BuildError, CheckedBias, InvalidPattern, SameSize, TiedBias, TiedDtype, TiedLayer,
+};
 pub use picture::Picture;
 pub use tie::{
     check_pattern, gather_effective, Banded, Block, Circulant, Cols, Dense, Hankel, PatternError,

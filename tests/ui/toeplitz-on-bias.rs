@@ -3,7 +3,7 @@ use tied::prelude::*;
 #[tied::layer]
 pub struct Layer<const N: usize, E: Dtype, D: Device<E>> {
     pub weight: Tensor<Rank2<N, N>, E, D>,
-    #[tied(rows)]
+    #[tied(toeplitz = 7)]
     pub bias: Tensor<Rank1<N>, E, D>,
 }
 
