@@ -337,6 +337,11 @@ impl<'l, 'a> Checker<'l, 'a> {
                             k = text(&stated.original),
                         )
                     },
+                    format!(
+                        "I + O − 1 = {} + {} − 1 for `{name}: {shape}` ({key})",
+                        text(&i.original),
+                        text(&o.original)
+                    ),
                 );
                 builtin(
                     if tie.kind == TieKind::Toeplitz {
@@ -364,6 +369,10 @@ impl<'l, 'a> Checker<'l, 'a> {
                             k = text(&stated.original),
                         )
                     },
+                    format!(
+                        "N(N + 1)/2 with N = {} for `{name}: {shape}` (symmetric)",
+                        text(&i.original)
+                    ),
                 );
                 builtin("Symmetric", vec![stated])
             }
@@ -624,6 +633,7 @@ impl<'l, 'a> Checker<'l, 'a> {
         at: impl ToTokens,
         errors: &mut Errors,
         message: impl FnOnce(String) -> String,
+        formula: String,
     ) {
         match (lit(stated), want) {
             (Some(k), Some(w)) => {
@@ -631,9 +641,14 @@ impl<'l, 'a> Checker<'l, 'a> {
                     errors.spanned(at, message(w.to_string()));
                 }
             }
+            // Evaluated by the compiler when the layer is built: the message names the field and
+            // the size expected, in the user's own terms.
             _ => self.const_checks.push(ConstCheck {
                 condition,
-                message: format!("tied: {}", message("the formula".to_owned())),
+                message: format!(
+                    "tied: the stored size `{}` must equal {formula}",
+                    text(&stated.original)
+                ),
                 at: at.into_token_stream(),
             }),
         }

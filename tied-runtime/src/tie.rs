@@ -24,7 +24,8 @@ use crate::Batch;
 /// # A pattern of your own
 ///
 /// ```
-/// use tied::prelude::*;
+/// use dfdx::prelude::*;
+/// use tied_runtime::{check_pattern, Picture, Tie};
 ///
 /// /// A checkerboard: two values, alternating.
 /// pub struct Checkerboard;
@@ -37,8 +38,8 @@ use crate::Batch;
 ///     }
 /// }
 ///
-/// assert!(tied::check_pattern::<Checkerboard, 3, 3>().is_ok());
-/// print!("{}", tied::Picture::of::<Checkerboard, 3, 3>("W", "w"));
+/// assert!(check_pattern::<Checkerboard, 3, 3>().is_ok());
+/// assert_eq!(Picture::of::<Checkerboard, 3, 3>("W", "w").label(0, 1), "w2");
 /// ```
 pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
     /// The shape of the stored distinct values.
