@@ -27,13 +27,17 @@ fn main() {
     layer.weight = dev.tensor([0.1, -0.2, 0.3, -0.4]);
 
     println!(
-        "The stored weights fill W like this:\n{}\n",
-        layer.weight_picture()
+        "The stored weights fill W as the thread draws it:\n{}\n",
+        layer.weight_picture().named("W")
     );
-    println!(
-        "with values\nW = {:?}\n",
-        layer.weight_effective(NoneTape).array()
-    );
+    println!("with values");
+    for (i, row) in layer.weight_effective(NoneTape).array().iter().enumerate() {
+        let start = if i == 0 { "W = [" } else { "     " };
+        let end = if i == 3 { " ]" } else { "" };
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:5.1}")).collect();
+        println!("{start} {}{end}", cells.join(" "));
+    }
+    println!();
 
     // The thread's experiment: out = sum(layer(x)); out.backward().
     let x = dev.tensor([1.0f32, 2.0, 3.0, 4.0]);

@@ -58,6 +58,37 @@ pub mod shadowed {
         /// Dense.
         pub right: ::tied::dfdx::tensor::Tensor<Rank2<2, 3>, E, D>,
     }
+
+    /// Every other generated path: a declared forward with an activation, a transpose tie, a
+    /// tied bias, a user pattern, a const-checked stored size.
+    #[::tied::layer(forward = [enc + enc_bias, ::tied::dfdx::nn::modules::ReLU, dec + dec_bias])]
+    pub struct Everything<const K: usize, E: Dtype, D: Device<E>> {
+        /// A user pattern.
+        #[tied(pattern = Stripes)]
+        pub enc: ::tied::dfdx::tensor::Tensor<Rank2<3, 2>, E, D>,
+        /// One value.
+        #[tied(scalar)]
+        pub enc_bias: ::tied::dfdx::tensor::Tensor<Rank1<2>, E, D>,
+        /// The encoder's transpose.
+        #[tied(transpose_of = enc)]
+        pub dec: ::tied::dfdx::tensor::Tensor<Rank2<2, 3>, E, D>,
+        /// Dense.
+        pub dec_bias: ::tied::dfdx::tensor::Tensor<Rank1<3>, E, D>,
+        /// A Toeplitz weight whose stored size is a const parameter.
+        #[tied(toeplitz = K)]
+        pub extra: ::tied::dfdx::tensor::Tensor<Rank2<2, 2>, E, D>,
+    }
+
+    /// `W[i, j] = v[j]`, as a user pattern.
+    pub struct Stripes;
+
+    impl<const I: usize, const O: usize> ::tied::Tie<I, O> for Stripes {
+        type Stored = Rank1<O>;
+        const NAME: &'static str = "stripes";
+        fn index(_i: usize, j: usize) -> ::core::option::Option<usize> {
+            ::core::option::Option::Some(j)
+        }
+    }
 }
 
 /// A layer in an ordinary scope, where `unused_qualifications` would flag a needless path.
@@ -112,4 +143,18 @@ fn plain_layer_builds_and_runs_forward() {
     // W = 2 everywhere: every output is 2·(1 + 4) = 10.
     let y = layer.forward(dev.tensor([[1.0, 4.0]]));
     assert_eq!(y.array(), [[10.0; 3]]);
+}
+
+#[test]
+fn shadowed_everything_builds_and_runs_forward() {
+    let dev = Cpu::default();
+    let mut m = dev.build_module::<shadowed::EverythingConfig<3>, f32>();
+    // enc: 2 values, enc_bias: 1, dec: none of its own, dec_bias: 3, extra: 3.
+    assert_eq!(m.num_trainable_params(), 2 + 1 + 3 + 3);
+    m.enc = dev.tensor([1.0, -1.0]);
+    m.enc_bias = dev.tensor([0.5]);
+    m.dec_bias = dev.tensor([0.0, 0.0, 1.0]);
+    // h = relu([6, -6] + 0.5) = [6.5, 0]; y[i] = h·encᵀ[:, i] = 6.5·1 + 0·(-1) = 6.5 (+ bias).
+    let y = m.forward(dev.tensor([1.0, 2.0, 3.0]));
+    assert_eq!(y.array(), [6.5, 6.5, 7.5]);
 }

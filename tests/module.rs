@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use tied::dfdx::optim::{Adam, Optimizer, Sgd, SgdConfig};
+use tied::dfdx::optim::{Adam, Optimizer, RMSprop, Sgd, SgdConfig};
 use tied::prelude::*;
 
 /// Inputs and targets a rows-tied layer can fit exactly.
@@ -75,6 +75,21 @@ fn sgd_lowers_the_loss() {
     );
     let (first, last) = train(&mut layer, &mut opt, 200);
     assert!(last < first * 0.01, "Sgd: loss {first} -> {last}");
+}
+
+#[test]
+fn rmsprop_lowers_the_loss() {
+    let dev = Cpu::seed_from_u64(0);
+    let mut layer = dev.build_module::<TiedLinearConfig<4>, f32>();
+    let mut opt = RMSprop::new(
+        &layer,
+        RMSpropConfig {
+            lr: 0.01,
+            ..Default::default()
+        },
+    );
+    let (first, last) = train(&mut layer, &mut opt, 300);
+    assert!(last < first * 0.01, "RMSprop: loss {first} -> {last}");
 }
 
 #[test]
