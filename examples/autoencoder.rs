@@ -37,7 +37,13 @@ fn main() {
     let codes: Tensor<Rank2<256, 4>, f32, _> = dev.sample_normal();
     let x = codes.matmul(basis).relu();
 
-    let mut opt = Adam::new(&ae, AdamConfig { lr: 1e-2, ..Default::default() });
+    let mut opt = Adam::new(
+        &ae,
+        AdamConfig {
+            lr: 1e-2,
+            ..Default::default()
+        },
+    );
     let mut grads = ae.alloc_grads();
     let mut first = None;
     let mut last = 0.0;
@@ -49,14 +55,18 @@ fn main() {
             println!("step {step:>3}  reconstruction loss {last:.5}");
         }
         grads = loss.backward();
-        opt.update(&mut ae, &grads).expect("every parameter is used");
+        opt.update(&mut ae, &grads)
+            .expect("every parameter is used");
         ae.zero_grads(&mut grads);
     }
     let first = first.unwrap_or(last);
     assert!(last < first / 4.0, "the loss fell from {first} to {last}");
 
     // Still tied after training: the decoder is exactly the encoder's transpose.
-    let (e, d) = (ae.enc_effective(NoneTape).array(), ae.dec_effective(NoneTape).array());
+    let (e, d) = (
+        ae.enc_effective(NoneTape).array(),
+        ae.dec_effective(NoneTape).array(),
+    );
     let tied = (0..16).all(|i| (0..4).all(|j| d[j][i] == e[i][j]));
     assert!(tied);
     println!("loss fell from {first:.4} to {last:.4}; dec == encᵀ after training: {tied}");

@@ -51,7 +51,14 @@ fn main() {
     let x: Tensor<Rank2<64, 32>, f32, _> = dev.sample_normal();
     let y = teacher.forward(x.clone());
 
-    let mut opt = Sgd::new(&conv, SgdConfig { lr: 0.05, momentum: None, weight_decay: None });
+    let mut opt = Sgd::new(
+        &conv,
+        SgdConfig {
+            lr: 0.05,
+            momentum: None,
+            weight_decay: None,
+        },
+    );
     let mut grads = conv.alloc_grads();
     for step in 0..=300 {
         let loss = mse_loss(conv.forward_mut(x.trace(grads)), y.clone());
@@ -59,7 +66,8 @@ fn main() {
             println!("step {step:>3}  loss {:.6}", loss.array());
         }
         grads = loss.backward();
-        opt.update(&mut conv, &grads).expect("every parameter is used");
+        opt.update(&mut conv, &grads)
+            .expect("every parameter is used");
         conv.zero_grads(&mut grads);
     }
     let kernel = conv.kernel.array();
