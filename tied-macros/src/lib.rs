@@ -7,6 +7,10 @@ mod expand;
 mod fallback;
 mod valid;
 
+// Never-panics property test: drives `expand::layer` with mutated and random token streams.
+#[cfg(test)]
+mod fuzz;
+
 use proc_macro::TokenStream;
 
 /// Turns a struct of tensors into a dfdx module whose `#[tied(..)]` weights store only their

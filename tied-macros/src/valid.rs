@@ -162,31 +162,36 @@ pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> 
         }
     }
 
+    // A field whose tie was refused (its error is reported) stays in the plan as a dense tensor of
+    // its declared shape: the forward still finds it, and the fallback stubs its accessors, so the
+    // tie's error comes alone.
     let mut weights = Vec::new();
     let mut biases = Vec::new();
     for field in &layer.fields {
         match field.tensor.rank() {
             2 => {
-                if let Some((tie, stored)) = checker.resolve(field, &mut Vec::new(), errors) {
-                    weights.push(Weight {
-                        field,
-                        tie,
-                        stored,
-                        inputs: field.tensor.dims[0].clone(),
-                        outputs: field.tensor.dims[1].clone(),
-                    });
-                }
+                let (tie, stored) = checker
+                    .resolve(field, &mut Vec::new(), errors)
+                    .unwrap_or((TieType::Dense, field.ident));
+                weights.push(Weight {
+                    field,
+                    tie,
+                    stored,
+                    inputs: field.tensor.dims[0].clone(),
+                    outputs: field.tensor.dims[1].clone(),
+                });
             }
             1 => {
-                if let Some((tie, stored)) = checker.resolve_bias(field, &mut Vec::new(), errors) {
-                    biases.push(Bias {
-                        field,
-                        tie,
-                        stored,
-                        len: field.tensor.dims[0].clone(),
-                        fan_in: None,
-                    });
-                }
+                let (tie, stored) = checker
+                    .resolve_bias(field, &mut Vec::new(), errors)
+                    .unwrap_or((None, field.ident));
+                biases.push(Bias {
+                    field,
+                    tie,
+                    stored,
+                    len: field.tensor.dims[0].clone(),
+                    fan_in: None,
+                });
             }
             _ => {}
         }
@@ -304,7 +309,7 @@ impl<'l, 'a> Checker<'l, 'a> {
             (TieKind::Tile, TieValue::Pair(r, c)) | (TieKind::Block, TieValue::Pair(r, c)) => {
                 let (r, c) = (Dim::from_expr(r), Dim::from_expr(c));
                 for (part, whole, what) in [(&r, i, "inputs"), (&c, o, "outputs")] {
-                    self.divides(part, whole, &tie.key, errors, || {
+                    self.divides(part, whole, &part.original, errors, || {
                         format!(
                             "`{key}({r}, {c})` on `{name}: {shape}`: `{part}` must divide the \
                              {what} `{whole}` (and not be 0)",
@@ -324,9 +329,13 @@ impl<'l, 'a> Checker<'l, 'a> {
             }
             (TieKind::Toeplitz, TieValue::Size(k)) | (TieKind::Hankel, TieValue::Size(k)) => {
                 let stated = Dim::from_expr(k);
+                // Checked: a literal past `usize` is the compiler's to reject, not a reason to panic.
+                let want = lit(i)
+                    .zip(lit(o))
+                    .and_then(|(i, o)| i.checked_add(o))
+                    .map(|n| n.saturating_sub(1));
                 self.arithmetic(
-                    &stated,
-                    lit(i).zip(lit(o)).map(|(i, o)| (i + o).saturating_sub(1)),
+                    want,
                     quote!(#stated == #i + #o - 1),
                     k,
                     errors,
@@ -338,9 +347,10 @@ impl<'l, 'a> Checker<'l, 'a> {
                         )
                     },
                     format!(
-                        "I + O − 1 = {} + {} − 1 for `{name}: {shape}` ({key})",
+                        "I + O − 1 = {} + {} − 1{} for `{name}: {shape}` ({key})",
                         text(&i.original),
-                        text(&o.original)
+                        text(&o.original),
+                        equals(want),
                     ),
                 );
                 builtin(
@@ -355,9 +365,11 @@ impl<'l, 'a> Checker<'l, 'a> {
             (TieKind::Symmetric, TieValue::Size(k)) => {
                 self.square(field, &tie.key, errors);
                 let stated = Dim::from_expr(k);
+                let want = lit(i)
+                    .and_then(|n| n.checked_add(1).and_then(|m| m.checked_mul(n)))
+                    .map(|n| n / 2);
                 self.arithmetic(
-                    &stated,
-                    lit(i).map(|n| n * (n + 1) / 2),
+                    want,
                     quote!(#stated == #i * (#i + 1) / 2),
                     k,
                     errors,
@@ -370,7 +382,8 @@ impl<'l, 'a> Checker<'l, 'a> {
                         )
                     },
                     format!(
-                        "N(N + 1)/2 with N = {} for `{name}: {shape}` (symmetric)",
+                        "N(N + 1)/2{} with N = {} for `{name}: {shape}` (symmetric)",
+                        equals(want),
                         text(&i.original)
                     ),
                 );
@@ -384,14 +397,36 @@ impl<'l, 'a> Checker<'l, 'a> {
                 let stated = Dim::from_expr(k);
                 match (lit(&stated), lit(i), lit(o)) {
                     (Some(k_val), Some(i_val), Some(o_val)) => {
-                        if k_val % 2 == 0 || k_val / 2 >= i_val.min(o_val) {
+                        let side = i_val.min(o_val);
+                        if k_val % 2 == 0 || k_val / 2 >= side {
+                            // The widest band that fits: bandwidth `side − 1`.
+                            let widest = (2 * side).saturating_sub(1);
+                            let problem = if k_val % 2 == 0 {
+                                "a band stores 2·bandwidth + 1 diagonals, an odd number".to_owned()
+                            } else {
+                                format!(
+                                    "its bandwidth {} must be below both sides, and the shorter \
+                                     is {side}",
+                                    k_val / 2
+                                )
+                            };
+                            let fix = if k_val > widest {
+                                format!("the widest band that fits is `banded = {widest}`")
+                            } else if k_val == 0 {
+                                "write `banded = 1` for the diagonal alone".to_owned()
+                            } else if k_val < widest {
+                                format!(
+                                    "write `banded = {}` or `banded = {}`",
+                                    k_val - 1,
+                                    k_val + 1
+                                )
+                            } else {
+                                format!("write `banded = {}`", k_val - 1)
+                            };
                             errors.spanned(
                                 k,
                                 format!(
-                                    "`banded = {k_val}` on `{name}: {shape}`: a band stores \
-                                     2·bandwidth + 1 diagonals, an odd number, and the bandwidth \
-                                     must be below both sides ({}); e.g. `banded = 3`",
-                                    i_val.min(o_val)
+                                    "`banded = {k_val}` on `{name}: {shape}`: {problem}; {fix}"
                                 ),
                             );
                         }
@@ -431,16 +466,30 @@ impl<'l, 'a> Checker<'l, 'a> {
                     text(&want_i.original),
                     text(&want_o.original)
                 );
+                // The shape fits the other tie: say so, it is the likely mix-up.
+                let (other_i, other_o) = if transpose { (ti, to) } else { (to, ti) };
+                let fits_other = i.same_as(other_i, &self.const_params) == Some(true)
+                    && o.same_as(other_o, &self.const_params) == Some(true);
                 let mismatch = || {
                     if transpose {
+                        let other = if fits_other {
+                            format!(", or share its values as they are with `same_as = {target}`")
+                        } else {
+                            String::new()
+                        };
                         format!(
                             "`{name}: {shape}` cannot be the transpose of `{target}: \
-                             {target_shape}`: declare it `{fix}`"
+                             {target_shape}`: declare it `{fix}`{other}"
                         )
                     } else {
+                        let other = if fits_other {
+                            format!("; for its transpose, write `transpose_of = {target}`")
+                        } else {
+                            String::new()
+                        };
                         format!(
                             "`{name}: {shape}` cannot share the values of `{target}: \
-                             {target_shape}`: same_as needs the same shape, `{fix}`"
+                             {target_shape}`: same_as needs the same shape, `{fix}`{other}"
                         )
                     }
                 };
@@ -565,28 +614,28 @@ impl<'l, 'a> Checker<'l, 'a> {
         match self.field(target) {
             Some(found) => Some(found),
             None => {
+                // A weight ties to a weight and a bias to a bias: suggest only those.
+                let rank = field.tensor.rank();
                 let names: Vec<String> = self
                     .layer
                     .fields
                     .iter()
-                    .filter(|f| f.ident != field.ident)
+                    .filter(|f| f.ident != field.ident && f.tensor.rank() == rank)
                     .map(|f| f.ident.to_string())
                     .collect();
+                let role = if rank == 1 { "bias" } else { "weight" };
                 let hint = closest(&target.to_string(), &names)
                     .map(|n| format!("; did you mean `{n}`?"))
-                    .unwrap_or_else(|| {
-                        if names.is_empty() {
-                            String::new()
-                        } else {
-                            format!(
-                                "; the fields are {}",
-                                names
-                                    .iter()
-                                    .map(|n| format!("`{n}`"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
-                        }
+                    .unwrap_or_else(|| match names.as_slice() {
+                        [] => format!("; it has no other {role} to tie `{}` to", field.ident),
+                        [one] => format!("; the other {role} is `{one}`"),
+                        many => format!(
+                            "; the other {role}s are {}",
+                            many.iter()
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     });
                 errors.spanned(
                     target,
@@ -627,15 +676,15 @@ impl<'l, 'a> Checker<'l, 'a> {
     /// formula, else as a const assertion.
     fn arithmetic(
         &mut self,
-        stated: &Dim,
         want: Option<u128>,
         condition: TokenStream,
-        at: impl ToTokens,
+        at: &syn::Expr,
         errors: &mut Errors,
         message: impl FnOnce(String) -> String,
         formula: String,
     ) {
-        match (lit(stated), want) {
+        let stated = Dim::from_expr(at);
+        match (lit(&stated), want) {
             (Some(k), Some(w)) => {
                 if k != w {
                     errors.spanned(at, message(w.to_string()));
@@ -779,7 +828,16 @@ impl<'l, 'a> Checker<'l, 'a> {
                 ok = false;
                 errors.spanned(
                     name,
-                    format!("`{name}` is a bias: add it after its weight, as in `weight + {name}`"),
+                    match plan.last() {
+                        // Most likely meant for the weight just before it.
+                        Some(PlanStep::Weight { weight, bias: None }) => format!(
+                            "`{name}` is a bias: add it in its weight's step, `{} + {name}`",
+                            weights[*weight].field.ident
+                        ),
+                        _ => format!(
+                            "`{name}` is a bias: add it after its weight, as in `weight + {name}`"
+                        ),
+                    },
                 );
                 continue;
             }
@@ -804,11 +862,22 @@ impl<'l, 'a> Checker<'l, 'a> {
                     ok = false;
                     errors.spanned(
                         &step.path,
-                        "the first step of `forward` must be a weight field: the layer's input \
-                         size is its input size",
+                        format!(
+                            "`forward` starts with a weight field, whose inputs are the layer's: \
+                             move `{}` after the first weight",
+                            text(&step.path)
+                        ),
                     );
                 }
             }
+        }
+        if steps.is_empty() {
+            errors.spanned(
+                key,
+                "`forward = []` has no steps: list them in order, e.g. \
+                 `forward = [enc + enc_bias, ReLU, dec + dec_bias]`",
+            );
+            return None;
         }
         if width.is_none() && ok {
             errors.spanned(key, "`forward` needs at least one weight field");
@@ -816,6 +885,12 @@ impl<'l, 'a> Checker<'l, 'a> {
         }
         ok.then_some(plan)
     }
+}
+
+/// ` = 6` after a formula the macro could evaluate, for a const assertion's message (which cannot
+/// format numbers itself).
+fn equals(value: Option<u128>) -> String {
+    value.map_or_else(String::new, |v| format!(" = {v}"))
 }
 
 /// A literal dim's value.
@@ -826,12 +901,18 @@ fn lit(dim: &Dim) -> Option<u128> {
     }
 }
 
-/// The name closest to `name` (edit distance at most 2), for "did you mean".
+/// The name closest to `name`, for "did you mean": within two edits, or one name an abbreviation
+/// of the other (`encoder` for `enc`).
 fn closest<'n>(name: &str, names: &'n [String]) -> Option<&'n String> {
+    let abbreviates = |a: &str, b: &str| {
+        let (a, b) = (a.to_lowercase(), b.to_lowercase());
+        let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+        short.len() >= 3 && long.starts_with(&short)
+    };
     names
         .iter()
         .map(|n| (crate::attr::edit_distance(name, n), n))
-        .filter(|&(d, n)| d <= 2 && d < n.len())
+        .filter(|&(d, n)| (d <= 2 && d < n.len()) || abbreviates(name, n))
         .min_by_key(|&(d, _)| d)
         .map(|(_, n)| n)
 }
