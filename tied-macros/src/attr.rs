@@ -285,6 +285,9 @@ fn parse_value(meta: &ParseNestedMeta, kind: TieKind) -> syn::Result<TieValue> {
                 if at_end(meta.input) {
                     return match form {
                         ValueForm::OptionalSize => Ok(TieValue::None),
+                        ValueForm::Size => Err(meta.error(format!(
+                            "`{key}` needs a value: write `{key} = K`, K being {meaning}"
+                        ))),
                         _ => Err(meta.error(format!("`{key}` needs a value: {meaning}"))),
                     };
                 }
@@ -374,7 +377,9 @@ impl syn::parse::Parse for Step {
     }
 }
 
-pub fn layer_args(args: TokenStream) -> syn::Result<LayerArgs> {
+/// The options parsed before the first error, with that error: a caller that keeps them (the
+/// builder's name, the first `forward`) lets the fallback stub what the user's code calls.
+pub fn layer_args_recovering(args: TokenStream) -> (LayerArgs, Option<syn::Error>) {
     let mut parsed = LayerArgs::default();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("builder") {
@@ -418,9 +423,8 @@ pub fn layer_args(args: TokenStream) -> syn::Result<LayerArgs> {
             let content;
             syn::bracketed!(content in value);
             let steps = syn::punctuated::Punctuated::<Step, Token![,]>::parse_terminated(&content)?;
-            if steps.is_empty() {
-                return Err(needs_steps(key.span()));
-            }
+            // `forward = []` is kept, and refused by valid.rs: the layer still declares a forward,
+            // so the fallback stubs one and calls to it add no errors.
             parsed.forward = Some((key, steps.into_iter().collect()));
             Ok(())
         } else {
@@ -431,8 +435,8 @@ pub fn layer_args(args: TokenStream) -> syn::Result<LayerArgs> {
             )))
         }
     });
-    syn::parse::Parser::parse2(parser, args)?;
-    Ok(parsed)
+    let error = syn::parse::Parser::parse2(parser, args).err();
+    (parsed, error)
 }
 
 /// Collects every error so the user sees all of them at once (serde's `Ctxt`).

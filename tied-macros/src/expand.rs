@@ -34,13 +34,12 @@ pub fn layer(args: TokenStream, input: TokenStream) -> TokenStream {
     };
 
     let mut errors = Errors::default();
-    let args = match attr::layer_args(args) {
-        Ok(args) => args,
-        Err(err) => {
-            errors.push(err);
-            Default::default()
-        }
-    };
+    // Keep what parsed before an error (a first `forward`, a `builder` name): the fallback then
+    // still generates them, and the user's uses of them add no errors of their own.
+    let (args, err) = attr::layer_args_recovering(args);
+    if let Some(err) = err {
+        errors.push(err);
+    }
     let Some(layer) = Layer::from_syn(&item, args, &mut errors) else {
         return fallback::expand(&item, None, errors);
     };

@@ -9,7 +9,7 @@ use syn::{Ident, ItemStruct};
 use crate::ast::Layer;
 use crate::attr::Errors;
 use crate::expand::{self, builder, converted_type, strip_tied_attrs, Mode};
-use crate::valid::{self, Plan};
+use crate::valid::{self, Plan, PlanStep};
 
 pub fn expand(item: &ItemStruct, layer: Option<&Layer>, errors: Errors) -> TokenStream {
     let errors = match errors.finish() {
@@ -30,7 +30,8 @@ pub fn expand(item: &ItemStruct, layer: Option<&Layer>, errors: Errors) -> Token
     let to = converted_type(layer, &e2, &d2);
     let builder = builder(layer);
     // The errors are already reported: only the plan's shape is needed, to stub the methods.
-    let plan = valid::check(layer, &mut Errors::default());
+    let mut plan = valid::check(layer, &mut Errors::default());
+    stub_declared_forward(layer, &mut plan);
     let methods = stub_methods(layer, &plan);
     quote! {
         #errors
@@ -84,6 +85,32 @@ fn mentions(tokens: TokenStream, ident: &Ident) -> bool {
         TokenTree::Group(g) => mentions(g.stream(), ident),
         _ => false,
     })
+}
+
+/// A declared forward that was refused still gets its `Module` stub, from the first weight it names
+/// to the last (naming none, the first declared weight to the last), so the user's calls to
+/// `forward` do not add "no method named `forward`".
+fn stub_declared_forward(layer: &Layer, plan: &mut Plan) {
+    let Some((_, steps)) = &layer.forward else {
+        return;
+    };
+    if plan.forward.is_some() {
+        return;
+    }
+    let mut named: Vec<usize> = steps
+        .iter()
+        .filter_map(|step| step.path.path.get_ident())
+        .filter_map(|name| plan.weights.iter().position(|w| w.field.ident == name))
+        .collect();
+    if named.is_empty() {
+        named = (0..plan.weights.len()).collect();
+    }
+    if !named.is_empty() {
+        let steps = named
+            .into_iter()
+            .map(|weight| PlanStep::Weight { weight, bias: None });
+        plan.forward = Some(steps.collect());
+    }
 }
 
 /// Stubs of the `Module` impl and the weights' accessors, with their real signatures (expand.rs's

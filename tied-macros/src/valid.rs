@@ -400,7 +400,7 @@ impl<'l, 'a> Checker<'l, 'a> {
                         let side = i_val.min(o_val);
                         if k_val % 2 == 0 || k_val / 2 >= side {
                             // The widest band that fits: bandwidth `side − 1`.
-                            let widest = (2 * side).saturating_sub(1);
+                            let widest = side.saturating_mul(2).saturating_sub(1);
                             let problem = if k_val % 2 == 0 {
                                 "a band stores 2·bandwidth + 1 diagonals, an odd number".to_owned()
                             } else {

@@ -1,0 +1,17 @@
+use tied::prelude::*;
+
+#[tied::layer(forward = [enc + enc_bias, ReLU, dec + dec_bias])]
+pub struct AutoEncoder<E: Dtype, D: Device<E>> {
+    pub enc: Tensor<Rank2<4, 4>, E, D>,
+    pub enc_bias: Tensor<Rank1<4>, E, D>,
+    pub dec: Tensor<Rank2<4, 4>, E, D>,
+    #[tied(transpose_of = enc_bias)]
+    pub dec_bias: Tensor<Rank1<4>, E, D>,
+}
+
+fn main() {
+    // The rest of the program still compiles: the error above comes alone.
+    let dev = Cpu::default();
+    let ae = dev.build_module::<AutoEncoderConfig, f32>();
+    let _y = ae.forward(dev.tensor([1.0, 2.0, 3.0, 4.0]));
+}
