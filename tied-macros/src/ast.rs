@@ -18,6 +18,8 @@ pub struct Layer<'a> {
     /// `forward = [..]`, with the key's tokens.
     pub forward: Option<(Ident, Vec<attr::Step>)>,
     pub fields: Vec<Field<'a>>,
+    /// `PhantomData` fields, for type parameters no tensor names; rebuilt, never stored.
+    pub markers: Vec<&'a Ident>,
 }
 
 pub struct Field<'a> {
@@ -160,9 +162,21 @@ impl<'a> Layer<'a> {
         }
 
         let mut fields = Vec::new();
+        let mut markers = Vec::new();
         for field in &named.named {
             let ident = field.ident.as_ref()?;
             let tie = attr::field_tie(&field.attrs, errors);
+            if is_phantom(&field.ty) {
+                // A marker for an extra type parameter (an activation type, say): no values.
+                if let Some(tie) = tie {
+                    errors.spanned(
+                        &tie.key,
+                        format!("`{ident}` is a `PhantomData` marker: it holds no values to tie"),
+                    );
+                }
+                markers.push(ident);
+                continue;
+            }
             match TensorType::from_syn(&field.ty, dtype, device) {
                 Ok(tensor) => fields.push(Field { ident, tensor, tie }),
                 Err(err) => errors.push(err),
@@ -179,6 +193,7 @@ impl<'a> Layer<'a> {
             builder,
             forward: args.forward,
             fields,
+            markers,
         })
     }
 
@@ -189,6 +204,12 @@ impl<'a> Layer<'a> {
             .map(|c| c.ident.to_string())
             .collect()
     }
+}
+
+/// `PhantomData<..>`, by its last path segment.
+fn is_phantom(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none()
+        && p.path.segments.last().is_some_and(|s| s.ident == "PhantomData"))
 }
 
 /// Finds `E: Dtype` and `D: Device<E>` among the type parameters, by their bounds.

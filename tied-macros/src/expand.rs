@@ -320,6 +320,7 @@ fn tensor_collection(layer: &Layer, plan: &Plan) -> TokenStream {
         }
     }
     let (fields, pattern) = nested_tuple(items);
+    let markers = &layer.markers;
     let checks =
         (!plan.const_checks.is_empty()).then(|| quote!(let () = Self::__TIED_SIZE_CHECKS;));
     quote! {
@@ -336,7 +337,10 @@ fn tensor_collection(layer: &Layer, plan: &Plan) -> TokenStream {
                 __TiedV::Err,
             > {
                 #checks
-                visitor.visit_fields(#fields, |#pattern| #name { #(#idents),* })
+                visitor.visit_fields(#fields, |#pattern| #name {
+                    #(#idents,)*
+                    #(#markers: ::core::marker::PhantomData,)*
+                })
             }
         }
     }
