@@ -23,6 +23,9 @@ pub mod shadowed {
     struct Box;
     struct String;
     struct Tensor;
+    // The user's own sizes then name the primitive by its full path, `::core::primitive::usize`.
+    struct usize;
+    // The user's own sizes then name the primitive by its full path.
     trait Clone {}
     trait Default {}
     trait Sized {}
@@ -41,7 +44,7 @@ pub mod shadowed {
     /// Rows tied, with a bias: the full expansion (struct, builder, collection, module,
     /// accessors).
     #[::tied::layer]
-    pub struct Shadowed<const N: usize, E: Dtype, D: Device<E>> {
+    pub struct Shadowed<const N: ::core::primitive::usize, E: Dtype, D: Device<E>> {
         /// One stored value per input.
         #[tied(rows = N)]
         pub weight: ::tied::dfdx::tensor::Tensor<Rank2<N, N>, E, D>,
@@ -62,7 +65,7 @@ pub mod shadowed {
     /// Every other generated path: a declared forward with an activation, a transpose tie, a
     /// tied bias, a user pattern, a const-checked stored size.
     #[::tied::layer(forward = [enc + enc_bias, ::tied::dfdx::nn::modules::ReLU, dec + dec_bias])]
-    pub struct Everything<const K: usize, E: Dtype, D: Device<E>> {
+    pub struct Everything<const K: ::core::primitive::usize, E: Dtype, D: Device<E>> {
         /// A user pattern.
         #[tied(pattern = Stripes)]
         pub enc: ::tied::dfdx::tensor::Tensor<Rank2<3, 2>, E, D>,
@@ -82,10 +85,15 @@ pub mod shadowed {
     /// `W[i, j] = v[j]`, as a user pattern.
     pub struct Stripes;
 
-    impl<const I: usize, const O: usize> ::tied::Tie<I, O> for Stripes {
+    impl<const I: ::core::primitive::usize, const O: ::core::primitive::usize> ::tied::Tie<I, O>
+        for Stripes
+    {
         type Stored = Rank1<O>;
         const NAME: &'static str = "stripes";
-        fn index(_i: usize, j: usize) -> ::core::option::Option<usize> {
+        fn index(
+            _i: ::core::primitive::usize,
+            j: ::core::primitive::usize,
+        ) -> ::core::option::Option<::core::primitive::usize> {
             ::core::option::Option::Some(j)
         }
     }

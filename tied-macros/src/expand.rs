@@ -590,7 +590,7 @@ pub fn accessors(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
             #[doc = #doc_lookup]
             pub fn #try_lookup<__TiedT, __TiedIdx, __TiedDst>(
                 &self,
-                ids: ::tied::__private::Tensor<__TiedIdx, usize, #d, __TiedT>,
+                ids: ::tied::__private::Tensor<__TiedIdx, ::core::primitive::usize, #d, __TiedT>,
             ) -> ::core::result::Result<
                 ::tied::__private::Tensor<__TiedDst, #e, #d, __TiedT>,
                 <#d as ::tied::__private::HasErr>::Err,
@@ -609,7 +609,7 @@ pub fn accessors(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
             /// Panics on a device error, like dfdx's non-`try` methods.
             pub fn #lookup<__TiedT, __TiedIdx, __TiedDst>(
                 &self,
-                ids: ::tied::__private::Tensor<__TiedIdx, usize, #d, __TiedT>,
+                ids: ::tied::__private::Tensor<__TiedIdx, ::core::primitive::usize, #d, __TiedT>,
             ) -> ::tied::__private::Tensor<__TiedDst, #e, #d, __TiedT>
             where
                 __TiedT: ::tied::__private::Tape<#e, #d>,

@@ -927,4 +927,5 @@ pub fn text(tokens: impl ToTokens) -> String {
         .replace(" >", ">")
         .replace(" ::", "::")
         .replace(":: ", "::")
+        .replace(" ,", ",")
 }
