@@ -65,9 +65,9 @@ pub mod __private {
     pub use tied_runtime::dfdx::tensor::{HasErr, PutTape, SplitTape, Tape, Tensor};
     pub use tied_runtime::dfdx::tensor_ops::{Device, GatherTo};
     pub use tied_runtime::{
-        check_field_pattern, device_ok, fan_in_uniform, refuse_invalid_patterns, try_linear,
-        Banded, Batch, Bias, Block, CheckedBias, Circulant, Cols, Dense, Hankel, InvalidPattern,
-        LinearInput, Picture, Rows, SameSize, Scalar, Symmetric, Tie, TiedBias, TiedDtype,
-        TiedLayer, Tile, Toeplitz, Transposed,
+        check_field_pattern, device_ok, fan_in_uniform, refuse_invalid_patterns, try_apply_biased,
+        try_linear, Banded, Batch, Bias, Block, CheckedBias, Circulant, Cols, Dense, Hankel,
+        InvalidPattern, LinearInput, Picture, Rows, SameSize, Scalar, Symmetric, Tie, TiedBias,
+        TiedDtype, TiedLayer, Tile, Toeplitz, Transposed,
     };
 }

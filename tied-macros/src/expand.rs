@@ -405,17 +405,19 @@ pub fn module(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
                 let w = &plan.weights[*weight];
                 input_width.get_or_insert_with(|| w.inputs.clone());
                 output_width = Some(w.outputs.clone());
-                let (tie, tie_trait, stored) = (w.tie.tokens(), tie_trait(w), w.stored);
+                let (tie, stored) = (w.tie.tokens(), w.stored);
+                let (i, o) = (&w.inputs, &w.outputs);
+                let bias = match bias {
+                    Some(b) => bias_expr(&plan.biases[*b], w, layer),
+                    None => quote!(&()),
+                };
                 body.push(quote! {
-                    let x = <#tie as #tie_trait>::try_apply(x, &self.#stored)?;
+                    let x = ::tied::__private::try_apply_biased::<#tie, #i, #o, #e, #d, _, _>(
+                        x,
+                        &self.#stored,
+                        #bias,
+                    )?;
                 });
-                if let Some(b) = bias {
-                    let bias = bias_expr(&plan.biases[*b], w, layer);
-                    let o = &w.outputs;
-                    body.push(quote! {
-                        let x = ::tied::__private::Bias::<#o, #e, #d>::try_add_to(#bias, x)?;
-                    });
-                }
             }
             PlanStep::Module { path, width } => {
                 body.push(quote! {

@@ -86,8 +86,30 @@ where
     B: Bias<O, E, D>,
 {
     let (x, layout) = x.try_flatten()?;
-    let y = bias.try_add_to(P::try_apply(x, stored)?)?;
-    X::try_unflatten(y, layout)
+    X::try_unflatten(
+        try_apply_biased::<P, I, O, E, D, _, B>(x, stored, bias)?,
+        layout,
+    )
+}
+
+/// `x·W + b` on `n` rows, contiguous: one step of a generated forward.
+///
+/// The bias is added to the pattern's view of `x·W` (a broadcast for `rows` and `scalar`), so the
+/// sum is the only allocation; the result is made contiguous before anything else sees it.
+pub fn try_apply_biased<P, const I: usize, const O: usize, E, D, T, B>(
+    x: Batch<I, E, D, T>,
+    stored: &Tensor<P::Stored, E, D>,
+    bias: &B,
+) -> Result<Batch<O, E, D, T>, D::Err>
+where
+    P: Tie<I, O>,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+    B: Bias<O, E, D>,
+{
+    bias.try_add_to(P::try_apply_view(x, stored)?)?
+        .try_contiguous()
 }
 
 /// Tensor options that reset a parameter like dfdx's `Linear`: uniform in ±1/√`fan_in`.

@@ -15,8 +15,9 @@ pub use dfdx;
 pub use gradcheck::{gradcheck, gradcheck_with, GradcheckError, GradcheckOptions, GradcheckReport};
 pub use input::{Batch, LinearInput};
 pub use layer::{
-    check_field_pattern, device_ok, fan_in_uniform, refuse_invalid_patterns, try_build, try_linear,
-    Bias, BuildError, CheckedBias, InvalidPattern, SameSize, TiedBias, TiedDtype, TiedLayer,
+    check_field_pattern, device_ok, fan_in_uniform, refuse_invalid_patterns, try_apply_biased,
+    try_build, try_linear, Bias, BuildError, CheckedBias, InvalidPattern, SameSize, TiedBias,
+    TiedDtype, TiedLayer,
 };
 pub use picture::Picture;
 pub use tie::{

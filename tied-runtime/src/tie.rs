@@ -67,6 +67,17 @@ pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
         x.try_matmul(w)
     }
 
+    /// `x·W`, possibly as a broadcast (stride-0) view, for [`crate::try_apply_biased`] to add a
+    /// bias to before anything else sees it: saves a copy where the result is a broadcast. Never
+    /// hand its result to `matmul`. The provided version is [`Tie::try_apply`].
+    #[doc(hidden)]
+    fn try_apply_view<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Self::Stored, E, D>,
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
+        Self::try_apply(x, stored)
+    }
+
     /// The effective weight, materialized and contiguous, on `stored`'s tape: safe to pass to
     /// `matmul`. The provided version gathers it through [`Tie::index`].
     fn try_effective<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -317,10 +328,17 @@ impl<const I: usize, const O: usize> Tie<I, O> for Rows {
         x: Batch<I, E, D, T>,
         stored: &Tensor<Rank1<I>, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
+        contiguous(<Self as Tie<I, O>>::try_apply_view(x, stored)?)
+    }
+
+    fn try_apply_view<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<I>, E, D>,
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
         let n = x.shape().0;
         let w = stored.retaped::<T>().try_broadcast_like(x.shape())?;
         let dot: Tensor<(usize,), E, D, T> = x.try_mul(w)?.try_sum()?;
-        contiguous(dot.try_broadcast_like(&(n, Const::<O>))?)
+        dot.try_broadcast_like(&(n, Const::<O>))
     }
 
     fn try_effective<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -396,13 +414,20 @@ impl<const I: usize, const O: usize> Tie<I, O> for Scalar {
         x: Batch<I, E, D, T>,
         stored: &Tensor<Rank1<1>, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
+        contiguous(<Self as Tie<I, O>>::try_apply_view(x, stored)?)
+    }
+
+    fn try_apply_view<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<1>, E, D>,
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
         let n = x.shape().0;
         let total: Tensor<(usize,), E, D, T> = x.try_sum()?;
         let w: Tensor<(usize,), E, D, T> = stored
             .retaped::<T>()
             .try_reshape::<Rank0>()?
             .try_broadcast_like(&(n,))?;
-        contiguous(total.try_mul(w)?.try_broadcast_like(&(n, Const::<O>))?)
+        total.try_mul(w)?.try_broadcast_like(&(n, Const::<O>))
     }
 
     fn try_effective<E: Dtype, D: Device<E>, T: Tape<E, D>>(
