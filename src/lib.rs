@@ -40,6 +40,9 @@ extern crate self as tied;
 pub use tied_macros::layer;
 /// The dfdx `tied` is built on (0.13): use it to be sure of the same version.
 pub use tied_runtime::dfdx;
+
+/// The dfdx release `tied` is built on and tested against.
+pub const DFDX_VERSION: &str = "0.13";
 pub use tied_runtime::{
     check_pattern, gradcheck, gradcheck_with, try_build, Banded, Batch, Block, BuildError,
     Circulant, Cols, Dense, GradcheckError, GradcheckOptions, GradcheckReport, Hankel,
@@ -49,8 +52,8 @@ pub use tied_runtime::{
 
 /// `use tied::prelude::*;` brings dfdx's prelude and the names a tied layer is written with.
 pub mod prelude {
-    pub use crate::dfdx;
     pub use crate::dfdx::prelude::*;
+    pub use crate::{dfdx, DFDX_VERSION};
     pub use crate::{gradcheck, GradcheckOptions, LoadChecked, Picture, Tie};
 }
 

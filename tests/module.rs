@@ -343,3 +343,14 @@ fn forward_mut_and_runtime_batches() {
     let x3: Tensor<(usize, usize, Const<3>), f32, _> = dev.ones_like(&(2, 4, Const));
     assert_eq!(layer.forward(x3).as_vec(), vec![6.0; 16]);
 }
+
+#[test]
+fn dfdx_version_is_the_one_built_against() {
+    let lock = include_str!("../Cargo.lock");
+    let line = format!("name = \"dfdx\"\nversion = \"{}.", tied::DFDX_VERSION);
+    assert!(
+        lock.contains(&line),
+        "Cargo.lock has no dfdx {}",
+        tied::DFDX_VERSION
+    );
+}
