@@ -306,7 +306,8 @@ impl Piece {
             "@none-group" => none_group(TokenStream::new()),
             "@none-group rows" => none_group(quote!(rows)),
             text => TokenStream::from_str(text)
-                .unwrap_or_else(|err| panic!("pool entry {text:?} does not lex: {err}"))
+                .map_err(|err| format!("pool entry {text:?} does not lex: {err}"))
+                .expect("every pool entry lexes")
                 .into_iter()
                 .collect(),
         }
@@ -321,7 +322,10 @@ fn piece() -> impl Strategy<Value = Piece> {
 fn one_of(names: &'static [&'static str]) -> impl Strategy<Value = Piece> {
     proptest::sample::select(names).prop_map(|name| {
         let at = POOL.iter().position(|p| *p == name);
-        Piece(at.unwrap_or_else(|| panic!("{name:?} is not in the pool")))
+        Piece(
+            at.ok_or_else(|| format!("{name:?} is not in the pool"))
+                .expect("every name is in the pool"),
+        )
     })
 }
 
@@ -942,9 +946,10 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 
 fn expand_to_file(args: TokenStream, input: TokenStream) -> syn::File {
-    let output = expand(&args, &input).unwrap_or_else(|failure| panic!("{failure}"));
+    let output = expand(&args, &input).expect("the expansion does not panic");
     syn::parse2(output.clone())
-        .unwrap_or_else(|err| panic!("output is not items: {err}\n  output: {output}"))
+        .map_err(|err| format!("{err}\n  output: {output}"))
+        .expect("the output is items")
 }
 
 #[test]
