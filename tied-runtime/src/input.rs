@@ -37,14 +37,14 @@ impl<const I: usize, E: Dtype, D: Device<E>, T: Tape<E, D>> LinearInput<I, E, D>
     type Layout = ();
 
     fn try_flatten(self) -> Result<(Batch<I, E, D, T>, ()), D::Err> {
-        Ok((self.try_reshape_like(&(1, Const::<I>))?, ()))
+        Ok((try_reshape(self, &(1, Const::<I>))?, ()))
     }
 
     fn try_unflatten<const O: usize>(
         y: Batch<O, E, D, T>,
         _: (),
     ) -> Result<Tensor<Rank1<O>, E, D, T>, D::Err> {
-        y.try_reshape_like(&(Const::<O>,))
+        try_reshape(y, &(Const::<O>,))
     }
 }
 
@@ -57,14 +57,14 @@ impl<B: Dim, const I: usize, E: Dtype, D: Device<E>, T: Tape<E, D>> LinearInput<
 
     fn try_flatten(self) -> Result<(Batch<I, E, D, T>, B), D::Err> {
         let b = self.shape().0;
-        Ok((self.try_reshape_like(&(b.size(), Const::<I>))?, b))
+        Ok((try_reshape(self, &(b.size(), Const::<I>))?, b))
     }
 
     fn try_unflatten<const O: usize>(
         y: Batch<O, E, D, T>,
         b: B,
     ) -> Result<Tensor<(B, Const<O>), E, D, T>, D::Err> {
-        y.try_reshape_like(&(b, Const::<O>))
+        try_reshape(y, &(b, Const::<O>))
     }
 }
 
@@ -78,7 +78,7 @@ impl<B: Dim, S: Dim, const I: usize, E: Dtype, D: Device<E>, T: Tape<E, D>> Line
     fn try_flatten(self) -> Result<(Batch<I, E, D, T>, (B, S)), D::Err> {
         let (b, s, _) = *self.shape();
         Ok((
-            self.try_reshape_like(&(b.size() * s.size(), Const::<I>))?,
+            try_reshape(self, &(b.size() * s.size(), Const::<I>))?,
             (b, s),
         ))
     }
@@ -87,6 +87,21 @@ impl<B: Dim, S: Dim, const I: usize, E: Dtype, D: Device<E>, T: Tape<E, D>> Line
         y: Batch<O, E, D, T>,
         (b, s): (B, S),
     ) -> Result<Tensor<(B, S, Const<O>), E, D, T>, D::Err> {
-        y.try_reshape_like(&(b, s, Const::<O>))
+        try_reshape(y, &(b, s, Const::<O>))
     }
+}
+
+/// `t` reshaped to `dst` (free when `t` is contiguous). dfdx's reshape copies a strided view
+/// element by element, reading element 0 even of an empty one: an empty `t` becomes an empty
+/// tensor on its tape instead, giving `t` a (zero) gradient.
+fn try_reshape<S: Shape, Dst: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    t: Tensor<S, E, D, T>,
+    dst: &Dst,
+) -> Result<Tensor<Dst, E, D, T>, D::Err> {
+    if t.shape().num_elements() > 0 {
+        return t.try_reshape_like(dst);
+    }
+    let (t, tape) = t.split_tape();
+    let (dev, t) = (t.device().clone(), t.ghost());
+    crate::layer::try_empty_on_tape(&dev, *dst, tape, move |grads| grads.try_alloc_for(&t))
 }

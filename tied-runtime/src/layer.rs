@@ -86,6 +86,9 @@ where
     B: Bias<O, E, D>,
 {
     let (x, layout) = x.try_flatten()?;
+    if x.shape().0 == 0 {
+        return X::try_unflatten(try_apply_empty(x, stored, bias)?, layout);
+    }
     X::try_unflatten(
         try_apply_biased::<P, I, O, E, D, _, B>(x, stored, bias)?,
         layout,
@@ -108,6 +111,9 @@ where
     T: Tape<E, D>,
     B: Bias<O, E, D>,
 {
+    if x.shape().0 == 0 {
+        return try_apply_empty(x, stored, bias);
+    }
     bias.try_add_to(P::try_apply_view(x, stored)?)?
         .try_contiguous()
 }
@@ -218,4 +224,104 @@ where
 {
     <M::Built as TiedLayer>::check_patterns().map_err(BuildError::Pattern)?;
     <M::Built as BuildModule<D, E>>::try_build(device).map_err(BuildError::Device)
+}
+
+/// `x·W + b` for an empty batch (no rows): an empty output on `x`'s tape, whose backward gives `x`
+/// and the stored values zero gradients (the bias gets its zero gradient from its own add).
+///
+/// The lowerings cannot run on zero rows: dfdx 0.13's CPU kernels that walk a tensor by index
+/// (`contiguous` of a view, `gather`, a reshape that copies, `sum` to a scalar) read element 0
+/// of every tensor, and panic when there is none.
+fn try_apply_empty<S, const I: usize, const O: usize, E, D, T, B>(
+    x: Batch<I, E, D, T>,
+    stored: &Tensor<S, E, D>,
+    bias: &B,
+) -> Result<Batch<O, E, D, T>, D::Err>
+where
+    S: Shape,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+    B: Bias<O, E, D>,
+{
+    let (x, tape) = x.split_tape();
+    let (dev, x, stored) = (x.device().clone(), x.ghost(), stored.ghost());
+    let y = try_empty_on_tape(&dev, (0, Const::<O>), tape, move |grads| {
+        grads.try_alloc_for(&x)?;
+        grads.try_alloc_for(&stored)
+    })?;
+    bias.try_add_to(y)
+}
+
+/// Rows of `w` picked by `ids`: dfdx's `gather`, which also takes no ids at all (an empty batch
+/// or sequence), giving an empty output and `w` a zero gradient. What a generated `lookup_*` calls.
+pub fn try_lookup<S, Idx, Dst, E, D, T>(
+    w: Tensor<S, E, D, T>,
+    ids: Tensor<Idx, usize, D>,
+) -> Result<Tensor<Dst, E, D, T>, D::Err>
+where
+    S: Shape + ReplaceDimTo<Dst, Idx>,
+    Idx: Shape,
+    Dst: Shape,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+{
+    if ids.shape().num_elements() > 0 {
+        return w.try_gather(ids);
+    }
+    let dst = w.shape().replace(*ids.shape());
+    let (w, tape) = w.split_tape();
+    let (dev, w) = (w.device().clone(), w.ghost());
+    try_empty_on_tape(&dev, dst, tape, move |grads| grads.try_alloc_for(&w))
+}
+
+/// An empty tensor of shape `dst` on `tape`, whose backward allocates (zero) gradients with
+/// `alloc`: how an op on empty inputs stays on the tape without running a kernel.
+pub(crate) fn try_empty_on_tape<Dst, E, D, T, F>(
+    dev: &D,
+    dst: Dst,
+    mut tape: T,
+    alloc: F,
+) -> Result<Tensor<Dst, E, D, T>, D::Err>
+where
+    Dst: Shape,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+    F: 'static + FnOnce(&mut Gradients<E, D>) -> Result<(), D::Err>,
+{
+    debug_assert_eq!(dst.num_elements(), 0);
+    let y = dev.try_zeros_like(&dst)?;
+    tape.add_backward_op(alloc);
+    Ok(y.put_tape(tape))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_of_no_ids_is_empty_with_zero_gradient() {
+        let dev = Cpu::default();
+        let w: Tensor<Rank2<4, 3>, f64, _> = dev.sample_normal();
+        let none: Tensor<(usize,), usize, _> = dev.zeros_like(&(0,));
+        let y: Tensor<(usize, Const<3>), f64, _, _> = try_lookup(w.leaky_trace(), none).unwrap();
+        assert_eq!(y.shape().concrete(), [0, 3]);
+        let grads = y.sum::<Rank1<3>, _>().sum().backward();
+        assert_eq!(grads.get(&w).array(), [[0.0; 3]; 4]);
+        for ids in [(2, 0), (0, 5)] {
+            let none: Tensor<(usize, usize), usize, _> = dev.zeros_like(&ids);
+            let y: Tensor<(usize, usize, Const<3>), f64, _, _> =
+                try_lookup(w.leaky_trace(), none).unwrap();
+            assert_eq!(y.shape().concrete(), [ids.0, ids.1, 3]);
+            let grads = y.sum::<Rank1<3>, _>().sum().backward();
+            assert_eq!(grads.get(&w).array(), [[0.0; 3]; 4]);
+        }
+        // With ids it is dfdx's gather.
+        let ids: Tensor<(usize,), usize, _> = dev.tensor_from_vec(vec![3, 0], (2,));
+        let y: Tensor<(usize, Const<3>), f64, _> = try_lookup(w.clone(), ids).unwrap();
+        let w = w.array();
+        assert_eq!(y.as_vec(), [w[3], w[0]].concat());
+    }
 }

@@ -16,8 +16,8 @@ pub use gradcheck::{gradcheck, gradcheck_with, GradcheckError, GradcheckOptions,
 pub use input::{Batch, LinearInput};
 pub use layer::{
     check_field_pattern, device_ok, fan_in_uniform, refuse_invalid_patterns, try_apply_biased,
-    try_build, try_linear, Bias, BuildError, CheckedBias, InvalidPattern, SameSize, TiedBias,
-    TiedDtype, TiedLayer,
+    try_build, try_linear, try_lookup, Bias, BuildError, CheckedBias, InvalidPattern, SameSize,
+    TiedBias, TiedDtype, TiedLayer,
 };
 pub use picture::Picture;
 pub use tie::{
