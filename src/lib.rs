@@ -40,21 +40,30 @@ extern crate self as tied;
 pub use tied_macros::layer;
 /// The dfdx `tied` is built on (0.13): use it to be sure of the same version.
 pub use tied_runtime::dfdx;
+/// The safetensors crate dfdx 0.13 saves with: read a checkpoint's header, or load from bytes
+/// with [`LoadChecked::load_safetensors_from`].
+pub use tied_runtime::safetensors;
 
 /// The dfdx release `tied` is built on and tested against.
 pub const DFDX_VERSION: &str = "0.13";
 pub use tied_runtime::{
     check_pattern, gradcheck, gradcheck_with, try_build, Banded, Batch, Block, BuildError,
     Circulant, Cols, Dense, GradcheckError, GradcheckOptions, GradcheckReport, Hankel,
-    InvalidPattern, LinearInput, LoadChecked, LoadError, PatternError, Picture, Rows, Scalar,
-    Symmetric, Tie, TiedDtype, TiedLayer, Tile, Toeplitz, Transposed,
+    InvalidPattern, LinearInput, LoadChecked, LoadError, LoadOptions, Mismatch, PatternError,
+    Picture, Rows, Scalar, Symmetric, Tie, TiedDtype, TiedLayer, Tile, Toeplitz, Transposed,
 };
 
-/// `use tied::prelude::*;` brings dfdx's prelude and the names a tied layer is written with.
+/// `use tied::prelude::*;` brings dfdx's prelude, what a training loop needs beyond it (the
+/// optimizers), and the names a tied layer is written with.
 pub mod prelude {
     pub use crate::dfdx::prelude::*;
-    pub use crate::{dfdx, DFDX_VERSION};
-    pub use crate::{gradcheck, GradcheckOptions, LoadChecked, Picture, Tie};
+    // dfdx's prelude has the optimizers' configs and `Optimizer`, but not the optimizers
+    // themselves nor the enums their configs take.
+    pub use crate::dfdx::optim::{
+        Adam, AdamConfig, Momentum, Optimizer, RMSprop, RMSpropConfig, Sgd, SgdConfig, WeightDecay,
+    };
+    pub use crate::{dfdx, safetensors, DFDX_VERSION};
+    pub use crate::{gradcheck, GradcheckOptions, LoadChecked, LoadOptions, Picture, Tie};
 }
 
 /// What the generated code names. Not public API: it may change in any release.

@@ -10,7 +10,7 @@ mod layer;
 mod picture;
 mod tie;
 
-pub use checkpoint::{LoadChecked, LoadError};
+pub use checkpoint::{LoadChecked, LoadError, LoadOptions, Mismatch};
 pub use dfdx;
 pub use gradcheck::{gradcheck, gradcheck_with, GradcheckError, GradcheckOptions, GradcheckReport};
 pub use input::{Batch, LinearInput};
@@ -20,6 +20,7 @@ pub use layer::{
     TiedBias, TiedDtype, TiedLayer,
 };
 pub use picture::Picture;
+pub use safetensors;
 pub use tie::{
     check_pattern, gather_effective, Banded, Block, Circulant, Cols, Dense, Hankel, PatternError,
     Rows, Scalar, Symmetric, Tie, Tile, Toeplitz, Transposed,
