@@ -397,3 +397,25 @@ fn a_file_that_is_not_safetensors_is_a_format_error() {
     assert!(matches!(err, LoadError::Format(..)), "{err}");
     assert_eq!(snapshot(&layer), before);
 }
+
+#[test]
+fn an_f32_file_converts_exactly_into_an_f64_model_from_bytes() {
+    let source = Cpu::seed_from_u64(7).build_module::<TiedLinearConfig<3>, f32>();
+    let path = temp_path("f32-for-f64.safetensors");
+    source.save_safetensors(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+
+    let mut wide = Cpu::seed_from_u64(8).build_module::<TiedLinearConfig<3>, f64>();
+    let before = wide.weight.array();
+    let problems = wide
+        .load_safetensors_from(&file, LoadOptions::default())
+        .unwrap_err();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert_eq!(wide.weight.array(), before);
+
+    wide.load_safetensors_from(&file, LoadOptions::default().convert_floats(true))
+        .unwrap();
+    assert_eq!(wide.weight.array(), source.weight.array().map(f64::from));
+    assert_eq!(wide.bias.array(), source.bias.array().map(f64::from));
+}
