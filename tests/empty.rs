@@ -331,3 +331,31 @@ fn permuted_empty_input() {
         assert_zero_grads(&layer, &grads);
     }
 }
+
+/// An empty batch through a dfdx tuple around tied layers, in a training step: the gradients
+/// `alloc_grads` keeps are zero, and an Adam step leaves every parameter as it was.
+#[test]
+fn a_training_step_on_an_empty_batch_changes_nothing() {
+    type Model = (
+        RowsNoBiasConfig,
+        ReLU,
+        Linear<2, 4>,
+        TileLayerConfig,
+        Tanh,
+        Linear<6, 2>,
+    );
+    let mut model = build::<Model>();
+    let before = model.clone();
+    let mut adam = Adam::new(&model, AdamConfig::default());
+    let x: Batch<3, f64, Cpu, NoneTape> = Cpu::default().zeros_like(&(0, Const));
+    let y = model.forward(x.trace(model.alloc_grads()));
+    assert_eq!(y.shape().concrete(), [0, 2]);
+    let grads = y.sum::<Rank1<2>, _>().sum().backward();
+    assert_zero_grads(&model, &grads);
+    adam.update(&mut model, &grads).unwrap();
+    assert_eq!(model.0.weight.array(), before.0.weight.array());
+    assert_eq!(model.2.weight.array(), before.2.weight.array());
+    assert_eq!(model.3.weight.array(), before.3.weight.array());
+    assert_eq!(model.3.bias.array(), before.3.bias.array());
+    assert_eq!(model.5.bias.array(), before.5.bias.array());
+}
