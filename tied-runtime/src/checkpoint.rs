@@ -6,18 +6,6 @@
 //! garbage floats) and ignores tensors the model does not have. A tied layer makes mismatches
 //! likely (a dense checkpoint holds `weight` as I×O, a rows tie stores I values), so `tied` checks
 //! first and says which tensor, and why.
-//!
-//! What a checkpoint may get away with is a [`LoadOptions`]; the defaults refuse everything that
-//! could load a number the checkpoint did not mean:
-//! - a tensor in the file that the model does not have (`allow_unknown`): it usually means the
-//!   wrong model or a name prefix (a file saved from a tuple has `0.weight`), and ignoring it
-//!   would drop trained values silently — PyTorch's `load_state_dict` is strict by default for
-//!   the same reason;
-//! - another float dtype (`convert_floats`): an f64 file for an f32 model is usually a checkpoint
-//!   from another configuration, and converting rounds every value; opting in converts F16, BF16,
-//!   F32 and F64 (a value out of the model dtype's range is then refused as non-finite). Integer
-//!   and bool tensors are never weights and are always refused;
-//! - NaN or ±inf (`allow_non_finite`): a diverged run's checkpoint, which would train on silently.
 
 use core::fmt;
 use std::collections::BTreeSet;
@@ -31,13 +19,22 @@ use dfdx::nn::tensor_collection::{
 use dfdx::prelude::*;
 use dfdx::tensor::safetensors::SafeDtype;
 
-/// What a checkpoint may differ in and still load. The default refuses every difference; see the
-/// [module docs](self) for why.
+/// What a checkpoint may differ in and still load. The defaults refuse every difference that could
+/// load a number the checkpoint did not mean:
+/// - a tensor in the file that the model does not have (`allow_unknown`): it usually means the
+///   wrong model or a name prefix (a file saved from a tuple has `0.weight`), and ignoring it
+///   would drop trained values silently — PyTorch's `load_state_dict` is strict by default for
+///   the same reason;
+/// - another float dtype (`convert_floats`): an f64 file for an f32 model is usually a checkpoint
+///   from another configuration, and converting rounds every value; opting in converts F16, BF16,
+///   F32 and F64 (a value out of the model dtype's range is then refused as non-finite). Integer
+///   and bool tensors are never weights and are always refused;
+/// - NaN or ±inf (`allow_non_finite`): a diverged run's checkpoint, which would train on silently.
 ///
 /// ```
 /// # use tied_runtime::LoadOptions;
 /// // The first element of a tuple model's checkpoint, converting an f64 file.
-/// let options = LoadOptions::default().prefix("0.").allow_unknown(true).convert_floats(true);
+/// let options = LoadOptions::default().prefix("0.").convert_floats(true);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadOptions {
