@@ -49,6 +49,10 @@ pub use tied_runtime::{
     InvalidPattern, LinearInput, LoadChecked, LoadError, PatternError, Picture, Rows, Scalar,
     Symmetric, Tie, TiedDtype, TiedLayer, Tile, Toeplitz, Transposed,
 };
+pub use tied_runtime::{
+    export_dense, export_dense_as, import_dense, import_dense_as, DenseManifest, DenseNames,
+    EffectiveField, FieldFit, ImportReport, InteropError, TiedTo, TiedWeights, Violation,
+};
 
 /// `use tied::prelude::*;` brings dfdx's prelude and the names a tied layer is written with.
 pub mod prelude {
