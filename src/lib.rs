@@ -27,12 +27,15 @@
 //! ```
 //!
 //! See the README for the tour: patterns, what is generated, and how the forward avoids building
-//! `W`.
+//! `W`; the [`guide`] has a runnable example for every pattern, tie and checkpoint function.
+#![deny(missing_docs)]
 
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+pub mod guide;
 
 // Lets the generated `::tied::...` paths resolve in this crate's own tests too.
 extern crate self as tied;

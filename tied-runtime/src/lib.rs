@@ -2,6 +2,7 @@
 //! patterns and finite-difference gradient checks.
 //!
 //! Use it through the `tied` crate; the code `#[tied::layer]` generates calls into this crate.
+#![deny(missing_docs)]
 
 mod checkpoint;
 mod gradcheck;
