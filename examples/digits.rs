@@ -80,6 +80,18 @@ fn main() {
         "the tied autoencoder has {:.0} % of the parameters",
         100.0 * tied_params as f64 / untied_params as f64
     );
+    // Hidden units that no held-out digit activates: they contribute nothing to a reconstruction.
+    let tied_hidden = tied.matmul_enc(test_x.clone())
+        + tied
+            .enc_bias
+            .clone()
+            .broadcast_like(&(test.len(), Const::<HIDDEN>));
+    let untied_hidden = untied.0.forward(test_x.clone());
+    println!(
+        "hidden units never active on held-out digits: tied {} of {HIDDEN}, untied {} of {HIDDEN}",
+        dead_units(&tied_hidden),
+        dead_units(&untied_hidden)
+    );
 
     // Still tied after training: the decoder is exactly the encoder's transpose.
     let (e, d) = (
@@ -220,6 +232,14 @@ fn shuffle(order: &mut [usize], state: &mut u64) {
 fn batch(dev: &Cpu, rows: &[Vec<f32>]) -> Images {
     let data: Vec<f32> = rows.iter().flatten().copied().collect();
     dev.tensor_from_vec(data, (rows.len(), Const::<PIXELS>))
+}
+
+/// Columns of pre-activations that are never positive (ReLU outputs 0 for every row).
+fn dead_units(pre: &Tensor<(usize, Const<HIDDEN>), f32, Cpu>) -> usize {
+    let values = pre.as_vec();
+    (0..HIDDEN)
+        .filter(|&j| values.chunks(HIDDEN).all(|row| row[j] <= 0.0))
+        .count()
 }
 
 fn rows_of(t: &Images) -> Vec<Vec<f32>> {

@@ -116,8 +116,20 @@ impl EffectiveField {
 
 /// A layer whose effective weights can be written to and read from a dense checkpoint.
 ///
-/// `#[tied::layer]` implements it for every layer; implement it by hand for a struct of your own
-/// that holds tensors directly. dfdx's `Linear` implements it (`weight`, `bias`).
+/// One [`EffectiveField`] per weight and bias, stored or tied to another, named as the
+/// `TensorCollection` names the stored tensors. For a tied autoencoder (`dec` declared
+/// `transpose_of = enc`) the list is:
+///
+/// ```text
+/// EffectiveField::weight::<Dense, I, H>("enc", "enc", None),
+/// EffectiveField::bias::<Dense, H>("enc_bias", "enc_bias", None),
+/// EffectiveField::weight::<Transposed<Dense>, H, I>("dec", "enc", Some(TiedTo::TransposeOf("enc"))),
+/// EffectiveField::bias::<Dense, I>("dec_bias", "dec_bias", None),
+/// ```
+///
+/// `#[tied::layer]` is to implement it for every layer from the same facts it generates the
+/// accessors from; implement it by hand for a struct of your own. dfdx's `Linear` implements it
+/// (`weight`, `bias`).
 pub trait TiedWeights {
     /// Every weight and bias, stored or tied to another field, in declaration order.
     fn effective_fields() -> Vec<EffectiveField>;
