@@ -23,7 +23,7 @@ pub struct AutoEncoder<const I: usize, const H: usize, E: Dtype, D: Device<E>> {
     pub dec_bias: Tensor<Rank1<I>, E, D>,
 }
 
-// What `#[tied::layer]` is to generate (written by hand until the macro does).
+// HAND-IMPL TiedWeights: what `#[tied::layer]` is to generate; delete the 3 impls once it does.
 impl<const I: usize, const H: usize, E: Dtype, D: Device<E>> TiedWeights
     for AutoEncoder<I, H, E, D>
 {
