@@ -27,12 +27,15 @@
 //! ```
 //!
 //! See the README for the tour: patterns, what is generated, and how the forward avoids building
-//! `W`.
+//! `W`; the [`guide`] has a runnable example for every pattern, tie and checkpoint function.
+#![deny(missing_docs)]
 
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+pub mod guide;
 
 // Lets the generated `::tied::...` paths resolve in this crate's own tests too.
 extern crate self as tied;
@@ -51,6 +54,10 @@ pub use tied_runtime::{
     Circulant, Cols, Dense, GradcheckError, GradcheckOptions, GradcheckReport, Hankel,
     InvalidPattern, LinearInput, LoadChecked, LoadError, LoadOptions, Mismatch, PatternError,
     Picture, Rows, Scalar, Symmetric, Tie, TiedDtype, TiedLayer, Tile, Toeplitz, Transposed,
+};
+pub use tied_runtime::{
+    export_dense, export_dense_as, import_dense, import_dense_as, DenseManifest, DenseNames,
+    EffectiveField, FieldFit, ImportReport, InteropError, TiedTo, TiedWeights, Violation,
 };
 
 /// `use tied::prelude::*;` brings dfdx's prelude, what a training loop needs beyond it (the

@@ -2,10 +2,12 @@
 //! patterns and finite-difference gradient checks.
 //!
 //! Use it through the `tied` crate; the code `#[tied::layer]` generates calls into this crate.
+#![deny(missing_docs)]
 
 mod checkpoint;
 mod gradcheck;
 mod input;
+mod interop;
 mod layer;
 mod picture;
 mod tie;
@@ -14,6 +16,10 @@ pub use checkpoint::{LoadChecked, LoadError, LoadOptions, Mismatch};
 pub use dfdx;
 pub use gradcheck::{gradcheck, gradcheck_with, GradcheckError, GradcheckOptions, GradcheckReport};
 pub use input::{Batch, LinearInput};
+pub use interop::{
+    export_dense, export_dense_as, import_dense, import_dense_as, DenseManifest, DenseNames,
+    EffectiveField, FieldFit, ImportReport, InteropError, TiedTo, TiedWeights, Violation,
+};
 pub use layer::{
     check_field_pattern, device_ok, fan_in_uniform, refuse_invalid_patterns, try_apply_biased,
     try_build, try_linear, try_lookup, Bias, BuildError, CheckedBias, InvalidPattern, SameSize,
