@@ -5,7 +5,8 @@ use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
 use syn::{Expr, GenericArgument, GenericParam, Generics, Ident, ItemStruct, PathArguments, Type};
 
-use crate::attr::{self, Errors, LayerArgs, TieAttr};
+use crate::attr::{self, LayerArgs, TieAttr};
+use crate::valid::Errors;
 
 pub struct Layer<'a> {
     pub original: &'a ItemStruct,

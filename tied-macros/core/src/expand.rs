@@ -9,63 +9,11 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{GenericParam, Generics, Ident, ItemStruct};
 
 use crate::ast::Layer;
-use crate::attr::{self, Errors};
-use crate::fallback;
-use crate::valid::{self, Bias, Plan, PlanStep, Weight};
+use crate::attr;
+use crate::plan::{self, Bias, Plan, PlanStep, Weight};
 
-/// The whole expansion of `#[tied::layer(args)] input`; never panics, errors become
-/// `compile_error!` at the user's tokens.
-pub fn layer(args: TokenStream, input: TokenStream) -> TokenStream {
-    let item: syn::Item = match syn::parse2(input.clone()) {
-        Ok(item) => item,
-        Err(err) => {
-            let err = err.to_compile_error();
-            return quote!(#err #input);
-        }
-    };
-    let item = match item {
-        syn::Item::Struct(item) => item,
-        syn::Item::Enum(e) => return only_error(&e.enum_token, &e.ident, "an enum"),
-        syn::Item::Union(u) => return only_error(&u.union_token, &u.ident, "a union"),
-        other => {
-            return syn::Error::new_spanned(other, "`#[tied::layer]` goes on a struct of tensors")
-                .to_compile_error()
-        }
-    };
-
-    let mut errors = Errors::default();
-    // Keep what parsed before an error (a first `forward`, a `builder` name): the fallback then
-    // still generates them, and the user's uses of them add no errors of their own.
-    let (args, err) = attr::layer_args_recovering(args);
-    if let Some(err) = err {
-        errors.push(err);
-    }
-    let Some(layer) = Layer::from_syn(&item, args, &mut errors) else {
-        return fallback::expand(&item, None, errors);
-    };
-    let plan = valid::check(&layer, &mut errors);
-    match errors.finish() {
-        Ok(()) => expand(&layer, &plan),
-        Err(err) => {
-            let mut errors = Errors::default();
-            errors.push(err);
-            fallback::expand(&item, Some(&layer), errors)
-        }
-    }
-}
-
-fn only_error(keyword: &impl ToTokens, name: &Ident, what: &str) -> TokenStream {
-    syn::Error::new_spanned(
-        keyword,
-        format!(
-            "`#[tied::layer]` goes on a struct with named tensor fields, not {what}: \
-             write `struct {name}<.., E: Dtype, D: Device<E>> {{ weight: Tensor<..>, .. }}`"
-        ),
-    )
-    .to_compile_error()
-}
-
-fn expand(layer: &Layer, plan: &Plan) -> TokenStream {
+/// The layer's items: the rewritten struct, its builder and every generated impl.
+pub fn layer(layer: &Layer, plan: &Plan) -> TokenStream {
     let item = rewritten_struct(layer, plan);
     let builder = builder(layer);
     let collection = tensor_collection(layer, plan);
@@ -121,14 +69,14 @@ fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
                     " Tied ({}): the distinct values of the effective `{}` weight, which \
                      [`Self::{effective}`] expands.",
                     w.tie.describe(),
-                    valid::text(w.field.tensor.shape),
+                    plan::text(w.field.tensor.shape),
                 );
                 let ty: syn::Type = syn::parse_quote! {
                     ::tied::__private::Tensor<<#tie as #tie_trait>::Stored, #e, #d>
                 };
                 (
                     w.is_stored(),
-                    (!matches!(w.tie, valid::TieType::Dense)).then_some(ty),
+                    (!matches!(w.tie, plan::TieType::Dense)).then_some(ty),
                     doc,
                 )
             } else if let Some(b) = plan.biases.iter().find(|b| b.field.ident == &ident) {
@@ -144,7 +92,7 @@ fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
                     b.tie
                         .as_ref()
                         .map_or_else(|| "dense".to_owned(), |t| t.describe()),
-                    valid::text(b.field.tensor.shape),
+                    plan::text(b.field.tensor.shape),
                 );
                 (b.is_stored(), ty, doc)
             } else {
@@ -322,7 +270,7 @@ fn tensor_collection(layer: &Layer, plan: &Plan) -> TokenStream {
     let (fields, pattern) = nested_tuple(items);
     let markers = &layer.markers;
     let checks =
-        (!plan.const_checks.is_empty()).then(|| quote!(let () = Self::__TIED_SIZE_CHECKS;));
+        (!plan.size_asserts.is_empty()).then(|| quote!(let () = Self::__TIED_SIZE_CHECKS;));
     quote! {
         #[automatically_derived]
         impl #impl_generics ::tied::__private::TensorCollection<#e, #d> for #name #ty_generics
@@ -507,7 +455,7 @@ pub fn accessors(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
             .chars()
             .next()
             .map_or("w".to_owned(), |c| c.to_lowercase().to_string());
-        let shape = valid::text(weight.field.tensor.shape);
+        let shape = plan::text(weight.field.tensor.shape);
         let pattern = weight.tie.describe();
         let held = if weight.is_stored() {
             String::new()
@@ -650,7 +598,7 @@ fn tied_layer(layer: &Layer, plan: &Plan) -> TokenStream {
     let weights = plan
         .weights
         .iter()
-        .filter(|w| w.is_stored() && w.tie.is_user())
+        .filter(|w| w.is_stored() && w.tie.user().is_some())
         .map(|w| {
             let (tie, i, o) = (w.tie.tokens(), &w.inputs, &w.outputs);
             let key = w.field.ident.to_string();
@@ -659,7 +607,7 @@ fn tied_layer(layer: &Layer, plan: &Plan) -> TokenStream {
     let biases = plan
         .biases
         .iter()
-        .filter(|b| b.is_stored() && b.tie.as_ref().is_some_and(|t| t.is_user()))
+        .filter(|b| b.is_stored() && b.tie.as_ref().is_some_and(|t| t.user().is_some()))
         .filter_map(|b| {
             let tie = b.tie.as_ref()?.tokens();
             let (len, key) = (&b.len, b.field.ident.to_string());
@@ -696,12 +644,15 @@ fn size_checks(plan: &Plan) -> TokenStream {
             }
         }
     });
-    let asserts = plan.const_checks.iter().map(|check| {
-        let (condition, message) = (&check.condition, &check.message);
+    // The runtime's own size assertion of each built-in pattern the macro could not check,
+    // referenced at the user's tokens: the error names the numbers, the note points here.
+    let asserts = plan.size_asserts.iter().map(|check| {
+        let (i, o) = (&check.inputs, &check.outputs);
+        let tie = check.tie.tokens();
         let span = first_span(&check.at);
-        quote_spanned! {span=> ::core::assert!(#condition, #message); }
+        quote_spanned! {span=> let () = <#tie as ::tied::__private::Tie<#i, #o>>::SIZE_CHECK; }
     });
-    let asserts = (!plan.const_checks.is_empty()).then(|| {
+    let asserts = (!plan.size_asserts.is_empty()).then(|| {
         quote! {
             #[doc(hidden)]
             const __TIED_SIZE_CHECKS: () = { #(#asserts)* };
