@@ -158,6 +158,11 @@ pub enum PatternError {
         /// How many values are stored.
         stored: usize,
     },
+    /// No stored values at all: the weight would have no parameter.
+    NothingStored {
+        /// The pattern's name.
+        pattern: &'static str,
+    },
     /// A stored value no entry of `W` uses: it would be a parameter with no gradient.
     Unused {
         /// The pattern's name.
@@ -183,6 +188,11 @@ impl core::fmt::Display for PatternError {
                 "pattern `{pattern}` maps W[{i}, {j}] to stored value {index}, but only \
                  {stored} values are stored (0..{stored})"
             ),
+            PatternError::NothingStored { pattern } => write!(
+                f,
+                "pattern `{pattern}` stores no values (its `Stored` shape has 0 elements): a \
+                 tied weight needs at least one parameter"
+            ),
             PatternError::Unused {
                 pattern,
                 index,
@@ -198,10 +208,13 @@ impl core::fmt::Display for PatternError {
 
 impl std::error::Error for PatternError {}
 
-/// Checks that pattern `P` maps every entry of an I×O weight into its stored values and uses each
-/// stored value at least once.
+/// Checks that pattern `P` stores at least one value, maps every entry of an I×O weight into its
+/// stored values and uses each stored value at least once.
 pub fn check_pattern<P: Tie<I, O>, const I: usize, const O: usize>() -> Result<(), PatternError> {
     let stored = <P::Stored as ConstShape>::NUMEL;
+    if stored == 0 {
+        return Err(PatternError::NothingStored { pattern: P::NAME });
+    }
     let mut used = vec![false; stored];
     for i in 0..I {
         for j in 0..O {
@@ -250,6 +263,9 @@ where
 {
     let dev = stored.device().clone();
     let numel = <P::Stored as ConstShape>::NUMEL;
+    if numel == 0 {
+        panic!("tied: {}", PatternError::NothingStored { pattern: P::NAME });
+    }
     let mut index = Vec::with_capacity(I * O);
     let mut mask = Vec::with_capacity(I * O);
     for i in 0..I {

@@ -150,8 +150,8 @@ fn mentions(tokens: TokenStream, layer: &Layer) -> bool {
     })
 }
 
-/// The builder ZST and its `BuildOnDevice`, as dfdx's `builder::Linear`. Building checks the
-/// layer's own patterns first (`TiedLayer::check_patterns`).
+/// The builder ZST and its `BuildOnDevice`, as dfdx's `builder::Linear`. (Building checks the
+/// layer's own patterns in `iter_tensors`, so tuples of builders check them too.)
 pub fn builder(layer: &Layer) -> TokenStream {
     let name = &layer.original.ident;
     let vis = &layer.original.vis;
@@ -174,7 +174,7 @@ pub fn builder(layer: &Layer) -> TokenStream {
         .cloned()
         .unwrap_or_else(|| syn::parse_quote!(where));
     build_where.predicates.push(syn::parse_quote! {
-        #name #ty_generics: ::tied::__private::BuildModule<#d, #e> + ::tied::__private::TiedLayer
+        #name #ty_generics: ::tied::__private::BuildModule<#d, #e>
     });
     quote! {
         #[doc = #doc]
@@ -190,7 +190,6 @@ pub fn builder(layer: &Layer) -> TokenStream {
             fn try_build_on_device(
                 device: &#d,
             ) -> ::core::result::Result<Self::Built, <#d as ::tied::__private::HasErr>::Err> {
-                ::tied::__private::refuse_invalid_patterns::<Self::Built>();
                 <Self::Built as ::tied::__private::BuildModule<#d, #e>>::try_build(device)
             }
         }
@@ -285,10 +284,17 @@ fn tensor_collection(layer: &Layer, plan: &Plan) -> TokenStream {
                 __TiedV::Err,
             > {
                 #checks
-                visitor.visit_fields(#fields, |#pattern| #name {
+                let made = visitor.visit_fields(#fields, |#pattern| #name {
                     #(#idents,)*
                     #(#markers: ::core::marker::PhantomData,)*
-                })
+                })?;
+                // A new layer (built, or converted by `to_dtype`/`to_device`) checks its own
+                // patterns, however it was built: dfdx's tuple builders call no other hook.
+                // Visitors that make nothing (optimizer updates) skip the O(I·O) check.
+                if made.is_some() {
+                    ::tied::__private::check_built::<Self>();
+                }
+                ::core::result::Result::Ok(made)
             }
         }
     }
