@@ -26,7 +26,7 @@ pub use tie::*;
 /// What the generated code names. Not public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::checkpoint::LoadChecked;
+    pub use crate::checkpoint::{LoadChecked, LoadError};
     pub use crate::input::{Batch, LinearInput};
     pub use crate::layer::{
         check_built, check_field_pattern, device_ok, fan_in_uniform, try_apply_biased, try_linear,
@@ -40,6 +40,7 @@ pub mod __private {
         BuildModule, BuildOnDevice, Module, ModuleVisitor, NonMutableModule, TensorCollection,
     };
     pub use dfdx::shapes::{Dtype, Rank2, ReplaceDimTo, Shape};
+    pub use dfdx::tensor::safetensors::SafeDtype;
     pub use dfdx::tensor::{HasErr, PutTape, SplitTape, Tape, Tensor};
     pub use dfdx::tensor_ops::{Device, GatherTo};
 }

@@ -20,6 +20,7 @@ pub fn layer(layer: &Layer, plan: &Plan) -> TokenStream {
     let module = module(layer, plan, Mode::Real);
     let accessors = accessors(layer, plan, Mode::Real);
     let checks = tied_layer(layer, plan);
+    let loading = loading(layer);
     quote! {
         #item
         #builder
@@ -27,6 +28,7 @@ pub fn layer(layer: &Layer, plan: &Plan) -> TokenStream {
         #module
         #accessors
         #checks
+        #loading
     }
 }
 
@@ -592,6 +594,37 @@ pub fn accessors(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
         impl #impl_generics #name #ty_generics #where_clause {
             #(#methods)*
             #checks
+        }
+    }
+}
+
+/// An inherent `load_safetensors`, the checked loader: method resolution picks it before dfdx's
+/// unchecked trait method of the same name. (A layer that is not `Clone` keeps dfdx's: the impl's
+/// bounds do not hold, so the method is not a candidate.)
+fn loading(layer: &Layer) -> TokenStream {
+    let name = &layer.original.ident;
+    let (impl_generics, ty_generics, _) = layer.generics.split_for_impl();
+    let e = layer.dtype;
+    let where_clause = where_with(
+        layer,
+        [
+            quote!(#e: ::tied::__private::TiedDtype + ::tied::__private::SafeDtype),
+            quote!(#name #ty_generics: ::core::clone::Clone),
+        ],
+    );
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #name #ty_generics #where_clause {
+            /// Loads every parameter from the safetensors file at `path`, checking each tensor's
+            /// name, shape and dtype first: all or nothing, and on error the layer is unchanged
+            /// (`tied::LoadChecked::load_safetensors_checked`). dfdx's own loader, which can
+            /// half-load, stays reachable as `LoadFromSafetensors::load_safetensors(&mut layer, path)`.
+            pub fn load_safetensors<__TiedP: ::core::convert::AsRef<::std::path::Path>>(
+                &mut self,
+                path: __TiedP,
+            ) -> ::core::result::Result<(), ::tied::__private::LoadError> {
+                ::tied::__private::LoadChecked::load_safetensors_checked(self, path)
+            }
         }
     }
 }
