@@ -41,6 +41,13 @@ use crate::Batch;
 /// assert!(check_pattern::<Checkerboard, 3, 3>().is_ok());
 /// assert_eq!(Picture::of::<Checkerboard, 3, 3>("W", "w").label(0, 1), "w2");
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tie pattern for a {I}×{O} weight: it does not implement `tied::Tie<{I}, {O}>`",
+    label = "not a `Tie<{I}, {O}>`",
+    note = "a pattern implements `tied::Tie<I, O>` for every size it is used at, usually all of them: \
+            `impl<const I: usize, const O: usize> Tie<I, O> for {Self} {{ type Stored = ..; \
+            const NAME: &'static str = ..; fn index(i: usize, j: usize) -> Option<usize> {{ .. }} }}`"
+)]
 pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
     /// The shape of the stored distinct values.
     type Stored: ConstShape;

@@ -73,7 +73,9 @@ fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
                     w.tie.describe(),
                     plan::text(w.field.tensor.shape),
                 );
-                let ty: syn::Type = syn::parse_quote! {
+                // At the user's pattern type: a type that is not a pattern is reported there.
+                let span = w.tie.span();
+                let ty: syn::Type = syn::parse_quote_spanned! {span=>
                     ::tied::__private::Tensor<<#tie as #tie_trait>::Stored, #e, #d>
                 };
                 (
@@ -84,8 +86,9 @@ fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
             } else if let Some(b) = plan.biases.iter().find(|b| b.field.ident == &ident) {
                 let len = &b.len;
                 let ty = b.tie.as_ref().map(|tie| {
+                    let span = tie.span();
                     let tie = tie.tokens();
-                    syn::parse_quote! {
+                    syn::parse_quote_spanned! {span=>
                         ::tied::__private::Tensor<<#tie as ::tied::__private::Tie<1, #len>>::Stored, #e, #d>
                     }
                 });

@@ -64,6 +64,13 @@ impl TieType {
         }
     }
 
+    /// Where errors about the pattern type belong: the user's type, or the macro's call site.
+    pub fn span(&self) -> proc_macro2::Span {
+        self.user()
+            .and_then(|ty| ty.to_token_stream().into_iter().next())
+            .map_or_else(proc_macro2::Span::call_site, |t| t.span())
+    }
+
     /// The pattern's name in docs.
     pub fn describe(&self) -> String {
         match self {

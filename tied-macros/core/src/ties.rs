@@ -235,7 +235,7 @@ impl<'l, 'a> Checker<'l, 'a> {
                 let side = i.min(o);
                 // The widest band that fits: bandwidth `side − 1`.
                 let widest = side.saturating_mul(2).saturating_sub(1);
-                let problem = if k % 2 == 0 {
+                let problem = if problem == Problem::EvenBand {
                     format!("a band stores {}, an odd number", pattern.stores)
                 } else {
                     format!(

@@ -314,7 +314,7 @@ impl Pattern {
                 }
                 let k = stated[0];
                 let side = if i < o { i } else { o };
-                if k % 2 == 0 {
+                if k.is_multiple_of(2) {
                     Some(Problem::EvenBand)
                 } else if k / 2 >= side {
                     Some(Problem::BandTooWide { side })
@@ -327,13 +327,13 @@ impl Pattern {
                     return None;
                 }
                 let (r, c) = (stated[0], stated[1]);
-                if r == 0 || i % r != 0 {
+                if r == 0 || !i.is_multiple_of(r) {
                     Some(Problem::NotDividing {
                         part: r,
                         whole: i,
                         inputs: true,
                     })
-                } else if c == 0 || o % c != 0 {
+                } else if c == 0 || !o.is_multiple_of(c) {
                     Some(Problem::NotDividing {
                         part: c,
                         whole: o,
