@@ -10,7 +10,9 @@ use crate::valid::Errors;
 
 pub struct Layer<'a> {
     pub original: &'a ItemStruct,
-    pub generics: &'a Generics,
+    /// The struct's generics, plus `Pattern: Tie<I, O>` for each user pattern (see
+    /// [`pattern_bounds`]): every generated item carries them.
+    pub generics: Generics,
     /// The dtype parameter (`E: Dtype`).
     pub dtype: &'a Ident,
     /// The device parameter (`D: Device<E>`).
@@ -186,9 +188,14 @@ impl<'a> Layer<'a> {
         let builder = args
             .builder
             .unwrap_or_else(|| quote::format_ident!("{}Config", item.ident));
+        let mut generics = item.generics.clone();
+        let bounds = pattern_bounds(&fields);
+        if !bounds.is_empty() {
+            generics.make_where_clause().predicates.extend(bounds);
+        }
         Some(Layer {
             original: item,
-            generics: &item.generics,
+            generics,
             dtype,
             device,
             builder,
@@ -205,6 +212,34 @@ impl<'a> Layer<'a> {
             .map(|c| c.ident.to_string())
             .collect()
     }
+}
+
+/// `Pattern: Tie<I, O>` (a bias: `Tie<1, O>`) for each field declaring `pattern = Pattern`, at the
+/// pattern's tokens. On the struct and every generated impl, a type that is not a pattern for these
+/// sizes is one unsatisfied bound there (rustc reports identical ones once), instead of an error
+/// at every generated use of it. (A transposed or shared field uses its target's bound.)
+fn pattern_bounds(fields: &[Field]) -> Vec<syn::WherePredicate> {
+    fields
+        .iter()
+        .filter_map(|field| {
+            let tie = field.tie.as_ref()?;
+            let attr::TieValue::Type(ty) = &tie.value else {
+                return None;
+            };
+            let one = quote!(1);
+            let (i, o) = match field.tensor.dims.as_slice() {
+                [i, o] => (i.to_token_stream(), o.to_token_stream()),
+                [o] => (one, o.to_token_stream()),
+                _ => return None,
+            };
+            let span = ty
+                .to_token_stream()
+                .into_iter()
+                .next()
+                .map_or_else(proc_macro2::Span::call_site, |t| t.span());
+            Some(syn::parse_quote_spanned! {span=> #ty: ::tied::__private::Tie<#i, #o> })
+        })
+        .collect()
 }
 
 /// `PhantomData<..>`, by its last path segment.

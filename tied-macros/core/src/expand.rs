@@ -54,6 +54,12 @@ fn tie_trait(weight: &Weight) -> TokenStream {
 /// fields tied to another field are gone (their values live there).
 fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
     let mut item = strip_tied_attrs(layer.original);
+    if item.generics.where_clause != layer.generics.where_clause {
+        // The pattern bounds: a private pattern type is fine on a field that is not `pub`, as it
+        // was before the bound named it.
+        item.attrs.push(syn::parse_quote!(#[allow(private_bounds)]));
+        item.generics = layer.generics.clone();
+    }
     let (e, d) = (layer.dtype, layer.device);
     if let syn::Fields::Named(named) = &mut item.fields {
         let fields = std::mem::take(&mut named.named);
@@ -127,9 +133,10 @@ pub fn strip_tied_attrs(original: &ItemStruct) -> ItemStruct {
     item
 }
 
-/// The builder's generics: the layer's, less the dtype and device and predicates naming them.
+/// The builder's generics: the struct's as written (without the pattern bounds: the builder's
+/// derives would each repeat their error), less the dtype and device and predicates naming them.
 fn builder_generics(layer: &Layer) -> Generics {
-    let mut generics = layer.generics.clone();
+    let mut generics = layer.original.generics.clone();
     let is_e_or_d = |ident: &Ident| ident == layer.dtype || ident == layer.device;
     generics.params = generics
         .params
