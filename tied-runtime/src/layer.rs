@@ -169,6 +169,10 @@ pub trait TiedLayer {
     fn check_patterns() -> Result<(), InvalidPattern>;
 }
 
+/// Compiles only where `P` is a pattern for an `I`×`O` weight: the macro's early check that a
+/// `pattern = P` is one (the error is `Tie`'s `on_unimplemented` text, at `P`).
+pub fn assert_tie<P: Tie<I, O>, const I: usize, const O: usize>() {}
+
 /// `check_pattern` for one field of a layer.
 pub fn check_field_pattern<P: Tie<I, O>, const I: usize, const O: usize>(
     layer: &'static str,

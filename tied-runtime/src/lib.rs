@@ -29,8 +29,8 @@ pub mod __private {
     pub use crate::checkpoint::{LoadChecked, LoadError};
     pub use crate::input::{Batch, LinearInput};
     pub use crate::layer::{
-        check_built, check_field_pattern, device_ok, fan_in_uniform, try_apply_biased, try_linear,
-        Bias, CheckedBias, InvalidPattern, SameSize, TiedBias, TiedDtype, TiedLayer,
+        assert_tie, check_built, check_field_pattern, device_ok, fan_in_uniform, try_apply_biased,
+        try_linear, Bias, CheckedBias, InvalidPattern, SameSize, TiedBias, TiedDtype, TiedLayer,
     };
     pub use crate::picture::Picture;
     // The built-in patterns, named by the table's `ty` column (`tied_patterns::Pattern::ty`).

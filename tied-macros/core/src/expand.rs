@@ -21,7 +21,9 @@ pub fn layer(layer: &Layer, plan: &Plan) -> TokenStream {
     let accessors = accessors(layer, plan, Mode::Real);
     let checks = tied_layer(layer, plan);
     let loading = loading(layer);
+    let pattern_checks = pattern_checks(layer);
     quote! {
+        #pattern_checks
         #item
         #builder
         #collection
@@ -605,6 +607,56 @@ pub fn accessors(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
             #(#methods)*
             #checks
         }
+    }
+}
+
+/// A user pattern used at generic sizes (`Tie<N, N>`): its bound on the layer cannot fail where
+/// it is declared, so this check, at the pattern's tokens, says what to implement there rather
+/// than only where the layer is built. (At concrete sizes the bound itself does.)
+fn pattern_checks(layer: &Layer) -> TokenStream {
+    let generics = builder_generics(layer);
+    let params: Vec<String> = generics
+        .params
+        .iter()
+        .map(|p| match p {
+            GenericParam::Type(t) => t.ident.to_string(),
+            GenericParam::Const(c) => c.ident.to_string(),
+            GenericParam::Lifetime(l) => l.lifetime.ident.to_string(),
+        })
+        .collect();
+    let uses_params = |tokens: TokenStream| {
+        fn walk(tokens: TokenStream, params: &[String]) -> bool {
+            tokens.into_iter().any(|tt| match tt {
+                proc_macro2::TokenTree::Ident(i) => params.contains(&i.to_string()),
+                proc_macro2::TokenTree::Group(g) => walk(g.stream(), params),
+                _ => false,
+            })
+        }
+        walk(tokens, &params)
+    };
+    let checks: Vec<TokenStream> = layer
+        .patterns
+        .iter()
+        .filter(|(ty, i, o)| {
+            let all = quote!(#ty #i #o);
+            uses_params(quote!(#i #o)) && !mentions(all, layer)
+        })
+        .map(|(ty, i, o)| {
+            let span = crate::ast::first_span(ty);
+            quote_spanned! {span=> ::tied::__private::assert_tie::<#ty, #i, #o>(); }
+        })
+        .collect();
+    if checks.is_empty() {
+        return TokenStream::new();
+    }
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
+    quote! {
+        const _: () = {
+            #[allow(dead_code)]
+            fn __tied_pattern_checks #impl_generics () #where_clause {
+                #(#checks)*
+            }
+        };
     }
 }
 
