@@ -77,9 +77,12 @@ fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
                 let effective = format_ident!("{}_effective", ident);
                 let doc = format!(
                     " Tied ({}): the distinct values of the effective `{}` weight, which \
-                     [`Self::{effective}`] expands.",
+                     [`Self::{effective}`] expands.{}",
                     w.tie.describe(),
                     plan::text(w.field.tensor.shape),
+                    w.tie
+                        .doc_line()
+                        .map_or_else(String::new, |line| format!(" {line}.")),
                 );
                 // At the user's pattern type: a type that is not a pattern is reported there.
                 let span = w.tie.span();

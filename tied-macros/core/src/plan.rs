@@ -71,6 +71,14 @@ impl TieType {
             .map_or_else(proc_macro2::Span::call_site, |t| t.span())
     }
 
+    /// The table's documentation line of a built-in pattern.
+    pub fn doc_line(&self) -> Option<&'static str> {
+        match self {
+            TieType::Builtin(pattern, _) => Some(pattern.doc),
+            _ => None,
+        }
+    }
+
     /// The pattern's name in docs.
     pub fn describe(&self) -> String {
         match self {
