@@ -314,7 +314,6 @@
 //!
 //! ```
 //! use tied::prelude::*;
-//! use tied::{Dense, EffectiveField, TiedTo, TiedWeights, Transposed};
 //!
 //! #[tied::layer(forward = [enc + enc_bias, ReLU, dec + dec_bias])]
 //! pub struct AutoEncoder<E: Dtype, D: Device<E>> {
@@ -324,19 +323,6 @@
 //!     pub dec: Tensor<Rank2<3, 8>, E, D>,
 //!     pub dec_bias: Tensor<Rank1<8>, E, D>,
 //! }
-//! # // Written by hand until `#[tied::layer]` generates it (HAND-IMPL TiedWeights).
-//! # impl<E: Dtype, D: Device<E>> TiedWeights for AutoEncoder<E, D> {
-//! #     fn effective_fields() -> Vec<EffectiveField> {
-//! #         vec![
-//! #             EffectiveField::weight::<Dense, 8, 3>("enc", "enc", None),
-//! #             EffectiveField::bias::<Dense, 3>("enc_bias", "enc_bias", None),
-//! #             EffectiveField::weight::<Transposed<Dense>, 3, 8>(
-//! #                 "dec", "enc", Some(TiedTo::TransposeOf("enc")),
-//! #             ),
-//! #             EffectiveField::bias::<Dense, 8>("dec_bias", "dec_bias", None),
-//! #         ]
-//! #     }
-//! # }
 //!
 //! let ae = Cpu::default().build_module::<AutoEncoderConfig, f32>();
 //! let path = std::env::temp_dir().join("tied-guide-export.safetensors");
@@ -362,7 +348,7 @@
 //!
 //! ```
 //! use tied::prelude::*;
-//! use tied::{Dense, EffectiveField, InteropError, Rows, TiedWeights};
+//! use tied::InteropError;
 //!
 //! #[tied::layer]
 //! #[derive(Clone)]
@@ -371,15 +357,6 @@
 //!     pub weight: Tensor<Rank2<3, 2>, E, D>,
 //!     pub bias: Tensor<Rank1<2>, E, D>,
 //! }
-//! # // Written by hand until `#[tied::layer]` generates it (HAND-IMPL TiedWeights).
-//! # impl<E: Dtype, D: Device<E>> TiedWeights for RowsLayer<E, D> {
-//! #     fn effective_fields() -> Vec<EffectiveField> {
-//! #         vec![
-//! #             EffectiveField::weight::<Rows, 3, 2>("weight", "weight", None),
-//! #             EffectiveField::bias::<Dense, 2>("bias", "bias", None),
-//! #         ]
-//! #     }
-//! # }
 //!
 //! // A dense dfdx `Linear` (stored out×in, like PyTorch), nearly rows-tied: W[i, ·] ≈ i + 1.
 //! let dev = Cpu::default();

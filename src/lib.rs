@@ -49,16 +49,12 @@ pub use tied_runtime::safetensors;
 
 /// The dfdx release `tied` is built on and tested against.
 pub const DFDX_VERSION: &str = "0.13";
-pub use tied_runtime::{
-    check_pattern, gradcheck, gradcheck_with, try_build, Banded, Batch, Block, BuildError,
-    Circulant, Cols, Dense, GradcheckError, GradcheckOptions, GradcheckReport, Hankel,
-    InvalidPattern, LinearInput, LoadChecked, LoadError, LoadOptions, Mismatch, PatternError,
-    Picture, Rows, Scalar, Symmetric, Tie, TiedDtype, TiedLayer, Tile, Toeplitz, Transposed,
-};
-pub use tied_runtime::{
-    export_dense, export_dense_as, import_dense, import_dense_as, DenseManifest, DenseNames,
-    EffectiveField, FieldFit, ImportReport, InteropError, TiedTo, TiedWeights, Violation,
-};
+// The runtime's public API is the facade's: every pattern, check and error type, and the
+// generated code's `__private` module, without a list to keep in step.
+/// What the generated code names (through `::tied::__private`). Not public API.
+#[doc(hidden)]
+pub use tied_runtime::__private;
+pub use tied_runtime::*;
 
 /// `use tied::prelude::*;` brings dfdx's prelude, what a training loop needs beyond it (the
 /// optimizers), and the names a tied layer is written with.
@@ -71,22 +67,4 @@ pub mod prelude {
     };
     pub use crate::{dfdx, safetensors, DFDX_VERSION};
     pub use crate::{gradcheck, GradcheckOptions, LoadChecked, LoadOptions, Picture, Tie};
-}
-
-/// What the generated code names. Not public API: it may change in any release.
-#[doc(hidden)]
-pub mod __private {
-    pub use tied_runtime::dfdx;
-    pub use tied_runtime::dfdx::nn::{
-        BuildModule, BuildOnDevice, Module, ModuleVisitor, NonMutableModule, TensorCollection,
-    };
-    pub use tied_runtime::dfdx::shapes::{Dtype, Rank2, ReplaceDimTo, Shape};
-    pub use tied_runtime::dfdx::tensor::{HasErr, PutTape, SplitTape, Tape, Tensor};
-    pub use tied_runtime::dfdx::tensor_ops::{Device, GatherTo};
-    pub use tied_runtime::{
-        check_field_pattern, device_ok, fan_in_uniform, refuse_invalid_patterns, try_apply_biased,
-        try_linear, Banded, Batch, Bias, Block, CheckedBias, Circulant, Cols, Dense, Hankel,
-        InvalidPattern, LinearInput, Picture, Rows, SameSize, Scalar, Symmetric, Tie, TiedBias,
-        TiedDtype, TiedLayer, Tile, Toeplitz, Transposed,
-    };
 }

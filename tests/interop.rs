@@ -7,10 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use tied::prelude::*;
-use tied::{
-    export_dense, export_dense_as, import_dense, import_dense_as, Banded, Dense, EffectiveField,
-    InteropError, TiedTo, TiedWeights, Transposed,
-};
+use tied::{export_dense, export_dense_as, import_dense, import_dense_as, InteropError};
 
 /// The fixture's tied autoencoder: 6 -> 3 -> 6, decoder = encoderᵀ.
 #[tied::layer(forward = [enc + enc_bias, ReLU, dec + dec_bias])]
@@ -23,24 +20,6 @@ pub struct AutoEncoder<const I: usize, const H: usize, E: Dtype, D: Device<E>> {
     pub dec_bias: Tensor<Rank1<I>, E, D>,
 }
 
-// HAND-IMPL TiedWeights: what `#[tied::layer]` is to generate; delete the 3 impls once it does.
-impl<const I: usize, const H: usize, E: Dtype, D: Device<E>> TiedWeights
-    for AutoEncoder<I, H, E, D>
-{
-    fn effective_fields() -> Vec<EffectiveField> {
-        vec![
-            EffectiveField::weight::<Dense, I, H>("enc", "enc", None),
-            EffectiveField::bias::<Dense, H>("enc_bias", "enc_bias", None),
-            EffectiveField::weight::<Transposed<Dense>, H, I>(
-                "dec",
-                "enc",
-                Some(TiedTo::TransposeOf("enc")),
-            ),
-            EffectiveField::bias::<Dense, I>("dec_bias", "dec_bias", None),
-        ]
-    }
-}
-
 /// The fixture's rows-tied linear: 4 -> 3, `W[i, j] = w[i]`.
 #[tied::layer]
 #[derive(Clone, Debug)]
@@ -48,17 +27,6 @@ pub struct RowsLinear<const I: usize, const O: usize, E: Dtype, D: Device<E>> {
     #[tied(rows)]
     pub weight: Tensor<Rank2<I, O>, E, D>,
     pub bias: Tensor<Rank1<O>, E, D>,
-}
-
-impl<const I: usize, const O: usize, E: Dtype, D: Device<E>> TiedWeights
-    for RowsLinear<I, O, E, D>
-{
-    fn effective_fields() -> Vec<EffectiveField> {
-        vec![
-            EffectiveField::weight::<tied::Rows, I, O>("weight", "weight", None),
-            EffectiveField::bias::<Dense, O>("bias", "bias", None),
-        ]
-    }
 }
 
 /// A banded layer with a tied (scalar) bias: structural zeros and a bias pattern.
@@ -69,15 +37,6 @@ pub struct Conv<const N: usize, E: Dtype, D: Device<E>> {
     pub kernel: Tensor<Rank2<N, N>, E, D>,
     #[tied(scalar)]
     pub bias: Tensor<Rank1<N>, E, D>,
-}
-
-impl<const N: usize, E: Dtype, D: Device<E>> TiedWeights for Conv<N, E, D> {
-    fn effective_fields() -> Vec<EffectiveField> {
-        vec![
-            EffectiveField::weight::<Banded<3>, N, N>("kernel", "kernel", None),
-            EffectiveField::bias::<tied::Scalar, N>("bias", "bias", None),
-        ]
-    }
 }
 
 const AE_NAMES: [(&str, &str); 4] = [

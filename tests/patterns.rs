@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use tied::prelude::*;
 use tied::{
-    check_pattern, gradcheck_with, Banded, Block, Circulant, Cols, Hankel, PatternError, Rows,
-    Scalar, Symmetric, Tile, Toeplitz, Transposed,
+    check_pattern, gradcheck_with, Banded, Block, Circulant, Cols, Diagonal, Hankel, PatternError,
+    Rows, Scalar, Symmetric, Tile, Toeplitz, Transposed,
 };
 
 fn labels<P: Tie<I, O>, const I: usize, const O: usize>() -> Vec<Vec<String>> {
@@ -53,6 +53,10 @@ fn pictures_of_every_pattern() {
         labels::<Banded<3>, 4, 4>(),
         grid(&["v2 v1 0 0", "v3 v2 v1 0", "0 v3 v2 v1", "0 0 v3 v2"])
     );
+    assert_eq!(
+        labels::<Diagonal, 3, 3>(),
+        grid(&["v1 0 0", "0 v2 0", "0 0 v3"])
+    );
 }
 
 #[test]
@@ -77,27 +81,35 @@ fn check_pattern_accepts_the_right_sizes_and_names_the_wrong_ones() {
     assert_eq!(check_pattern::<Banded<3>, 5, 5>(), Ok(()));
     assert_eq!(check_pattern::<Tile<2, 3>, 4, 6>(), Ok(()));
     assert_eq!(check_pattern::<Block<2, 3>, 4, 6>(), Ok(()));
+    // A built-in pattern with a wrong size does not compile (tests/ui/hand-written-wrong-size.rs):
+    // the wrong sizes here are a user's patterns, which only `check_pattern` can judge.
     assert_eq!(
-        check_pattern::<Toeplitz<4>, 3, 3>(),
+        check_pattern::<Diagonals<4>, 3, 3>(),
         Err(PatternError::OutOfRange {
-            pattern: "toeplitz",
+            pattern: "diagonals",
             i: 2,
             j: 0,
             index: 4,
             stored: 4
         })
     );
-    let unused = check_pattern::<Symmetric<7>, 3, 3>().unwrap_err();
+    let unused = check_pattern::<Diagonals<6>, 3, 3>().unwrap_err();
     assert_eq!(
         unused.to_string(),
-        "pattern `symmetric` never uses stored value 6 of 7: it would be a parameter without a \
+        "pattern `diagonals` never uses stored value 5 of 6: it would be a parameter without a \
          gradient"
     );
-    // A band wider than the matrix leaves the outer diagonals unused.
-    assert!(matches!(
-        check_pattern::<Banded<7>, 3, 3>(),
-        Err(PatternError::Unused { index: 0, .. })
-    ));
+}
+
+/// Toeplitz without the built-in's size check: `W[i, j] = v[i − j + O − 1]`, `K` values.
+struct Diagonals<const K: usize>;
+
+impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Diagonals<K> {
+    type Stored = Rank1<K>;
+    const NAME: &'static str = "diagonals";
+    fn index(i: usize, j: usize) -> Option<usize> {
+        Some(i + O - 1 - j)
+    }
 }
 
 /// The stored values of one pattern, as a model for `gradcheck_with`.
@@ -184,6 +196,14 @@ fn index_family_lowerings() {
 }
 
 #[test]
+fn diagonal_lowering() {
+    // Elementwise, y[n, i] = x[n, i]·v[i]: against the dense reference and finite differences.
+    check_lowering::<Diagonal, 4, 4>(16);
+    check_lowering::<Diagonal, 1, 1>(17);
+    check_lowering::<Transposed<Diagonal>, 5, 5>(18);
+}
+
+#[test]
 fn transposed_lowerings() {
     // The structured ones compute x·Wᵀ from the structure; the rest gather.
     check_lowering::<Transposed<tied::Dense>, 3, 4>(20);
@@ -200,4 +220,33 @@ fn transposed_lowerings() {
         labels::<Cols, 2, 3>(),
         "rowsᵀ is cols"
     );
+}
+
+/// Each row of the macro's pattern table (`tied_patterns::PATTERNS`, which the macro turns into
+/// `tied::__private::{ty}`) is the runtime type of that name, whose `NAME` is the row's key.
+#[test]
+fn the_pattern_table_names_the_runtime_types() {
+    fn row<P: Tie<4, 4>>() -> (&'static str, String) {
+        let path = std::any::type_name::<P>();
+        let ty = path.split('<').next().unwrap_or(path);
+        (P::NAME, ty.rsplit("::").next().unwrap_or(ty).to_owned())
+    }
+    let types = [
+        row::<Rows>(),
+        row::<Cols>(),
+        row::<Scalar>(),
+        row::<Tile<2, 2>>(),
+        row::<Block<2, 2>>(),
+        row::<Toeplitz<7>>(),
+        row::<Circulant>(),
+        row::<Hankel<7>>(),
+        row::<Symmetric<10>>(),
+        row::<Banded<3>>(),
+        row::<Diagonal>(),
+    ];
+    let table: Vec<(&str, String)> = tied_patterns::PATTERNS
+        .iter()
+        .map(|p| (p.key, p.ty.to_owned()))
+        .collect();
+    assert_eq!(types.to_vec(), table);
 }

@@ -54,6 +54,9 @@ pub struct TablePair<const I: usize, const O: usize, const K: usize, E: Dtype, D
 /// The check `check_pattern` must agree with, written from its definition: the first entry
 /// (row-major) past the stored values, else the first stored value no entry uses.
 fn independent_check(table: &[Option<usize>], o: usize, k: usize) -> Result<(), PatternError> {
+    if k == 0 {
+        return Err(PatternError::NothingStored { pattern: "table" });
+    }
     for (at, index) in table.iter().enumerate() {
         if let Some(index) = *index {
             if index >= k {
@@ -195,7 +198,7 @@ fn table_of(case: &Case, i: usize, o: usize, k: usize) -> Vec<Option<usize>> {
             .collect();
     }
     let mut table: Vec<Option<usize>> = (0..i * o)
-        .map(|at| cell(case.cells[at]).map(|v| v % k))
+        .map(|at| cell(case.cells[at]).map(|v| v % k.max(1)))
         .collect();
     let mut entries: Vec<usize> = (0..i * o).collect();
     entries.sort_by_key(|at| (case.order[*at], *at));
@@ -322,6 +325,7 @@ shapes!(
     (5, 2, 7),
     (2, 2, 4),
     (4, 3, 1),
+    (2, 2, 0),
 );
 
 /// The most values one case needs: stored + bias + (x, r) twice at the largest batch.
@@ -361,7 +365,7 @@ proptest! {
 /// The draws above do reach every outcome of the check, on every shape.
 #[test]
 fn the_draws_cover_valid_out_of_range_and_unused_tables() {
-    let (mut valid, mut out_of_range, mut unused) = (0, 0, 0);
+    let (mut valid, mut out_of_range, mut unused, mut nothing) = (0, 0, 0, 0);
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     for _ in 0..512 {
         let (shape, case) = cases().new_tree(&mut runner).unwrap().current();
@@ -370,10 +374,11 @@ fn the_draws_cover_valid_out_of_range_and_unused_tables() {
             Ok(()) => valid += 1,
             Err(PatternError::OutOfRange { .. }) => out_of_range += 1,
             Err(PatternError::Unused { .. }) => unused += 1,
+            Err(PatternError::NothingStored { .. }) => nothing += 1,
         }
     }
     assert!(
-        valid > 100 && out_of_range > 20 && unused > 5,
-        "{valid} {out_of_range} {unused}"
+        valid > 100 && out_of_range > 20 && unused > 5 && nothing > 5,
+        "{valid} {out_of_range} {unused} {nothing}"
     );
 }

@@ -6,7 +6,9 @@ mod common;
 use common::*;
 use tied::dfdx::optim::{Adam, Optimizer};
 use tied::prelude::*;
-use tied::{Banded, Batch, Block, Circulant, Hankel, Rows, Symmetric, Tile, Toeplitz, Transposed};
+use tied::{
+    Banded, Batch, Block, Circulant, Diagonal, Hankel, Rows, Symmetric, Tile, Toeplitz, Transposed,
+};
 
 /// A 1-D convolution with a kernel of 3 written as a banded Toeplitz layer.
 #[tied::layer]
@@ -37,6 +39,7 @@ pattern_layer!(CirculantLayer, 4, 4, circulant);
 pattern_layer!(HankelLayer, 3, 4, hankel = 6);
 pattern_layer!(SymmetricLayer, 4, 4, symmetric = 10);
 pattern_layer!(BandedLayer, 5, 5, banded = 3);
+pattern_layer!(DiagonalLayer, 5, 5, diagonal);
 
 /// Reference comparison on all four input kinds, a finite-difference check, and the parameter
 /// count (the pattern's stored values plus the bias).
@@ -99,6 +102,8 @@ fn every_pattern_through_the_macro() {
     check::<_, Symmetric<10>, 4, 4>(&l, &l.weight, &l.bias);
     let l = build::<BandedLayerConfig>();
     check::<_, Banded<3>, 5, 5>(&l, &l.weight, &l.bias);
+    let l = build::<DiagonalLayerConfig>();
+    check::<_, Diagonal, 5, 5>(&l, &l.weight, &l.bias);
 }
 
 #[test]

@@ -2,7 +2,7 @@ use tied::prelude::*;
 
 #[tied::layer]
 pub struct Layer<const N: usize, E: Dtype, D: Device<E>> {
-    #[tied(diagonal)]
+    #[tied(lowrank)]
     pub weight: Tensor<Rank2<N, N>, E, D>,
 }
 

@@ -1,15 +1,5 @@
 //! Procedural macros of [`tied`](https://docs.rs/tied). Use them through the `tied` crate, whose
-//! documentation has the runnable examples.
-
-mod ast;
-mod attr;
-mod expand;
-mod fallback;
-mod valid;
-
-// Never-panics property test: drives `expand::layer` with mutated and random token streams.
-#[cfg(test)]
-mod fuzz;
+//! documentation has the runnable examples; the expansion itself is `tied-macros-core`.
 
 use proc_macro::TokenStream;
 
@@ -17,5 +7,5 @@ use proc_macro::TokenStream;
 /// distinct values. See the `tied` crate for the full reference.
 #[proc_macro_attribute]
 pub fn layer(args: TokenStream, input: TokenStream) -> TokenStream {
-    expand::layer(args.into(), input.into()).into()
+    tied_macros_core::layer(args.into(), input.into()).into()
 }

@@ -6,8 +6,10 @@ use dfdx::prelude::*;
 use num_traits::Float;
 use rand_distr::{uniform::SampleUniform, Uniform};
 
+use core::cell::RefCell;
+
 use crate::{Batch, LinearInput, Tie};
-use dfdx::nn::{BuildModule, BuildOnDevice};
+use dfdx::nn::BuildOnDevice;
 
 /// The dtypes a tied layer can be built and reset in: dfdx's `Linear` asks the same of its dtype.
 pub trait TiedDtype: Dtype + Float + SampleUniform {}
@@ -165,12 +167,17 @@ impl core::fmt::Display for InvalidPattern {
 
 impl std::error::Error for InvalidPattern {}
 
-/// Implemented by every `#[tied::layer]`: what can only be checked when the layer is built.
+/// Implemented by every `#[tied::layer]`: what can only be checked when the layer is built
+/// (which its `iter_tensors` does, through [`check_built`], however it is built).
 pub trait TiedLayer {
     /// Checks the layer's own patterns (`#[tied(pattern = ..)]`): every entry of each weight maps
     /// into the stored values, and every stored value is used.
     fn check_patterns() -> Result<(), InvalidPattern>;
 }
+
+/// Compiles only where `P` is a pattern for an `I`×`O` weight: the macro's early check that a
+/// `pattern = P` is one (the error is `Tie`'s `on_unimplemented` text, at `P`).
+pub fn assert_tie<P: Tie<I, O>, const I: usize, const O: usize>() {}
 
 /// `check_pattern` for one field of a layer.
 pub fn check_field_pattern<P: Tie<I, O>, const I: usize, const O: usize>(
@@ -184,12 +191,31 @@ pub fn check_field_pattern<P: Tie<I, O>, const I: usize, const O: usize>(
     })
 }
 
-/// Refuses to build a layer whose pattern is invalid, with the message of `check_patterns`.
-/// (dfdx's `build_module` has no room for such an error: use [`try_build`] to get it as a value.)
+thread_local! {
+    /// While [`try_build`] runs on this thread: the pattern errors found, kept instead of panics.
+    static REFUSED: RefCell<Option<Vec<InvalidPattern>>> = const { RefCell::new(None) };
+}
+
+/// Checks the patterns of a layer that was just made (built, or converted by `to_dtype` /
+/// `to_device`): the generated `TensorCollection::iter_tensors` calls it whenever its visitor
+/// returns a new model, so dfdx's tuple builders, which call no per-layer hook, cannot skip it.
+///
+/// An invalid pattern panics with its message, as dfdx's `build_module` does for its own errors,
+/// unless [`try_build`] is running on this thread: then the error is kept and `try_build`
+/// returns it.
 #[track_caller]
-pub fn refuse_invalid_patterns<M: TiedLayer>() {
+pub fn check_built<M: TiedLayer>() {
     if let Err(err) = M::check_patterns() {
-        panic!("{err}");
+        let kept = REFUSED.with(|refused| match refused.borrow_mut().as_mut() {
+            Some(errors) => {
+                errors.push(err.clone());
+                true
+            }
+            None => false,
+        });
+        if !kept {
+            panic!("{err}");
+        }
     }
 }
 
@@ -213,17 +239,31 @@ impl<Err: core::fmt::Debug> core::fmt::Display for BuildError<Err> {
 
 impl<Err: core::fmt::Debug> std::error::Error for BuildError<Err> {}
 
-/// Builds a tied layer (or a dfdx model containing one at the top) from its builder, returning an
-/// invalid pattern as an error instead of panicking: `tied::try_build::<MyConfig, f32, _>(&dev)`.
+/// Builds any dfdx model from its builder (a tied layer's, or a tuple or other model containing
+/// tied layers at any depth), returning an invalid pattern as an error instead of panicking:
+/// `tied::try_build::<(MyConfig<4>, ReLU), f32, _>(&dev)`.
 pub fn try_build<M, E, D>(device: &D) -> Result<M::Built, BuildError<D::Err>>
 where
     M: BuildOnDevice<D, E>,
-    M::Built: TiedLayer,
     E: Dtype,
     D: Device<E>,
 {
-    <M::Built as TiedLayer>::check_patterns().map_err(BuildError::Pattern)?;
-    <M::Built as BuildModule<D, E>>::try_build(device).map_err(BuildError::Device)
+    /// Puts back the collector that was active before (a `try_build` inside a `try_build`), also
+    /// when building panics.
+    struct Restore(Option<Vec<InvalidPattern>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            REFUSED.with(|refused| *refused.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(REFUSED.with(|refused| refused.borrow_mut().replace(Vec::new())));
+    let built = M::try_build_on_device(device);
+    let refused = REFUSED.with(|refused| refused.borrow_mut().take());
+    if let Some(first) = refused.and_then(|errors| errors.into_iter().next()) {
+        return Err(BuildError::Pattern(first));
+    }
+    built.map_err(BuildError::Device)
 }
 
 /// `x·W + b` for an empty batch (no rows): an empty output on `x`'s tape, whose backward gives `x`

@@ -1,7 +1,8 @@
 //! Runtime of [`tied`](https://docs.rs/tied): tie patterns, their lowerings onto dfdx 0.13, pictures of
 //! patterns and finite-difference gradient checks.
 //!
-//! Use it through the `tied` crate; the code `#[tied::layer]` generates calls into this crate.
+//! Use it through the `tied` crate; the code `#[tied::layer]` generates calls into this crate
+//! through [`__private`] only.
 #![deny(missing_docs)]
 
 mod checkpoint;
@@ -21,13 +22,35 @@ pub use interop::{
     EffectiveField, FieldFit, ImportReport, InteropError, TiedTo, TiedWeights, Violation,
 };
 pub use layer::{
-    check_field_pattern, device_ok, fan_in_uniform, refuse_invalid_patterns, try_apply_biased,
-    try_build, try_linear, try_lookup, Bias, BuildError, CheckedBias, InvalidPattern, SameSize,
-    TiedBias, TiedDtype, TiedLayer,
+    try_apply_biased, try_build, try_linear, try_lookup, Bias, BuildError, InvalidPattern,
+    TiedDtype, TiedLayer,
 };
 pub use picture::Picture;
 pub use safetensors;
-pub use tie::{
-    check_pattern, gather_effective, Banded, Block, Circulant, Cols, Dense, Hankel, PatternError,
-    Rows, Scalar, Symmetric, Tie, Tile, Toeplitz, Transposed,
-};
+// Every pattern and its checks: a new pattern in tie.rs is public (and reachable by the macro
+// through `__private`) without another list to extend.
+pub use tie::*;
+
+/// What the generated code names. Not public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::checkpoint::{LoadChecked, LoadError, LoadOptions};
+    pub use crate::input::{Batch, LinearInput};
+    pub use crate::interop::{EffectiveField, TiedTo, TiedWeights};
+    pub use crate::layer::{
+        assert_tie, check_built, check_field_pattern, device_ok, fan_in_uniform, try_apply_biased,
+        try_linear, try_lookup, Bias, CheckedBias, InvalidPattern, SameSize, TiedBias, TiedDtype,
+        TiedLayer,
+    };
+    pub use crate::picture::Picture;
+    // The built-in patterns, named by the table's `ty` column (`tied_patterns::Pattern::ty`).
+    pub use crate::tie::*;
+    pub use dfdx;
+    pub use dfdx::nn::{
+        BuildModule, BuildOnDevice, Module, ModuleVisitor, NonMutableModule, TensorCollection,
+    };
+    pub use dfdx::shapes::{Dtype, Rank2, ReplaceDimTo, Shape};
+    pub use dfdx::tensor::safetensors::SafeDtype;
+    pub use dfdx::tensor::{HasErr, PutTape, SplitTape, Tape, Tensor};
+    pub use dfdx::tensor_ops::{Device, GatherTo};
+}

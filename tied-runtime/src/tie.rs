@@ -41,12 +41,26 @@ use crate::Batch;
 /// assert!(check_pattern::<Checkerboard, 3, 3>().is_ok());
 /// assert_eq!(Picture::of::<Checkerboard, 3, 3>("W", "w").label(0, 1), "w2");
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tie pattern for a {I}×{O} weight: it does not implement `tied::Tie<{I}, {O}>`",
+    label = "not a `Tie<{I}, {O}>`",
+    note = "a pattern implements `tied::Tie<I, O>` for every size it is used at, usually all of them: \
+            `impl<const I: usize, const O: usize> Tie<I, O> for {Self} {{ type Stored = ..; \
+            const NAME: &'static str = ..; fn index(i: usize, j: usize) -> Option<usize> {{ .. }} }}`"
+)]
 pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
     /// The shape of the stored distinct values.
     type Stored: ConstShape;
 
     /// The pattern's name in attributes and pictures (`rows`, `toeplitz`, ...).
     const NAME: &'static str;
+
+    /// Fails to evaluate, naming the sizes, where the stored values cannot fit an `I`×`O` weight
+    /// (a built-in pattern's stated size against its rule in `tied_patterns`). Every built-in
+    /// pattern's `index` and lowerings reference it, so a wrong size is a compile-time error
+    /// however the pattern is used, with or without the macro.
+    #[doc(hidden)]
+    const SIZE_CHECK: () = ();
 
     /// The position, in the stored values (row-major), of effective entry `W[i, j]`, or `None`
     /// where `W` is a structural zero (outside a band, say).
@@ -63,6 +77,7 @@ pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
         x: Batch<I, E, D, T>,
         stored: &Tensor<Self::Stored, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
+        let () = Self::SIZE_CHECK;
         let w = Self::try_effective(stored.retaped::<T>())?;
         x.try_matmul(w)
     }
@@ -107,6 +122,7 @@ pub struct Transposed<P>(core::marker::PhantomData<P>);
 impl<const I: usize, const O: usize, P: Tie<O, I>> Tie<I, O> for Transposed<P> {
     type Stored = P::Stored;
     const NAME: &'static str = "transpose";
+    const SIZE_CHECK: () = P::SIZE_CHECK;
 
     fn index(i: usize, j: usize) -> Option<usize> {
         P::index(j, i)
@@ -149,6 +165,11 @@ pub enum PatternError {
         /// How many values are stored.
         stored: usize,
     },
+    /// No stored values at all: the weight would have no parameter.
+    NothingStored {
+        /// The pattern's name.
+        pattern: &'static str,
+    },
     /// A stored value no entry of `W` uses: it would be a parameter with no gradient.
     Unused {
         /// The pattern's name.
@@ -174,6 +195,11 @@ impl core::fmt::Display for PatternError {
                 "pattern `{pattern}` maps W[{i}, {j}] to stored value {index}, but only \
                  {stored} values are stored (0..{stored})"
             ),
+            PatternError::NothingStored { pattern } => write!(
+                f,
+                "pattern `{pattern}` stores no values (its `Stored` shape has 0 elements): a \
+                 tied weight needs at least one parameter"
+            ),
             PatternError::Unused {
                 pattern,
                 index,
@@ -189,10 +215,13 @@ impl core::fmt::Display for PatternError {
 
 impl std::error::Error for PatternError {}
 
-/// Checks that pattern `P` maps every entry of an I×O weight into its stored values and uses each
-/// stored value at least once.
+/// Checks that pattern `P` stores at least one value, maps every entry of an I×O weight into its
+/// stored values and uses each stored value at least once.
 pub fn check_pattern<P: Tie<I, O>, const I: usize, const O: usize>() -> Result<(), PatternError> {
     let stored = <P::Stored as ConstShape>::NUMEL;
+    if stored == 0 {
+        return Err(PatternError::NothingStored { pattern: P::NAME });
+    }
     let mut used = vec![false; stored];
     for i in 0..I {
         for j in 0..O {
@@ -224,6 +253,11 @@ pub fn check_pattern<P: Tie<I, O>, const I: usize, const O: usize>() -> Result<(
 
 /// `W` gathered from the stored values through `P::index`; structural zeros are masked out.
 ///
+/// # Panics
+///
+/// Where `P::index` is past the stored values (a pattern [`check_pattern`] refuses, so never for a
+/// built layer): gathering it would read out of bounds, and a zero there would be a wrong answer.
+///
 /// Gather's CPU backward accumulates sequentially, so the copies' gradients sum exactly.
 pub fn gather_effective<P, const I: usize, const O: usize, E, D, T>(
     stored: Tensor<P::Stored, E, D, T>,
@@ -236,13 +270,26 @@ where
 {
     let dev = stored.device().clone();
     let numel = <P::Stored as ConstShape>::NUMEL;
+    if numel == 0 {
+        panic!("tied: {}", PatternError::NothingStored { pattern: P::NAME });
+    }
     let mut index = Vec::with_capacity(I * O);
     let mut mask = Vec::with_capacity(I * O);
     for i in 0..I {
         for j in 0..O {
-            // An index past the stored values would make gather read out of bounds: treat it as a
-            // structural zero here; generated layers refuse such patterns when they are built.
-            match P::index(i, j).filter(|&k| k < numel) {
+            match P::index(i, j) {
+                // Never a silent zero: every build of a layer runs `check_pattern`, so only a
+                // pattern used outside a built layer gets here, and that is a bug to stop at.
+                Some(k) if k >= numel => panic!(
+                    "tied: {}",
+                    PatternError::OutOfRange {
+                        pattern: P::NAME,
+                        i,
+                        j,
+                        index: k,
+                        stored: numel,
+                    }
+                ),
                 Some(k) => {
                     index.push(k);
                     mask.push(E::ONE);
@@ -318,7 +365,7 @@ pub struct Rows;
 
 impl<const I: usize, const O: usize> Tie<I, O> for Rows {
     type Stored = Rank1<I>;
-    const NAME: &'static str = "rows";
+    const NAME: &'static str = tied_patterns::ROWS.key;
 
     fn index(i: usize, _j: usize) -> Option<usize> {
         Some(i)
@@ -364,7 +411,7 @@ pub struct Cols;
 
 impl<const I: usize, const O: usize> Tie<I, O> for Cols {
     type Stored = Rank1<O>;
-    const NAME: &'static str = "cols";
+    const NAME: &'static str = tied_patterns::COLS.key;
 
     fn index(_i: usize, j: usize) -> Option<usize> {
         Some(j)
@@ -404,7 +451,7 @@ pub struct Scalar;
 
 impl<const I: usize, const O: usize> Tie<I, O> for Scalar {
     type Stored = Rank1<1>;
-    const NAME: &'static str = "scalar";
+    const NAME: &'static str = tied_patterns::SCALAR.key;
 
     fn index(_i: usize, _j: usize) -> Option<usize> {
         Some(0)
@@ -458,9 +505,11 @@ pub struct Tile<const R: usize, const C: usize>;
 
 impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> for Tile<R, C> {
     type Stored = Rank2<R, C>;
-    const NAME: &'static str = "tile";
+    const NAME: &'static str = tied_patterns::TILE.key;
+    const SIZE_CHECK: () = tied_patterns::TILE.assert_fits(I, O, &[R, C]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
         Some((i % R) * C + j % C)
     }
 
@@ -491,6 +540,7 @@ where
     D: Device<E>,
     T: Tape<E, D>,
 {
+    let () = <Tile<R, C> as Tie<IN, OUT>>::SIZE_CHECK;
     let n = x.shape().0;
     let folded: Tensor<(usize, usize, Const<R>), E, D, T> =
         x.try_reshape_like(&(n, IN / R, Const::<R>))?;
@@ -511,9 +561,11 @@ pub struct Block<const R: usize, const C: usize>;
 
 impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> for Block<R, C> {
     type Stored = Rank2<R, C>;
-    const NAME: &'static str = "block";
+    const NAME: &'static str = tied_patterns::BLOCK.key;
+    const SIZE_CHECK: () = tied_patterns::BLOCK.assert_fits(I, O, &[R, C]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
         Some((i / (I / R)) * C + j / (O / C))
     }
 
@@ -544,6 +596,7 @@ where
     D: Device<E>,
     T: Tape<E, D>,
 {
+    let () = <Block<R, C> as Tie<IN, OUT>>::SIZE_CHECK;
     let n = x.shape().0;
     let blocks: Tensor<(usize, Const<R>, usize), E, D, T> =
         x.try_reshape_like(&(n, Const::<R>, IN / R))?;
@@ -560,9 +613,11 @@ pub struct Toeplitz<const K: usize>;
 
 impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Toeplitz<K> {
     type Stored = Rank1<K>;
-    const NAME: &'static str = "toeplitz";
+    const NAME: &'static str = tied_patterns::TOEPLITZ.key;
+    const SIZE_CHECK: () = tied_patterns::TOEPLITZ.assert_fits(I, O, &[K]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
         Some(i + O - 1 - j)
     }
 }
@@ -574,9 +629,11 @@ pub struct Circulant;
 
 impl<const I: usize, const O: usize> Tie<I, O> for Circulant {
     type Stored = Rank1<O>;
-    const NAME: &'static str = "circulant";
+    const NAME: &'static str = tied_patterns::CIRCULANT.key;
+    const SIZE_CHECK: () = tied_patterns::CIRCULANT.assert_fits(I, O, &[]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
         Some((j + O - i % O) % O)
     }
 }
@@ -587,9 +644,11 @@ pub struct Hankel<const K: usize>;
 
 impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Hankel<K> {
     type Stored = Rank1<K>;
-    const NAME: &'static str = "hankel";
+    const NAME: &'static str = tied_patterns::HANKEL.key;
+    const SIZE_CHECK: () = tied_patterns::HANKEL.assert_fits(I, O, &[K]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
         Some(i + j)
     }
 }
@@ -600,9 +659,11 @@ pub struct Symmetric<const K: usize>;
 
 impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Symmetric<K> {
     type Stored = Rank1<K>;
-    const NAME: &'static str = "symmetric";
+    const NAME: &'static str = tied_patterns::SYMMETRIC.key;
+    const SIZE_CHECK: () = tied_patterns::SYMMETRIC.assert_fits(I, O, &[K]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
         let (a, b) = if i <= j { (i, j) } else { (j, i) };
         // Rows 0..a of the upper triangle hold N + (N − 1) + … + (N − a + 1) values.
         Some(a * O - a * a.saturating_sub(1) / 2 + (b - a))
@@ -616,11 +677,72 @@ pub struct Banded<const K: usize>;
 
 impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Banded<K> {
     type Stored = Rank1<K>;
-    const NAME: &'static str = "banded";
+    const NAME: &'static str = tied_patterns::BANDED.key;
+    const SIZE_CHECK: () = tied_patterns::BANDED.assert_fits(I, O, &[K]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
         let b = K / 2;
         let k = (i + b).checked_sub(j)?;
         (k < K).then_some(k)
     }
+}
+
+/// Values on the diagonal only: square `N`×`N`, `W[i, i] = v[i]` and a structural zero elsewhere,
+/// `N` stored values.
+///
+/// Lowering: `y[n, i] = x[n, i]·v[i]`, one elementwise product: O(n·N), no N×N tensor, no
+/// `matmul` (so no broadcast operand can reach one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Diagonal;
+
+impl<const I: usize, const O: usize> Tie<I, O> for Diagonal {
+    type Stored = Rank1<O>;
+    const NAME: &'static str = tied_patterns::DIAGONAL.key;
+    const SIZE_CHECK: () = tied_patterns::DIAGONAL.assert_fits(I, O, &[]);
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
+        (i == j).then_some(i)
+    }
+
+    fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<O>, E, D>,
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
+        diagonal_apply::<I, O, E, D, T>(x, stored)
+    }
+
+    fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<O>, E, D>,
+    ) -> Result<Batch<I, E, D, T>, D::Err> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
+        // Wᵀ = W: the same product.
+        let n = x.shape().0;
+        let x: Batch<I, E, D, T> = x.try_reshape_like(&(n, Const::<I>))?;
+        diagonal_apply::<I, O, E, D, T>(x, stored)?.try_reshape_like(&(n, Const::<I>))
+    }
+}
+
+/// `x·diag(v)` for a square weight (`IN == OUT`, which `Diagonal`'s size check proves).
+fn diagonal_apply<const IN: usize, const OUT: usize, E, D, T>(
+    x: Batch<IN, E, D, T>,
+    stored: &Tensor<Rank1<OUT>, E, D>,
+) -> Result<Batch<OUT, E, D, T>, D::Err>
+where
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+{
+    let n = x.shape().0;
+    // A no-op reshape (IN == OUT): the shapes' types only.
+    let x: Batch<OUT, E, D, T> = x.try_reshape_like(&(n, Const::<OUT>))?;
+    let v = stored
+        .retaped::<T>()
+        .try_broadcast_like(&(n, Const::<OUT>))?;
+    // Elementwise: the broadcast `v` never reaches `matmul`; the product is a fresh contiguous
+    // tensor, and its backward sums `v`'s gradient over the rows sequentially.
+    x.try_mul(v)
 }

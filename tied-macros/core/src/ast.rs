@@ -5,11 +5,16 @@ use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
 use syn::{Expr, GenericArgument, GenericParam, Generics, Ident, ItemStruct, PathArguments, Type};
 
-use crate::attr::{self, Errors, LayerArgs, TieAttr};
+use crate::attr::{self, LayerArgs, TieAttr};
+use crate::valid::Errors;
 
 pub struct Layer<'a> {
     pub original: &'a ItemStruct,
-    pub generics: &'a Generics,
+    /// The struct's generics, plus `Pattern: Tie<I, O>` for each user pattern (see
+    /// [`pattern_bounds`]): every generated item carries them.
+    pub generics: Generics,
+    /// Each user pattern with the sizes it is used at: `(Pattern, I, O)`.
+    pub patterns: Vec<(Type, TokenStream, TokenStream)>,
     /// The dtype parameter (`E: Dtype`).
     pub dtype: &'a Ident,
     /// The device parameter (`D: Device<E>`).
@@ -185,9 +190,24 @@ impl<'a> Layer<'a> {
         let builder = args
             .builder
             .unwrap_or_else(|| quote::format_ident!("{}Config", item.ident));
+        let mut generics = item.generics.clone();
+        let patterns = user_patterns(&fields);
+        if !patterns.is_empty() {
+            generics
+                .make_where_clause()
+                .predicates
+                .extend(patterns.iter().map(|(ty, i, o)| {
+                    let span = first_span(ty);
+                    let bound: syn::WherePredicate = syn::parse_quote_spanned! {span=>
+                        #ty: ::tied::__private::Tie<#i, #o>
+                    };
+                    bound
+                }));
+        }
         Some(Layer {
             original: item,
-            generics: &item.generics,
+            generics,
+            patterns,
             dtype,
             device,
             builder,
@@ -204,6 +224,38 @@ impl<'a> Layer<'a> {
             .map(|c| c.ident.to_string())
             .collect()
     }
+}
+
+/// Each field declaring `pattern = Pattern`, with the sizes it is used at (a bias: `1`, `O`).
+/// `Pattern: Tie<I, O>` goes on the struct and every generated impl, at the pattern's tokens: a
+/// type that is not a pattern for these sizes is one unsatisfied bound there (rustc reports the
+/// identical ones once), instead of an error at every generated use of it. (A transposed or shared
+/// field uses its target's bound.)
+fn user_patterns(fields: &[Field]) -> Vec<(Type, TokenStream, TokenStream)> {
+    fields
+        .iter()
+        .filter_map(|field| {
+            let tie = field.tie.as_ref()?;
+            let attr::TieValue::Type(ty) = &tie.value else {
+                return None;
+            };
+            let (i, o) = match field.tensor.dims.as_slice() {
+                [i, o] => (i.to_token_stream(), o.to_token_stream()),
+                [o] => (quote!(1), o.to_token_stream()),
+                _ => return None,
+            };
+            Some((ty.clone(), i, o))
+        })
+        .collect()
+}
+
+/// The span of the first token of `tokens`: where an error about them starts.
+pub fn first_span(tokens: impl ToTokens) -> proc_macro2::Span {
+    tokens
+        .to_token_stream()
+        .into_iter()
+        .next()
+        .map_or_else(proc_macro2::Span::call_site, |t| t.span())
 }
 
 /// `PhantomData<..>`, by its last path segment.

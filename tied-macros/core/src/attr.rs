@@ -6,36 +6,30 @@ use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, Ident, Token};
+use tied_patterns::{Form, Formula, Pattern, Rule, PATTERNS};
 
-/// The tie patterns a field can declare, by attribute key.
+use crate::suggest;
+use crate::valid::Errors;
+
+/// A field's tie, by attribute key: a built-in pattern from the table, or one of the ties that are
+/// not patterns of their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TieKind {
-    Rows,
-    Cols,
-    Scalar,
-    Tile,
-    Block,
-    Toeplitz,
-    Circulant,
-    Hankel,
-    Symmetric,
-    Banded,
+    /// A built-in pattern: its row of `tied_patterns::PATTERNS`.
+    Builtin(&'static Pattern),
+    /// `pattern = path::Type`: the user's `Tie` type.
     Pattern,
+    /// `transpose_of = field`
     TransposeOf,
+    /// `same_as = field`
     SameAs,
 }
 
 /// What follows a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueForm {
-    /// `scalar`
-    None,
-    /// `rows` or `rows = N`: the stored length, checked against the shape.
-    OptionalSize,
-    /// `toeplitz = K`: the stored length, required (its arithmetic is not a type).
-    Size,
-    /// `tile(R, C)`: the stored block's shape.
-    Pair,
+    /// A built-in pattern's value form.
+    Builtin(Form),
     /// `pattern = path::Type`
     Type,
     /// `transpose_of = field`
@@ -43,34 +37,18 @@ pub enum ValueForm {
 }
 
 impl TieKind {
-    pub const ALL: &'static [TieKind] = &[
-        TieKind::Rows,
-        TieKind::Cols,
-        TieKind::Scalar,
-        TieKind::Tile,
-        TieKind::Block,
-        TieKind::Toeplitz,
-        TieKind::Circulant,
-        TieKind::Hankel,
-        TieKind::Symmetric,
-        TieKind::Banded,
-        TieKind::Pattern,
-        TieKind::TransposeOf,
-        TieKind::SameAs,
-    ];
+    /// Every key, in the order messages list them: the table's, then the others.
+    pub fn all() -> impl Iterator<Item = TieKind> {
+        PATTERNS.iter().map(TieKind::Builtin).chain([
+            TieKind::Pattern,
+            TieKind::TransposeOf,
+            TieKind::SameAs,
+        ])
+    }
 
     pub fn key(self) -> &'static str {
         match self {
-            TieKind::Rows => "rows",
-            TieKind::Cols => "cols",
-            TieKind::Scalar => "scalar",
-            TieKind::Tile => "tile",
-            TieKind::Block => "block",
-            TieKind::Toeplitz => "toeplitz",
-            TieKind::Circulant => "circulant",
-            TieKind::Hankel => "hankel",
-            TieKind::Symmetric => "symmetric",
-            TieKind::Banded => "banded",
+            TieKind::Builtin(pattern) => pattern.key,
             TieKind::Pattern => "pattern",
             TieKind::TransposeOf => "transpose_of",
             TieKind::SameAs => "same_as",
@@ -79,55 +57,63 @@ impl TieKind {
 
     pub fn form(self) -> ValueForm {
         match self {
-            TieKind::Rows | TieKind::Cols => ValueForm::OptionalSize,
-            TieKind::Scalar | TieKind::Circulant => ValueForm::None,
-            TieKind::Tile | TieKind::Block => ValueForm::Pair,
-            TieKind::Toeplitz | TieKind::Hankel | TieKind::Symmetric | TieKind::Banded => {
-                ValueForm::Size
-            }
+            TieKind::Builtin(pattern) => ValueForm::Builtin(pattern.form),
             TieKind::Pattern => ValueForm::Type,
             TieKind::TransposeOf | TieKind::SameAs => ValueForm::Field,
         }
     }
 
     /// What the value states, for messages.
-    pub fn value_meaning(self) -> &'static str {
+    pub fn value_meaning(self) -> String {
         match self {
-            TieKind::Rows => "the number of stored values, the weight's input size",
-            TieKind::Cols => "the number of stored values, the weight's output size",
-            TieKind::Toeplitz | TieKind::Hankel => "the number of stored values, I + O − 1",
-            TieKind::Symmetric => "the number of stored values, N(N + 1)/2",
-            TieKind::Banded => "the number of stored diagonals, 2·bandwidth + 1",
-            TieKind::Tile => "the shape R×C of the repeated block, e.g. `tile(2, 3)`",
-            TieKind::Block => "the shape R×C of the stored values, e.g. `block(2, 3)`",
+            TieKind::Builtin(pattern) => match (pattern.form, pattern.rule) {
+                (Form::Bare, _) => "nothing".to_owned(),
+                (Form::Pair, _) => format!(
+                    "the shape R×C of {}, e.g. `{}(2, 3)`",
+                    pattern.stores, pattern.key
+                ),
+                (_, Rule::Exact(formula)) => {
+                    let what = match formula {
+                        Formula::Inputs => ", the weight's input size",
+                        Formula::Outputs => ", the weight's output size",
+                        Formula::One | Formula::Side => "",
+                        Formula::Diagonals | Formula::Triangle => formula.text(),
+                    };
+                    let sep = if what.starts_with(',') || what.is_empty() {
+                        ""
+                    } else {
+                        ", "
+                    };
+                    format!("the number of stored values{sep}{what}")
+                }
+                (_, Rule::Band) => "the number of stored diagonals, 2·bandwidth + 1".to_owned(),
+                (_, Rule::Divides) => format!("the number of stored {}", pattern.stores),
+            },
             TieKind::Pattern => {
-                "a type implementing `tied::Tie<I, O>`, e.g. `pattern = Checkerboard`"
+                "a type implementing `tied::Tie<I, O>`, e.g. `pattern = Checkerboard`".to_owned()
             }
             TieKind::TransposeOf => {
-                "the weight field whose transpose this is, e.g. `transpose_of = enc`"
+                "the weight field whose transpose this is, e.g. `transpose_of = enc`".to_owned()
             }
-            TieKind::SameAs => "the field whose values this one shares, e.g. `same_as = shared`",
-            TieKind::Scalar | TieKind::Circulant => "nothing",
+            TieKind::SameAs => {
+                "the field whose values this one shares, e.g. `same_as = shared`".to_owned()
+            }
         }
     }
 
-    fn from_key(key: &str) -> Option<Self> {
-        TieKind::ALL.iter().copied().find(|k| k.key() == key)
+    pub fn from_key(key: &str) -> Option<Self> {
+        TieKind::all().find(|k| k.key() == key)
     }
 
-    /// The keys as they are written, for "expected one of".
-    fn expected_keys() -> String {
-        let keys: Vec<String> = TieKind::ALL
-            .iter()
-            .map(|k| match k.form() {
-                ValueForm::None | ValueForm::OptionalSize => format!("`{}`", k.key()),
-                ValueForm::Size => format!("`{} = K`", k.key()),
-                ValueForm::Pair => format!("`{}(R, C)`", k.key()),
-                ValueForm::Type => format!("`{} = Type`", k.key()),
-                ValueForm::Field => format!("`{} = field`", k.key()),
-            })
-            .collect();
-        keys.join(", ")
+    /// The key as it is written, for "expected one of".
+    pub fn written(self) -> String {
+        match self.form() {
+            ValueForm::Builtin(Form::Bare | Form::OptionalSize) => format!("`{}`", self.key()),
+            ValueForm::Builtin(Form::Size) => format!("`{} = K`", self.key()),
+            ValueForm::Builtin(Form::Pair) => format!("`{}(R, C)`", self.key()),
+            ValueForm::Type => format!("`{} = Type`", self.key()),
+            ValueForm::Field => format!("`{} = field`", self.key()),
+        }
     }
 }
 
@@ -169,7 +155,7 @@ pub fn field_tie(attrs: &[Attribute], errors: &mut Errors) -> Option<TieAttr> {
                 format!(
                     "`#[tied]` needs a tie pattern, e.g. `#[tied(rows)]`; expected one of {}, \
                      or remove the attribute for a dense weight",
-                    TieKind::expected_keys()
+                    suggest::expected_keys()
                 ),
             ));
             continue;
@@ -179,9 +165,9 @@ pub fn field_tie(attrs: &[Attribute], errors: &mut Errors) -> Option<TieAttr> {
                 .path
                 .get_ident()
                 .cloned()
-                .ok_or_else(|| meta.error(unknown_key_message(&meta)))?;
+                .ok_or_else(|| meta.error(suggest::unknown_key(&path_text(&meta.path))))?;
             let Some(kind) = TieKind::from_key(&key.to_string()) else {
-                return Err(meta.error(unknown_key_message(&meta)));
+                return Err(meta.error(suggest::unknown_key(&path_text(&meta.path))));
             };
             let value = parse_value(&meta, kind)?;
             if let Some(previous) = &tie {
@@ -206,44 +192,7 @@ pub fn field_tie(attrs: &[Attribute], errors: &mut Errors) -> Option<TieAttr> {
     tie
 }
 
-fn unknown_key_message(meta: &ParseNestedMeta) -> String {
-    let name = path_text(&meta.path);
-    let close = TieKind::ALL
-        .iter()
-        .map(|k| (edit_distance(&name, k.key()), k.key()))
-        .filter(|&(distance, key)| distance <= 2 && distance < key.len())
-        .min_by_key(|&(distance, _)| distance);
-    match close {
-        Some((_, key)) => format!(
-            "unknown tie `{name}`; did you mean `{key}`? Expected one of {}",
-            TieKind::expected_keys()
-        ),
-        None => format!(
-            "unknown tie `{name}`; expected one of {}",
-            TieKind::expected_keys()
-        ),
-    }
-}
-
-/// Levenshtein distance, case-insensitive: the number of one-character edits from `a` to `b`.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.to_lowercase().chars().collect();
-    let b: Vec<char> = b.to_lowercase().chars().collect();
-    // `row[j]`: the distance from the first `i` chars of `a` to the first `j` of `b`.
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = diagonal + usize::from(ca != cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
-        }
-    }
-    row[b.len()]
-}
-
-fn path_text(path: &syn::Path) -> String {
+pub fn path_text(path: &syn::Path) -> String {
     let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
     segments.join("::")
 }
@@ -251,9 +200,10 @@ fn path_text(path: &syn::Path) -> String {
 fn parse_value(meta: &ParseNestedMeta, kind: TieKind) -> syn::Result<TieValue> {
     let key = kind.key();
     let meaning = kind.value_meaning();
+    let meaning = meaning.as_str();
     let at_end = |input: syn::parse::ParseStream| input.is_empty() || input.peek(Token![,]);
     match kind.form() {
-        ValueForm::None => {
+        ValueForm::Builtin(Form::Bare) => {
             if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
                 let extra: proc_macro2::TokenTree = meta.input.parse()?;
                 return Err(syn::Error::new(
@@ -263,7 +213,7 @@ fn parse_value(meta: &ParseNestedMeta, kind: TieKind) -> syn::Result<TieValue> {
             }
             Ok(TieValue::None)
         }
-        ValueForm::Pair => {
+        ValueForm::Builtin(Form::Pair) => {
             if !meta.input.peek(syn::token::Paren) {
                 return Err(meta.error(format!("`{key}` needs {meaning}")));
             }
@@ -284,8 +234,8 @@ fn parse_value(meta: &ParseNestedMeta, kind: TieKind) -> syn::Result<TieValue> {
             if !meta.input.peek(Token![=]) {
                 if at_end(meta.input) {
                     return match form {
-                        ValueForm::OptionalSize => Ok(TieValue::None),
-                        ValueForm::Size => Err(meta.error(format!(
+                        ValueForm::Builtin(Form::OptionalSize) => Ok(TieValue::None),
+                        ValueForm::Builtin(Form::Size) => Err(meta.error(format!(
                             "`{key}` needs a value: write `{key} = K`, K being {meaning}"
                         ))),
                         _ => Err(meta.error(format!("`{key}` needs a value: {meaning}"))),
@@ -298,7 +248,7 @@ fn parse_value(meta: &ParseNestedMeta, kind: TieKind) -> syn::Result<TieValue> {
                 return Err(syn::Error::new(
                     eq.span,
                     match form {
-                        ValueForm::OptionalSize => format!(
+                        ValueForm::Builtin(Form::OptionalSize) => format!(
                             "missing value after `{key} =`: give {meaning} (e.g. `{key} = N`), or \
                              drop `= ...`"
                         ),
@@ -437,28 +387,4 @@ pub fn layer_args_recovering(args: TokenStream) -> (LayerArgs, Option<syn::Error
     });
     let error = syn::parse::Parser::parse2(parser, args).err();
     (parsed, error)
-}
-
-/// Collects every error so the user sees all of them at once (serde's `Ctxt`).
-#[derive(Default)]
-pub struct Errors(Option<syn::Error>);
-
-impl Errors {
-    pub fn push(&mut self, err: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(err),
-            None => self.0 = Some(err),
-        }
-    }
-
-    pub fn spanned(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
-        self.push(syn::Error::new_spanned(tokens, message));
-    }
-
-    pub fn finish(self) -> syn::Result<()> {
-        match self.0 {
-            Some(err) => Err(err),
-            None => Ok(()),
-        }
-    }
 }

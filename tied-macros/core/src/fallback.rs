@@ -7,18 +7,16 @@ use quote::{format_ident, quote, ToTokens};
 use syn::{Ident, ItemStruct};
 
 use crate::ast::Layer;
-use crate::attr::Errors;
 use crate::expand::{self, builder, converted_type, strip_tied_attrs, Mode};
-use crate::valid::{self, Plan, PlanStep};
+use crate::plan::{Plan, PlanStep};
 
-pub fn expand(item: &ItemStruct, layer: Option<&Layer>, errors: Errors) -> TokenStream {
-    let errors = match errors.finish() {
-        Err(err) => err.to_compile_error(),
-        Ok(()) => TokenStream::new(),
-    };
+/// The `errors` beside the struct as written and stubs of what `expand` would generate from
+/// `plan` (the plan valid.rs computed while finding the errors).
+pub fn expand(item: &ItemStruct, layer: Option<(&Layer, Plan)>, errors: syn::Error) -> TokenStream {
+    let errors = errors.to_compile_error();
     // Without the dtype and device parameters the struct itself cannot name its tensors' types:
     // emitting it would add "cannot find type `E`" to the one real error.
-    let Some(layer) = layer else {
+    let Some((layer, mut plan)) = layer else {
         return errors;
     };
     let mut item = strip_tied_attrs(item);
@@ -29,8 +27,6 @@ pub fn expand(item: &ItemStruct, layer: Option<&Layer>, errors: Errors) -> Token
     let (e2, d2) = (format_ident!("__TiedE2"), format_ident!("__TiedD2"));
     let to = converted_type(layer, &e2, &d2);
     let builder = builder(layer);
-    // The errors are already reported: only the plan's shape is needed, to stub the methods.
-    let mut plan = valid::check(layer, &mut Errors::default());
     stub_declared_forward(layer, &mut plan);
     let methods = stub_methods(layer, &plan);
     quote! {
@@ -119,11 +115,13 @@ fn stub_declared_forward(layer: &Layer, plan: &mut Plan) {
 fn stub_methods(layer: &Layer, plan: &Plan) -> TokenStream {
     let module = expand::module(layer, plan, Mode::Stub);
     let accessors = expand::accessors(layer, plan, Mode::Stub);
+    let weights = expand::tied_weights(layer, plan, Mode::Stub);
     let name = &layer.original.ident;
     let (impl_generics, ty_generics, where_clause) = layer.generics.split_for_impl();
     quote! {
         #module
         #accessors
+        #weights
 
         #[automatically_derived]
         impl #impl_generics ::tied::__private::TiedLayer for #name #ty_generics #where_clause {

@@ -9,76 +9,30 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{GenericParam, Generics, Ident, ItemStruct};
 
 use crate::ast::Layer;
-use crate::attr::{self, Errors};
-use crate::fallback;
-use crate::valid::{self, Bias, Plan, PlanStep, Weight};
+use crate::attr;
+use crate::plan::{self, Bias, Plan, PlanStep, Weight};
 
-/// The whole expansion of `#[tied::layer(args)] input`; never panics, errors become
-/// `compile_error!` at the user's tokens.
-pub fn layer(args: TokenStream, input: TokenStream) -> TokenStream {
-    let item: syn::Item = match syn::parse2(input.clone()) {
-        Ok(item) => item,
-        Err(err) => {
-            let err = err.to_compile_error();
-            return quote!(#err #input);
-        }
-    };
-    let item = match item {
-        syn::Item::Struct(item) => item,
-        syn::Item::Enum(e) => return only_error(&e.enum_token, &e.ident, "an enum"),
-        syn::Item::Union(u) => return only_error(&u.union_token, &u.ident, "a union"),
-        other => {
-            return syn::Error::new_spanned(other, "`#[tied::layer]` goes on a struct of tensors")
-                .to_compile_error()
-        }
-    };
-
-    let mut errors = Errors::default();
-    // Keep what parsed before an error (a first `forward`, a `builder` name): the fallback then
-    // still generates them, and the user's uses of them add no errors of their own.
-    let (args, err) = attr::layer_args_recovering(args);
-    if let Some(err) = err {
-        errors.push(err);
-    }
-    let Some(layer) = Layer::from_syn(&item, args, &mut errors) else {
-        return fallback::expand(&item, None, errors);
-    };
-    let plan = valid::check(&layer, &mut errors);
-    match errors.finish() {
-        Ok(()) => expand(&layer, &plan),
-        Err(err) => {
-            let mut errors = Errors::default();
-            errors.push(err);
-            fallback::expand(&item, Some(&layer), errors)
-        }
-    }
-}
-
-fn only_error(keyword: &impl ToTokens, name: &Ident, what: &str) -> TokenStream {
-    syn::Error::new_spanned(
-        keyword,
-        format!(
-            "`#[tied::layer]` goes on a struct with named tensor fields, not {what}: \
-             write `struct {name}<.., E: Dtype, D: Device<E>> {{ weight: Tensor<..>, .. }}`"
-        ),
-    )
-    .to_compile_error()
-}
-
-fn expand(layer: &Layer, plan: &Plan) -> TokenStream {
+/// The layer's items: the rewritten struct, its builder and every generated impl.
+pub fn layer(layer: &Layer, plan: &Plan) -> TokenStream {
     let item = rewritten_struct(layer, plan);
     let builder = builder(layer);
     let collection = tensor_collection(layer, plan);
     let module = module(layer, plan, Mode::Real);
     let accessors = accessors(layer, plan, Mode::Real);
     let checks = tied_layer(layer, plan);
+    let loading = loading(layer);
+    let weights = tied_weights(layer, plan, Mode::Real);
+    let pattern_checks = pattern_checks(layer);
     quote! {
+        #pattern_checks
         #item
         #builder
         #collection
         #module
         #accessors
         #checks
+        #loading
+        #weights
     }
 }
 
@@ -104,6 +58,12 @@ fn tie_trait(weight: &Weight) -> TokenStream {
 /// fields tied to another field are gone (their values live there).
 fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
     let mut item = strip_tied_attrs(layer.original);
+    if item.generics.where_clause != layer.generics.where_clause {
+        // The pattern bounds: a private pattern type is fine on a field that is not `pub`, as it
+        // was before the bound named it.
+        item.attrs.push(syn::parse_quote!(#[allow(private_bounds)]));
+        item.generics = layer.generics.clone();
+    }
     let (e, d) = (layer.dtype, layer.device);
     if let syn::Fields::Named(named) = &mut item.fields {
         let fields = std::mem::take(&mut named.named);
@@ -119,23 +79,29 @@ fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
                 let effective = format_ident!("{}_effective", ident);
                 let doc = format!(
                     " Tied ({}): the distinct values of the effective `{}` weight, which \
-                     [`Self::{effective}`] expands.",
+                     [`Self::{effective}`] expands.{}",
                     w.tie.describe(),
-                    valid::text(w.field.tensor.shape),
+                    plan::text(w.field.tensor.shape),
+                    w.tie
+                        .doc_line()
+                        .map_or_else(String::new, |line| format!(" {line}.")),
                 );
-                let ty: syn::Type = syn::parse_quote! {
+                // At the user's pattern type: a type that is not a pattern is reported there.
+                let span = w.tie.span();
+                let ty: syn::Type = syn::parse_quote_spanned! {span=>
                     ::tied::__private::Tensor<<#tie as #tie_trait>::Stored, #e, #d>
                 };
                 (
                     w.is_stored(),
-                    (!matches!(w.tie, valid::TieType::Dense)).then_some(ty),
+                    (!matches!(w.tie, plan::TieType::Dense)).then_some(ty),
                     doc,
                 )
             } else if let Some(b) = plan.biases.iter().find(|b| b.field.ident == &ident) {
                 let len = &b.len;
                 let ty = b.tie.as_ref().map(|tie| {
+                    let span = tie.span();
                     let tie = tie.tokens();
-                    syn::parse_quote! {
+                    syn::parse_quote_spanned! {span=>
                         ::tied::__private::Tensor<<#tie as ::tied::__private::Tie<1, #len>>::Stored, #e, #d>
                     }
                 });
@@ -144,7 +110,7 @@ fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
                     b.tie
                         .as_ref()
                         .map_or_else(|| "dense".to_owned(), |t| t.describe()),
-                    valid::text(b.field.tensor.shape),
+                    plan::text(b.field.tensor.shape),
                 );
                 (b.is_stored(), ty, doc)
             } else {
@@ -174,9 +140,10 @@ pub fn strip_tied_attrs(original: &ItemStruct) -> ItemStruct {
     item
 }
 
-/// The builder's generics: the layer's, less the dtype and device and predicates naming them.
+/// The builder's generics: the struct's as written (without the pattern bounds: the builder's
+/// derives would each repeat their error), less the dtype and device and predicates naming them.
 fn builder_generics(layer: &Layer) -> Generics {
-    let mut generics = layer.generics.clone();
+    let mut generics = layer.original.generics.clone();
     let is_e_or_d = |ident: &Ident| ident == layer.dtype || ident == layer.device;
     generics.params = generics
         .params
@@ -202,8 +169,8 @@ fn mentions(tokens: TokenStream, layer: &Layer) -> bool {
     })
 }
 
-/// The builder ZST and its `BuildOnDevice`, as dfdx's `builder::Linear`. Building checks the
-/// layer's own patterns first (`TiedLayer::check_patterns`).
+/// The builder ZST and its `BuildOnDevice`, as dfdx's `builder::Linear`. (Building checks the
+/// layer's own patterns in `iter_tensors`, so tuples of builders check them too.)
 pub fn builder(layer: &Layer) -> TokenStream {
     let name = &layer.original.ident;
     let vis = &layer.original.vis;
@@ -226,7 +193,7 @@ pub fn builder(layer: &Layer) -> TokenStream {
         .cloned()
         .unwrap_or_else(|| syn::parse_quote!(where));
     build_where.predicates.push(syn::parse_quote! {
-        #name #ty_generics: ::tied::__private::BuildModule<#d, #e> + ::tied::__private::TiedLayer
+        #name #ty_generics: ::tied::__private::BuildModule<#d, #e>
     });
     quote! {
         #[doc = #doc]
@@ -242,7 +209,6 @@ pub fn builder(layer: &Layer) -> TokenStream {
             fn try_build_on_device(
                 device: &#d,
             ) -> ::core::result::Result<Self::Built, <#d as ::tied::__private::HasErr>::Err> {
-                ::tied::__private::refuse_invalid_patterns::<Self::Built>();
                 <Self::Built as ::tied::__private::BuildModule<#d, #e>>::try_build(device)
             }
         }
@@ -322,7 +288,7 @@ fn tensor_collection(layer: &Layer, plan: &Plan) -> TokenStream {
     let (fields, pattern) = nested_tuple(items);
     let markers = &layer.markers;
     let checks =
-        (!plan.const_checks.is_empty()).then(|| quote!(let () = Self::__TIED_SIZE_CHECKS;));
+        (!plan.size_asserts.is_empty()).then(|| quote!(let () = Self::__TIED_SIZE_CHECKS;));
     quote! {
         #[automatically_derived]
         impl #impl_generics ::tied::__private::TensorCollection<#e, #d> for #name #ty_generics
@@ -337,10 +303,17 @@ fn tensor_collection(layer: &Layer, plan: &Plan) -> TokenStream {
                 __TiedV::Err,
             > {
                 #checks
-                visitor.visit_fields(#fields, |#pattern| #name {
+                let made = visitor.visit_fields(#fields, |#pattern| #name {
                     #(#idents,)*
                     #(#markers: ::core::marker::PhantomData,)*
-                })
+                })?;
+                // A new layer (built, or converted by `to_dtype`/`to_device`) checks its own
+                // patterns, however it was built: dfdx's tuple builders call no other hook.
+                // Visitors that make nothing (optimizer updates) skip the O(I·O) check.
+                if made.is_some() {
+                    ::tied::__private::check_built::<Self>();
+                }
+                ::core::result::Result::Ok(made)
             }
         }
     }
@@ -507,7 +480,7 @@ pub fn accessors(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
             .chars()
             .next()
             .map_or("w".to_owned(), |c| c.to_lowercase().to_string());
-        let shape = valid::text(weight.field.tensor.shape);
+        let shape = plan::text(weight.field.tensor.shape);
         let pattern = weight.tie.describe();
         let held = if weight.is_stored() {
             String::new()
@@ -642,6 +615,142 @@ pub fn accessors(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
     }
 }
 
+/// A user pattern used at generic sizes (`Tie<N, N>`): its bound on the layer cannot fail where
+/// it is declared, so this check, at the pattern's tokens, says what to implement there rather
+/// than only where the layer is built. (At concrete sizes the bound itself does.)
+fn pattern_checks(layer: &Layer) -> TokenStream {
+    let generics = builder_generics(layer);
+    let params: Vec<String> = generics
+        .params
+        .iter()
+        .map(|p| match p {
+            GenericParam::Type(t) => t.ident.to_string(),
+            GenericParam::Const(c) => c.ident.to_string(),
+            GenericParam::Lifetime(l) => l.lifetime.ident.to_string(),
+        })
+        .collect();
+    let uses_params = |tokens: TokenStream| {
+        fn walk(tokens: TokenStream, params: &[String]) -> bool {
+            tokens.into_iter().any(|tt| match tt {
+                proc_macro2::TokenTree::Ident(i) => params.contains(&i.to_string()),
+                proc_macro2::TokenTree::Group(g) => walk(g.stream(), params),
+                _ => false,
+            })
+        }
+        walk(tokens, &params)
+    };
+    let checks: Vec<TokenStream> = layer
+        .patterns
+        .iter()
+        .filter(|(ty, i, o)| {
+            let all = quote!(#ty #i #o);
+            uses_params(quote!(#i #o)) && !mentions(all, layer)
+        })
+        .map(|(ty, i, o)| {
+            let span = crate::ast::first_span(ty);
+            quote_spanned! {span=> ::tied::__private::assert_tie::<#ty, #i, #o>(); }
+        })
+        .collect();
+    if checks.is_empty() {
+        return TokenStream::new();
+    }
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
+    quote! {
+        const _: () = {
+            #[allow(dead_code)]
+            fn __tied_pattern_checks #impl_generics () #where_clause {
+                #(#checks)*
+            }
+        };
+    }
+}
+
+/// An inherent `load_safetensors`, the checked loader: method resolution picks it before dfdx's
+/// unchecked trait method of the same name.
+fn loading(layer: &Layer) -> TokenStream {
+    let name = &layer.original.ident;
+    let (impl_generics, ty_generics, _) = layer.generics.split_for_impl();
+    let e = layer.dtype;
+    let where_clause = where_with(
+        layer,
+        [quote!(#e: ::tied::__private::TiedDtype + ::tied::__private::SafeDtype)],
+    );
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #name #ty_generics #where_clause {
+            /// Loads every parameter from the safetensors file at `path`, checking each tensor's
+            /// name, shape and dtype first: all or nothing, and on error the layer is unchanged
+            /// (`tied::LoadChecked::load_safetensors_checked`). dfdx's own loader, which can
+            /// half-load, stays reachable as `LoadFromSafetensors::load_safetensors(&mut layer, path)`.
+            pub fn load_safetensors<__TiedP: ::core::convert::AsRef<::std::path::Path>>(
+                &mut self,
+                path: __TiedP,
+            ) -> ::core::result::Result<(), ::tied::__private::LoadError> {
+                ::tied::__private::LoadChecked::load_safetensors_checked(self, path)
+            }
+
+            /// [`Self::load_safetensors`] as `options` allow (`tied::LoadOptions`: a key prefix,
+            /// unknown tensors, other float dtypes, non-finite values); all or nothing.
+            pub fn load_safetensors_with<__TiedP: ::core::convert::AsRef<::std::path::Path>>(
+                &mut self,
+                path: __TiedP,
+                options: ::tied::__private::LoadOptions,
+            ) -> ::core::result::Result<(), ::tied::__private::LoadError> {
+                ::tied::__private::LoadChecked::load_safetensors_with(self, path, options)
+            }
+        }
+    }
+}
+
+/// `TiedWeights`: each effective field (name, stored parameter, shape, pattern, tie), for
+/// `tied::export_dense` / `import_dense`. In stub mode, no fields.
+pub fn tied_weights(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
+    let name = &layer.original.ident;
+    let (impl_generics, ty_generics, where_clause) = layer.generics.split_for_impl();
+    let tied_to = |is_stored: bool, transposed: bool, stored: &str| {
+        if is_stored {
+            quote!(::core::option::Option::None)
+        } else if transposed {
+            quote!(::core::option::Option::Some(::tied::__private::TiedTo::TransposeOf(#stored)))
+        } else {
+            quote!(::core::option::Option::Some(::tied::__private::TiedTo::SameAs(#stored)))
+        }
+    };
+    let fields = layer.fields.iter().filter_map(|field| {
+        if mode == Mode::Stub {
+            return None;
+        }
+        if let Some(w) = plan.weights.iter().find(|w| w.field.ident == field.ident) {
+            let (tie, i, o) = (w.tie.tokens(), &w.inputs, &w.outputs);
+            let (key, stored) = (w.field.ident.to_string(), w.stored.to_string());
+            let transposed = matches!(w.tie, plan::TieType::Transposed(_));
+            let to = tied_to(w.is_stored(), transposed, &stored);
+            Some(quote!(
+                ::tied::__private::EffectiveField::weight::<#tie, #i, #o>(#key, #stored, #to)
+            ))
+        } else {
+            let b = plan.biases.iter().find(|b| b.field.ident == field.ident)?;
+            let tie = b
+                .tie
+                .as_ref()
+                .map_or_else(|| quote!(::tied::__private::Dense), |t| t.tokens());
+            let (len, key, stored) = (&b.len, b.field.ident.to_string(), b.stored.to_string());
+            let to = tied_to(b.is_stored(), false, &stored);
+            Some(quote!(
+                ::tied::__private::EffectiveField::bias::<#tie, #len>(#key, #stored, #to)
+            ))
+        }
+    });
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics ::tied::__private::TiedWeights for #name #ty_generics #where_clause {
+            fn effective_fields() -> ::std::vec::Vec<::tied::__private::EffectiveField> {
+                ::std::vec![#(#fields),*]
+            }
+        }
+    }
+}
+
 /// `TiedLayer`: the patterns the layer can only check when built (the user's own).
 fn tied_layer(layer: &Layer, plan: &Plan) -> TokenStream {
     let name = &layer.original.ident;
@@ -650,7 +759,7 @@ fn tied_layer(layer: &Layer, plan: &Plan) -> TokenStream {
     let weights = plan
         .weights
         .iter()
-        .filter(|w| w.is_stored() && w.tie.is_user())
+        .filter(|w| w.is_stored() && w.tie.user().is_some())
         .map(|w| {
             let (tie, i, o) = (w.tie.tokens(), &w.inputs, &w.outputs);
             let key = w.field.ident.to_string();
@@ -659,7 +768,7 @@ fn tied_layer(layer: &Layer, plan: &Plan) -> TokenStream {
     let biases = plan
         .biases
         .iter()
-        .filter(|b| b.is_stored() && b.tie.as_ref().is_some_and(|t| t.is_user()))
+        .filter(|b| b.is_stored() && b.tie.as_ref().is_some_and(|t| t.user().is_some()))
         .filter_map(|b| {
             let tie = b.tie.as_ref()?.tokens();
             let (len, key) = (&b.len, b.field.ident.to_string());
@@ -696,12 +805,15 @@ fn size_checks(plan: &Plan) -> TokenStream {
             }
         }
     });
-    let asserts = plan.const_checks.iter().map(|check| {
-        let (condition, message) = (&check.condition, &check.message);
+    // The runtime's own size assertion of each built-in pattern the macro could not check,
+    // referenced at the user's tokens: the error names the numbers, the note points here.
+    let asserts = plan.size_asserts.iter().map(|check| {
+        let (i, o) = (&check.inputs, &check.outputs);
+        let tie = check.tie.tokens();
         let span = first_span(&check.at);
-        quote_spanned! {span=> ::core::assert!(#condition, #message); }
+        quote_spanned! {span=> let () = <#tie as ::tied::__private::Tie<#i, #o>>::SIZE_CHECK; }
     });
-    let asserts = (!plan.const_checks.is_empty()).then(|| {
+    let asserts = (!plan.size_asserts.is_empty()).then(|| {
         quote! {
             #[doc(hidden)]
             const __TIED_SIZE_CHECKS: () = { #(#asserts)* };

@@ -1,6 +1,9 @@
-//! The macro never panics: `expand::layer` is driven with valid layers, token-level mutations of
+//! The macro never panics: `tied_macros_core::layer` is driven with valid layers, token-level mutations of
 //! them and random token streams, and every call must return items (the generated code, or
 //! `compile_error!` beside stubs), never unwind.
+//!
+//! The corpus is every layer of `tests/ui/pass/*.rs` (the layers the UI suite proves compile and
+//! run), one layer per built-in pattern of the table, and a few edge cases those do not cover.
 //!
 //! Mutations work on the token tree, not on text, so they reach inside `#[tied(..)]`, `<..>` and
 //! the field braces, and produce streams no lexer would (a joint `=` before an ident, an invisible
@@ -8,12 +11,15 @@
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
-use proc_macro2::{Delimiter, Group, Literal, Punct, Spacing, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use quote::quote;
+use quote::{quote, ToTokens};
+use tied_patterns::{Form, Rule, PATTERNS};
 
 /// Cases per run: 5000 expansions take about three seconds in the dev profile.
 const CASES: u32 = 5000;
@@ -23,43 +29,129 @@ const CASES: u32 = 5000;
 // ---------------------------------------------------------------------------------------------
 
 struct Entry {
-    name: &'static str,
+    name: String,
     args: TokenStream,
     input: TokenStream,
 }
 
-fn entry(name: &'static str, args: TokenStream, input: TokenStream) -> Entry {
-    Entry { name, args, input }
+fn entry(name: &str, args: TokenStream, input: TokenStream) -> Entry {
+    Entry {
+        name: name.to_owned(),
+        args,
+        input,
+    }
 }
 
 fn corpus() -> Vec<Entry> {
+    let mut corpus = ui_pass_layers();
+    corpus.extend(pattern_layers());
+    corpus.extend(edge_cases());
+    corpus
+}
+
+/// Every `#[tied::layer]` struct of `tests/ui/pass/*.rs`, with its options.
+fn ui_pass_layers() -> Vec<Entry> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/ui/pass");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|err| format!("cannot read {}: {err}", dir.display()))
+        .expect("the UI pass cases are there")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    paths.sort();
+    let mut layers = Vec::new();
+    for path in paths {
+        let source = std::fs::read_to_string(&path)
+            .map_err(|err| format!("cannot read {}: {err}", path.display()))
+            .expect("a UI pass case is readable");
+        let file = syn::parse_file(&source)
+            .map_err(|err| format!("{} does not parse: {err}", path.display()))
+            .expect("a UI pass case parses");
+        let name = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        collect_layers(&name, &file.items, &mut layers);
+    }
+    assert!(
+        layers.len() >= 16,
+        "too few layers found in {}",
+        dir.display()
+    );
+    layers
+}
+
+fn collect_layers(name: &str, items: &[syn::Item], out: &mut Vec<Entry>) {
+    for item in items {
+        match item {
+            syn::Item::Struct(s) => {
+                let is_layer = |a: &syn::Attribute| {
+                    let segments: Vec<String> = a
+                        .path()
+                        .segments
+                        .iter()
+                        .map(|s| s.ident.to_string())
+                        .collect();
+                    segments == ["tied", "layer"]
+                };
+                let Some(attr) = s.attrs.iter().find(|a| is_layer(a)) else {
+                    continue;
+                };
+                let args = match &attr.meta {
+                    syn::Meta::List(list) => list.tokens.clone(),
+                    _ => TokenStream::new(),
+                };
+                let mut input = s.clone();
+                input.attrs.retain(|a| !is_layer(a));
+                out.push(entry(
+                    &format!("{name}::{}", s.ident),
+                    args,
+                    input.into_token_stream(),
+                ));
+            }
+            syn::Item::Mod(m) => {
+                if let Some((_, items)) = &m.content {
+                    collect_layers(name, items, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One 4×4 layer per built-in pattern of the table, with the sizes its rule asks for.
+fn pattern_layers() -> Vec<Entry> {
+    PATTERNS
+        .iter()
+        .map(|pattern| {
+            let key = syn::Ident::new(pattern.key, Span::call_site());
+            let size = |n: usize| Literal::usize_unsuffixed(n);
+            let tie = match (pattern.form, pattern.rule) {
+                (Form::Bare | Form::OptionalSize, _) => quote!(#key),
+                (Form::Pair, _) => quote!(#key(2, 2)),
+                (Form::Size, Rule::Exact(formula)) => {
+                    let k = size(formula.eval(4, 4).unwrap_or(1));
+                    quote!(#key = #k)
+                }
+                (Form::Size, _) => quote!(#key = 3),
+            };
+            entry(
+                pattern.key,
+                quote!(),
+                quote! {
+                    pub struct Layer<E: Dtype, D: Device<E>> {
+                        #[tied(#tie)]
+                        pub weight: Tensor<Rank2<4, 4>, E, D>,
+                        pub bias: Tensor<Rank1<4>, E, D>,
+                    }
+                },
+            )
+        })
+        .collect()
+}
+
+/// Shapes of input the UI cases do not write: late generics, paths, opaque sizes, many fields.
+fn edge_cases() -> Vec<Entry> {
     vec![
-        entry(
-            "forum",
-            quote!(),
-            quote! {
-                #[derive(Clone, Debug)]
-                pub struct TiedLinear<const N: usize, E: Dtype, D: Device<E>> {
-                    /// W[i, j] = weight[i]: N stored values instead of N×N.
-                    #[tied(rows = N)]
-                    pub weight: Tensor<Rank2<N, N>, E, D>,
-                    pub bias: Tensor<Rank1<N>, E, D>,
-                }
-            },
-        ),
-        entry(
-            "rect-rows-builder",
-            quote!(builder = Square),
-            quote! {
-                /// `I` inputs to `O` outputs.
-                pub struct Rect<const I: usize, const O: usize, E: Dtype, D: Device<E>> {
-                    #[tied(rows)]
-                    pub weight: Tensor<Rank2<I, O>, E, D>,
-                    /// One bias per output.
-                    pub bias: Tensor<Rank1<O>, E, D>,
-                }
-            },
-        ),
         entry(
             "late-generics-cols",
             quote!(),
@@ -67,22 +159,6 @@ fn corpus() -> Vec<Entry> {
                 pub struct Late<F: Dtype, Dev: Device<F>, const IN: usize, const OUT: usize> {
                     #[tied(cols = OUT)]
                     pub weight: Tensor<Rank2<IN, OUT>, F, Dev>,
-                }
-            },
-        ),
-        entry(
-            "where-scalar",
-            quote!(),
-            quote! {
-                pub struct Uniform<const N: usize, E, D>
-                where
-                    E: Dtype,
-                    D: Device<E>,
-                    E: Copy,
-                {
-                    #[tied(scalar)]
-                    pub weight: Tensor<Rank2<N, N>, E, D>,
-                    pub bias: Tensor<Rank1<N>, E, D>,
                 }
             },
         ),
@@ -107,17 +183,6 @@ fn corpus() -> Vec<Entry> {
                     #[tied(rows = SIZE)]
                     weight: dfdx::tensor::Tensor<dfdx::shapes::Rank2<SIZE, 2>, E, D>,
                     bias: ::dfdx::tensor::Tensor<Rank1<{ 1 + 1 }>, E, D>,
-                }
-            },
-        ),
-        entry(
-            "stated-sizes",
-            quote!(),
-            quote! {
-                pub struct Stated<const I: usize, const O: usize, E: Dtype, D: Device<E>> {
-                    #[tied(rows = I)]
-                    pub weight: Tensor<Rank2<I, O>, E, D>,
-                    pub bias: Tensor<Rank1<O>, E, D>,
                 }
             },
         ),
@@ -162,70 +227,12 @@ fn corpus() -> Vec<Entry> {
             },
         ),
         entry(
-            "tile-block",
-            quote!(),
-            quote! {
-                pub struct Tiled<E: Dtype, D: Device<E>> {
-                    #[tied(tile(2, 3))]
-                    pub small: Tensor<Rank2<4, 6>, E, D>,
-                    #[tied(block(2, 3))]
-                    pub big: Tensor<Rank2<4, 6>, E, D>,
-                }
-            },
-        ),
-        entry(
-            "diagonal-family",
-            quote!(builder = Diagonals),
-            quote! {
-                pub struct Diag<E: Dtype, D: Device<E>> {
-                    #[tied(toeplitz = 7)]
-                    pub t: Tensor<Rank2<4, 4>, E, D>,
-                    #[tied(hankel = 7)]
-                    pub h: Tensor<Rank2<4, 4>, E, D>,
-                    #[tied(symmetric = 10)]
-                    pub s: Tensor<Rank2<4, 4>, E, D>,
-                    #[tied(circulant)]
-                    pub c: Tensor<Rank2<4, 4>, E, D>,
-                    #[tied(banded = 3)]
-                    pub b: Tensor<Rank2<4, 4>, E, D>,
-                }
-            },
-        ),
-        entry(
             "custom-pattern",
             quote!(),
             quote! {
                 pub struct Custom<const N: usize, E: Dtype, D: Device<E>> {
                     #[tied(pattern = crate::patterns::Checkerboard)]
                     pub weight: Tensor<Rank2<N, N>, E, D>,
-                    pub bias: Tensor<Rank1<N>, E, D>,
-                }
-            },
-        ),
-        entry(
-            "autoencoder-forward",
-            quote!(forward = [enc + enc_bias, ReLU, dec + dec_bias]),
-            quote! {
-                /// A tied autoencoder: the decoder is the encoder transposed.
-                pub struct Autoencoder<const I: usize, const H: usize, E: Dtype, D: Device<E>> {
-                    #[tied(rows)]
-                    pub enc: Tensor<Rank2<I, H>, E, D>,
-                    pub enc_bias: Tensor<Rank1<H>, E, D>,
-                    #[tied(transpose_of = enc)]
-                    pub dec: Tensor<Rank2<H, I>, E, D>,
-                    pub dec_bias: Tensor<Rank1<I>, E, D>,
-                }
-            },
-        ),
-        entry(
-            "same-as",
-            quote!(builder = Shared, forward = [a, ReLU, b + bias]),
-            quote! {
-                pub struct Twice<const N: usize, E: Dtype, D: Device<E>> {
-                    #[tied(cols = N)]
-                    pub a: Tensor<Rank2<N, N>, E, D>,
-                    #[tied(same_as = a)]
-                    pub b: Tensor<Rank2<N, N>, E, D>,
                     pub bias: Tensor<Rank1<N>, E, D>,
                 }
             },
@@ -256,13 +263,12 @@ fn args_corpus() -> Vec<TokenStream> {
 // The pool of tokens mutations insert.
 // ---------------------------------------------------------------------------------------------
 
-/// Lexemes, each lexed with `TokenStream::from_str`; the `@` ones are built by hand because no
+/// Lexemes besides the pattern keys (which [`pool`] adds from the table), each lexed with `TokenStream::from_str`; the `@` ones are built by hand because no
 /// source text lexes to them.
 #[rustfmt::skip] // A table: one line per kind of token reads better than one per token.
-const POOL: &[&str] = &[
+const BASE_POOL: &[&str] = &[
     // Keys, names and types the macro looks for.
-    "rows", "cols", "scalar", "tied", "layer", "builder", "forward", "tile", "block", "toeplitz",
-    "hankel", "symmetric", "circulant", "banded", "pattern", "transpose_of", "same_as", "Tensor",
+    "tied", "layer", "builder", "forward", "pattern", "transpose_of", "same_as", "Tensor",
     "Rank0", "Rank1", "Rank2", "Rank3", "Const", "Dtype", "Device", "E", "D", "N", "I", "O",
     "weight", "bias", "enc", "dec", "doc", "derive", "ReLU", "f32", "r#rows", "r#type",
     // Keywords and reserved identifiers.
@@ -282,13 +288,23 @@ const POOL: &[&str] = &[
     "@joint =", "@joint <", "@joint :", "@joint '", "@-1", "@none-group", "@none-group rows",
 ];
 
-/// One entry of [`POOL`], printed as its text.
+/// [`BASE_POOL`] and every built-in pattern's key.
+fn pool() -> &'static [&'static str] {
+    static POOL: OnceLock<Vec<&'static str>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let mut pool: Vec<&'static str> = PATTERNS.iter().map(|p| p.key).collect();
+        pool.extend_from_slice(BASE_POOL);
+        pool
+    })
+}
+
+/// One entry of [`pool`], printed as its text.
 #[derive(Clone, Copy)]
 struct Piece(usize);
 
 impl fmt::Debug for Piece {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", POOL[self.0])
+        write!(f, "{:?}", pool()[self.0])
     }
 }
 
@@ -297,7 +313,7 @@ impl Piece {
         let joint = |c| vec![TokenTree::Punct(Punct::new(c, Spacing::Joint))];
         let none_group =
             |inner: TokenStream| vec![TokenTree::Group(Group::new(Delimiter::None, inner))];
-        match POOL[self.0] {
+        match pool()[self.0] {
             "@joint =" => joint('='),
             "@joint <" => joint('<'),
             "@joint :" => joint(':'),
@@ -315,37 +331,28 @@ impl Piece {
 }
 
 fn piece() -> impl Strategy<Value = Piece> {
-    (0..POOL.len()).prop_map(Piece)
+    (0..pool().len()).prop_map(Piece)
 }
 
 /// One of `names`, each in the pool.
 fn one_of(names: &'static [&'static str]) -> impl Strategy<Value = Piece> {
-    proptest::sample::select(names).prop_map(|name| {
-        let at = POOL.iter().position(|p| *p == name);
-        Piece(
-            at.ok_or_else(|| format!("{name:?} is not in the pool"))
-                .expect("every name is in the pool"),
-        )
-    })
+    proptest::sample::select(names).prop_map(piece_of)
 }
 
-/// A tie key.
+/// The pool's entry `name`.
+fn piece_of(name: &str) -> Piece {
+    let at = pool().iter().position(|p| *p == name);
+    Piece(
+        at.ok_or_else(|| format!("{name:?} is not in the pool"))
+            .expect("every name is in the pool"),
+    )
+}
+
+/// A tie key: the table's and the ties that are not patterns.
 fn key() -> impl Strategy<Value = Piece> {
-    one_of(&[
-        "rows",
-        "cols",
-        "scalar",
-        "tile",
-        "block",
-        "toeplitz",
-        "hankel",
-        "symmetric",
-        "circulant",
-        "banded",
-        "pattern",
-        "transpose_of",
-        "same_as",
-    ])
+    let mut keys: Vec<&'static str> = PATTERNS.iter().map(|p| p.key).collect();
+    keys.extend(["pattern", "transpose_of", "same_as"]);
+    proptest::sample::select(keys).prop_map(piece_of)
 }
 
 /// A layer option's name.
@@ -595,7 +602,7 @@ impl Mutation {
                 }
                 let count = words.len();
                 let word = &mut words[at % count];
-                let candidates: Vec<TokenTree> = (0..POOL.len())
+                let candidates: Vec<TokenTree> = (0..pool().len())
                     .filter_map(|i| match Piece(i).tokens().as_slice() {
                         [one] if same_kind(one, word) => Some(one.clone()),
                         _ => None,
@@ -807,11 +814,12 @@ impl Case {
                 sizes,
                 field,
             } => {
-                let own_form = match POOL[key.0] {
-                    "scalar" | "circulant" => 0,
-                    "tile" | "block" => 2,
-                    "transpose_of" | "same_as" => 3,
-                    _ => 1,
+                let own_form = match tied_patterns::find(pool()[key.0]).map(|p| p.form) {
+                    Some(Form::Bare) => 0,
+                    Some(Form::Pair) => 2,
+                    Some(_) => 1,
+                    None if matches!(pool()[key.0], "transpose_of" | "same_as") => 3,
+                    None => 1,
                 };
                 let [a, b, c, d] = sizes.map(|s| s.tokens());
                 let (key, field) = (key.tokens(), field.tokens());
@@ -861,7 +869,7 @@ impl Case {
 /// Expands, turning a panic into an error that names the input.
 fn expand(args: &TokenStream, input: &TokenStream) -> Result<TokenStream, String> {
     catch_unwind(AssertUnwindSafe(|| {
-        crate::expand::layer(args.clone(), input.clone())
+        tied_macros_core::layer(args.clone(), input.clone())
     }))
     .map_err(|payload| {
         let message = payload
@@ -869,7 +877,7 @@ fn expand(args: &TokenStream, input: &TokenStream) -> Result<TokenStream, String
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(no message)".to_owned());
-        format!("`expand::layer` panicked: {message}\n  args:  {args}\n  input: {input}")
+        format!("`tied_macros_core::layer` panicked: {message}\n  args:  {args}\n  input: {input}")
     })
 }
 
@@ -954,7 +962,7 @@ fn expand_to_file(args: TokenStream, input: TokenStream) -> syn::File {
 
 #[test]
 fn pool_lexes() {
-    for i in 0..POOL.len() {
+    for i in 0..pool().len() {
         assert!(!Piece(i).tokens().is_empty(), "{:?}", Piece(i));
     }
 }

@@ -1,0 +1,14 @@
+//! A type that is not a pattern: the error says what to implement, at the type.
+use tied::prelude::*;
+
+#[tied::layer]
+pub struct Layer<E: Dtype, D: Device<E>> {
+    #[tied(pattern = String)]
+    pub weight: Tensor<Rank2<4, 3>, E, D>,
+}
+
+fn main() {
+    let dev = Cpu::default();
+    let layer = dev.build_module::<LayerConfig, f32>();
+    let _y = layer.forward(dev.tensor([1.0, 2.0, 3.0, 4.0]));
+}

@@ -1,0 +1,461 @@
+//! The built-in tie patterns of [`tied`](https://docs.rs/tied), one row each: the attribute key,
+//! the form of its value, the runtime type, the stored-size rule, whether the weight must be square,
+//! and its documentation line.
+//!
+//! The runtime (`tied-runtime`) and the macro (`tied-macros`) both compile this crate: the runtime's
+//! `Tie` impls assert their stored size with [`Pattern::assert_fits`] at compile time, and the macro
+//! parses, validates, suggests and reports from [`PATTERNS`]. Adding a pattern is its `Tie` impl,
+//! one row here, and its tests.
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(test)]
+extern crate std;
+
+mod message;
+
+pub use message::Message;
+
+/// What follows a pattern's key in `#[tied(..)]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// `circulant`: no value.
+    Bare,
+    /// `rows` or `rows = N`: the stored length, optional (the shape gives it).
+    OptionalSize,
+    /// `toeplitz = K`: the stored length, required (its arithmetic is not a type on stable Rust).
+    Size,
+    /// `tile(R, C)`: the stored block's shape.
+    Pair,
+}
+
+/// A stored size computed from the weight's `I` inputs and `O` outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Formula {
+    /// `I`, one per input.
+    Inputs,
+    /// `O`, one per output.
+    Outputs,
+    /// `1`.
+    One,
+    /// `N` of a square `N`×`N` weight.
+    Side,
+    /// `I + O − 1`, one per diagonal.
+    Diagonals,
+    /// `N(N + 1)/2`, the upper triangle of a square weight.
+    Triangle,
+}
+
+impl Formula {
+    /// The stored size for an `i`×`o` weight; `None` where it overflows `usize` (or is `0 − 1`).
+    pub const fn eval(self, i: usize, o: usize) -> Option<usize> {
+        match self {
+            Formula::Inputs | Formula::Side => Some(i),
+            Formula::Outputs => Some(o),
+            Formula::One => Some(1),
+            Formula::Diagonals => match i.checked_add(o) {
+                Some(sum) if sum > 0 => Some(sum - 1),
+                _ => None,
+            },
+            Formula::Triangle => match i.checked_add(1) {
+                Some(next) => match next.checked_mul(i) {
+                    Some(twice) => Some(twice / 2),
+                    None => None,
+                },
+                None => None,
+            },
+        }
+    }
+
+    /// The formula as the docs write it.
+    pub const fn text(self) -> &'static str {
+        match self {
+            Formula::Inputs => "I",
+            Formula::Outputs => "O",
+            Formula::One => "1",
+            Formula::Side => "N",
+            Formula::Diagonals => "I + O − 1",
+            Formula::Triangle => "N(N + 1)/2",
+        }
+    }
+}
+
+/// How a pattern's stored values must fit an `I`×`O` weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Exactly this many values: a stated size must equal it.
+    Exact(Formula),
+    /// `K = 2b + 1` diagonals around the main one: `K` odd, the bandwidth `b` below both sides.
+    Band,
+    /// An `R`×`C` block: `R` divides `I` and `C` divides `O`, neither 0.
+    Divides,
+}
+
+/// One built-in pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pattern {
+    /// The attribute key, also the pattern's `Tie::NAME`: `#[tied(toeplitz = 6)]`.
+    pub key: &'static str,
+    /// What follows the key.
+    pub form: Form,
+    /// The runtime type, as `tied::__private::{ty}`, with the stated sizes as const arguments.
+    pub ty: &'static str,
+    /// How many values are stored.
+    pub rule: Rule,
+    /// Whether the weight must be square.
+    pub square: bool,
+    /// Whether a bias (a 1×O row) may take it.
+    pub bias: bool,
+    /// What is stored, for messages: "one value per diagonal".
+    pub stores: &'static str,
+    /// The effective weight, for docs: "`W[i, j] = v[i − j + O − 1]`".
+    pub doc: &'static str,
+}
+
+/// Every built-in pattern, in the order messages list them.
+pub const PATTERNS: &[Pattern] = &[
+    ROWS, COLS, SCALAR, TILE, BLOCK, TOEPLITZ, CIRCULANT, HANKEL, SYMMETRIC, BANDED, DIAGONAL,
+];
+
+/// `W[i, j] = w[i]`.
+pub const ROWS: Pattern = Pattern {
+    key: "rows",
+    form: Form::OptionalSize,
+    ty: "Rows",
+    rule: Rule::Exact(Formula::Inputs),
+    square: false,
+    bias: true,
+    stores: "one value per input",
+    doc: "`W[i, j] = w[i]`: every row one value (the forum's layer)",
+};
+
+/// `W[i, j] = w[j]`.
+pub const COLS: Pattern = Pattern {
+    key: "cols",
+    form: Form::OptionalSize,
+    ty: "Cols",
+    rule: Rule::Exact(Formula::Outputs),
+    square: false,
+    bias: false,
+    stores: "one value per output",
+    doc: "`W[i, j] = w[j]`: every column one value",
+};
+
+/// `W[i, j] = w`.
+pub const SCALAR: Pattern = Pattern {
+    key: "scalar",
+    form: Form::Bare,
+    ty: "Scalar",
+    rule: Rule::Exact(Formula::One),
+    square: false,
+    bias: true,
+    stores: "one value for every entry",
+    doc: "`W[i, j] = w`: one value for the whole weight",
+};
+
+/// `W[i, j] = V[i mod R, j mod C]`.
+pub const TILE: Pattern = Pattern {
+    key: "tile",
+    form: Form::Pair,
+    ty: "Tile",
+    rule: Rule::Divides,
+    square: false,
+    bias: false,
+    stores: "the repeated block",
+    doc: "`W[i, j] = V[i mod R, j mod C]` (PyTorch `repeat`)",
+};
+
+/// `W[i, j] = V[i / (I/R), j / (O/C)]`.
+pub const BLOCK: Pattern = Pattern {
+    key: "block",
+    form: Form::Pair,
+    ty: "Block",
+    rule: Rule::Divides,
+    square: false,
+    bias: false,
+    stores: "the stored values",
+    doc: "`W[i, j] = V[i / (I/R), j / (O/C)]` (`repeat_interleave`)",
+};
+
+/// `W[i, j] = v[i − j + O − 1]`.
+pub const TOEPLITZ: Pattern = Pattern {
+    key: "toeplitz",
+    form: Form::Size,
+    ty: "Toeplitz",
+    rule: Rule::Exact(Formula::Diagonals),
+    square: false,
+    bias: false,
+    stores: "one value per diagonal",
+    doc: "`W[i, j] = v[i − j + O − 1]`: constant along each diagonal",
+};
+
+/// `W[i, j] = v[(j − i) mod N]`.
+pub const CIRCULANT: Pattern = Pattern {
+    key: "circulant",
+    form: Form::Bare,
+    ty: "Circulant",
+    rule: Rule::Exact(Formula::Side),
+    square: true,
+    bias: false,
+    stores: "one value per wrapped diagonal",
+    doc: "`W[i, j] = v[(j − i) mod N]`: each row the previous one rotated",
+};
+
+/// `W[i, j] = v[i + j]`.
+pub const HANKEL: Pattern = Pattern {
+    key: "hankel",
+    form: Form::Size,
+    ty: "Hankel",
+    rule: Rule::Exact(Formula::Diagonals),
+    square: false,
+    bias: false,
+    stores: "one value per diagonal",
+    doc: "`W[i, j] = v[i + j]`: constant along each anti-diagonal",
+};
+
+/// `W = Wᵀ`.
+pub const SYMMETRIC: Pattern = Pattern {
+    key: "symmetric",
+    form: Form::Size,
+    ty: "Symmetric",
+    rule: Rule::Exact(Formula::Triangle),
+    square: true,
+    bias: false,
+    stores: "its upper triangle",
+    doc: "`W = Wᵀ`: the upper triangle, row by row",
+};
+
+/// `W[i, j] = v[i − j + b]` for `|i − j| ≤ b`.
+pub const BANDED: Pattern = Pattern {
+    key: "banded",
+    form: Form::Size,
+    ty: "Banded",
+    rule: Rule::Band,
+    square: false,
+    bias: false,
+    stores: "2·bandwidth + 1 diagonals",
+    doc: "`W[i, j] = v[i − j + b]` for `|i − j| ≤ b`, a structural 0 elsewhere",
+};
+
+/// `W[i, i] = v[i]`.
+pub const DIAGONAL: Pattern = Pattern {
+    key: "diagonal",
+    form: Form::Bare,
+    ty: "Diagonal",
+    rule: Rule::Exact(Formula::Side),
+    square: true,
+    bias: false,
+    stores: "one value per diagonal entry",
+    doc: "`W[i, i] = v[i]`, a structural 0 elsewhere",
+};
+
+/// The built-in pattern with attribute key `key`.
+pub fn find(key: &str) -> Option<&'static Pattern> {
+    PATTERNS.iter().find(|p| p.key == key)
+}
+
+/// Why stated sizes do not fit a weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// The pattern needs a square weight.
+    NotSquare,
+    /// The stated size is not the formula's value (`None`: the formula overflows `usize`).
+    Size {
+        /// The formula.
+        formula: Formula,
+        /// Its value for this weight.
+        want: Option<usize>,
+        /// The size stated.
+        stated: usize,
+    },
+    /// A band stores an odd number of diagonals.
+    EvenBand,
+    /// A band's bandwidth `k / 2` reaches past the shorter side.
+    BandTooWide {
+        /// The shorter side.
+        side: usize,
+    },
+    /// A block side that is 0 or does not divide the weight's side.
+    NotDividing {
+        /// The stated side.
+        part: usize,
+        /// The weight's side it must divide.
+        whole: usize,
+        /// `true` for the inputs (`R` of `I`), `false` for the outputs (`C` of `O`).
+        inputs: bool,
+    },
+}
+
+impl Pattern {
+    /// The first problem with using this pattern, with `stated` sizes (none, `[K]` or `[R, C]`),
+    /// on an `i`×`o` weight.
+    pub const fn problem(&self, i: usize, o: usize, stated: &[usize]) -> Option<Problem> {
+        if self.square && i != o {
+            return Some(Problem::NotSquare);
+        }
+        match self.rule {
+            Rule::Exact(formula) => {
+                if stated.is_empty() {
+                    return None;
+                }
+                let want = formula.eval(i, o);
+                match want {
+                    Some(w) if w == stated[0] => None,
+                    _ => Some(Problem::Size {
+                        formula,
+                        want,
+                        stated: stated[0],
+                    }),
+                }
+            }
+            Rule::Band => {
+                if stated.is_empty() {
+                    return None;
+                }
+                let k = stated[0];
+                let side = if i < o { i } else { o };
+                if k.is_multiple_of(2) {
+                    Some(Problem::EvenBand)
+                } else if k / 2 >= side {
+                    Some(Problem::BandTooWide { side })
+                } else {
+                    None
+                }
+            }
+            Rule::Divides => {
+                if stated.len() < 2 {
+                    return None;
+                }
+                let (r, c) = (stated[0], stated[1]);
+                if r == 0 || !i.is_multiple_of(r) {
+                    Some(Problem::NotDividing {
+                        part: r,
+                        whole: i,
+                        inputs: true,
+                    })
+                } else if c == 0 || !o.is_multiple_of(c) {
+                    Some(Problem::NotDividing {
+                        part: c,
+                        whole: o,
+                        inputs: false,
+                    })
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// Panics, with the numbers, where [`Pattern::problem`] finds one: the runtime's `Tie` impls
+    /// call it in an associated const, so a wrong size is a compile-time error however the pattern
+    /// is used.
+    #[track_caller]
+    pub const fn assert_fits(&self, i: usize, o: usize, stated: &[usize]) {
+        if let Some(problem) = self.problem(i, o, stated) {
+            let message = self.message(problem, i, o);
+            panic!("{}", message.as_str());
+        }
+    }
+
+    /// `problem` in words, with the numbers: built at compile time, where `format!` is not
+    /// available.
+    pub const fn message(&self, problem: Problem, i: usize, o: usize) -> Message {
+        let m = Message::new()
+            .str("tied: `")
+            .str(self.key)
+            .str("` on a ")
+            .num(i)
+            .str("×")
+            .num(o)
+            .str(" weight: ");
+        match problem {
+            Problem::NotSquare => m.str("the weight must be square"),
+            Problem::Size {
+                formula,
+                want,
+                stated,
+            } => {
+                let m = m
+                    .str("it stores ")
+                    .str(self.stores)
+                    .str(", ")
+                    .str(formula.text())
+                    .str(" = ");
+                let m = match want {
+                    Some(w) => m.num(w),
+                    None => m.str("more than usize::MAX"),
+                };
+                m.str(" values, but the stated size is ").num(stated)
+            }
+            Problem::EvenBand => m.str("a band stores 2·bandwidth + 1 diagonals, an odd number"),
+            Problem::BandTooWide { side } => m
+                .str("the bandwidth must be below both sides, and the shorter is ")
+                .num(side),
+            Problem::NotDividing {
+                part,
+                whole,
+                inputs,
+            } => m
+                .str(if inputs { "R = " } else { "C = " })
+                .num(part)
+                .str(" must divide the ")
+                .str(if inputs { "inputs " } else { "outputs " })
+                .num(whole)
+                .str(" (and not be 0)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_types_are_unique() {
+        for (n, a) in PATTERNS.iter().enumerate() {
+            for b in &PATTERNS[n + 1..] {
+                assert!(a.key != b.key && a.ty != b.ty, "{a:?} and {b:?}");
+            }
+        }
+        assert_eq!(find("toeplitz"), Some(&TOEPLITZ));
+        assert_eq!(find("nope"), None);
+    }
+
+    #[test]
+    fn formulas() {
+        assert_eq!(Formula::Diagonals.eval(4, 3), Some(6));
+        assert_eq!(Formula::Diagonals.eval(0, 0), None);
+        assert_eq!(Formula::Diagonals.eval(usize::MAX, 1), None);
+        assert_eq!(Formula::Triangle.eval(4, 4), Some(10));
+        assert_eq!(Formula::Triangle.eval(usize::MAX, usize::MAX), None);
+    }
+
+    #[test]
+    fn problems_say_the_numbers() {
+        assert_eq!(TOEPLITZ.problem(4, 3, &[6]), None);
+        let problem = TOEPLITZ.problem(4, 3, &[5]).unwrap();
+        assert_eq!(
+            TOEPLITZ.message(problem, 4, 3).as_str(),
+            "tied: `toeplitz` on a 4×3 weight: it stores one value per diagonal, I + O − 1 = 6 \
+             values, but the stated size is 5"
+        );
+        assert_eq!(SYMMETRIC.problem(4, 3, &[10]), Some(Problem::NotSquare));
+        assert_eq!(BANDED.problem(5, 5, &[4]), Some(Problem::EvenBand));
+        assert_eq!(
+            BANDED.problem(3, 4, &[7]),
+            Some(Problem::BandTooWide { side: 3 })
+        );
+        assert_eq!(
+            TILE.problem(4, 6, &[3, 2]),
+            Some(Problem::NotDividing {
+                part: 3,
+                whole: 4,
+                inputs: true
+            })
+        );
+        assert!(TILE.problem(4, 6, &[0, 2]).is_some());
+        assert_eq!(DIAGONAL.problem(3, 3, &[]), None);
+    }
+
+    const _: () = TOEPLITZ.assert_fits(4, 3, &[6]);
+}
