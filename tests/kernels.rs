@@ -532,3 +532,95 @@ fn kernels_run_on_the_cpu_and_step_aside_for_the_reference() {
         ))
     }));
 }
+
+/// `try_lookup` = gathering rows of the materialized weight, values and gradients, for every
+/// pattern and both id shapes.
+fn check_lookup<P: Tie<I, O>, const I: usize, const O: usize>() {
+    let dev = Cpu::default();
+    let numel = <P::Stored as ConstShape>::NUMEL;
+    let stored: Tensor<P::Stored, f64, Cpu> =
+        dev.tensor_from_vec(vals(numel, 3), Default::default());
+    let ids: Tensor<(usize,), usize, Cpu> = dev.tensor_from_vec(vec![2, 0, I - 1, 2], (4,));
+    let r = vals::<f64>(4 * O, 4);
+    let rt: Batch<O, f64, Cpu, NoneTape> = dev.tensor_from_vec(r.clone(), (4, Const));
+    let got =
+        tied_runtime::try_lookup::<P, I, O, f64, Cpu, _, _, _>(&stored, ids.leaky_trace()).unwrap();
+    let got_y = got.as_vec();
+    let got_g = (got * rt.clone())
+        .sum::<Rank0, _>()
+        .backward()
+        .get(&stored)
+        .as_vec();
+    let want = P::try_effective(stored.leaky_trace())
+        .unwrap()
+        .gather(ids.clone());
+    let want_y = want.as_vec();
+    let want_g = (want * rt)
+        .sum::<Rank0, _>()
+        .backward()
+        .get(&stored)
+        .as_vec();
+    assert_close(&format!("{} lookup", P::NAME), &got_y, &want_y, 1e-12);
+    assert_close(&format!("{} lookup grad", P::NAME), &got_g, &want_g, 1e-12);
+
+    // (B, S) ids give (B, S, O).
+    let ids2: Tensor<(usize, usize), usize, Cpu> =
+        dev.tensor_from_vec(vec![2, 0, I - 1, 2], (2, 2));
+    let got2: Tensor<(usize, usize, Const<O>), f64, Cpu> =
+        tied_runtime::try_lookup::<P, I, O, f64, Cpu, _, _, _>(&stored, ids2).unwrap();
+    assert_eq!(got2.shape(), &(2, 2, Const::<O>));
+    assert_close(
+        &format!("{} lookup 2-D", P::NAME),
+        &got2.as_vec(),
+        &want_y,
+        1e-12,
+    );
+}
+
+#[test]
+fn lookup_matches_the_materialized_weight_for_every_pattern() {
+    use tied::{Banded, Circulant, Hankel, Symmetric, Toeplitz};
+    check_lookup::<Rows, 5, 4>();
+    check_lookup::<Cols, 5, 4>();
+    check_lookup::<Scalar, 5, 4>();
+    check_lookup::<Tile<1, 2>, 5, 4>();
+    check_lookup::<Block<5, 2>, 5, 4>();
+    check_lookup::<Transposed<Tile<2, 1>>, 5, 4>();
+    check_lookup::<Toeplitz<8>, 5, 4>();
+    check_lookup::<Circulant, 5, 5>();
+    check_lookup::<Hankel<8>, 5, 4>();
+    check_lookup::<Symmetric<15>, 5, 5>();
+    check_lookup::<Banded<3>, 5, 5>();
+}
+
+/// A 2^20 × 2^20 weight (4 TiB as `f32`) stored in 2^20 values: looking up two rows reads two
+/// rows. Materializing `W` first, as `lookup_*` did, aborts on the allocation.
+#[test]
+fn lookup_reads_only_the_rows_it_returns() {
+    use tied::Toeplitz;
+    const M: usize = 1 << 20;
+    let dev = Cpu::default();
+    let ids = || -> Tensor<(usize,), usize, Cpu> { dev.tensor_from_vec(vec![3, M - 1], (2,)) };
+
+    let w: Tensor<Rank1<M>, f32, Cpu> =
+        dev.tensor_from_vec((0..M).map(|k| k as f32).collect(), (Const,));
+    let rows =
+        tied_runtime::try_lookup::<Rows, M, M, f32, Cpu, _, _, _>(&w, ids().leaky_trace()).unwrap();
+    assert_eq!(rows.shape(), &(2, Const::<M>));
+    let y = rows.retaped::<NoneTape>();
+    assert_eq!(
+        (y[[0, 0]], y[[0, M - 1]], y[[1, 7]]),
+        (3.0, 3.0, (M - 1) as f32)
+    );
+    let g = rows.sum::<Rank0, _>().backward().get(&w);
+    assert_eq!((g[[3]], g[[M - 1]], g[[0]]), (M as f32, M as f32, 0.0));
+
+    // W[i, j] = v[i − j + M − 1]: 2^21 − 1 stored values.
+    let v: Tensor<Rank1<{ 2 * M - 1 }>, f32, Cpu> =
+        dev.tensor_from_vec((0..2 * M - 1).map(|k| k as f32).collect(), (Const,));
+    let t = tied_runtime::try_lookup::<Toeplitz<{ 2 * M - 1 }>, M, M, f32, Cpu, _, _, _>(&v, ids())
+        .unwrap();
+    let want = |i: usize, j: usize| (i + M - 1 - j) as f32;
+    assert_eq!((t[[0, 0]], t[[0, 5]]), (want(3, 0), want(3, 5)));
+    assert_eq!(t[[1, M - 1]], want(M - 1, M - 1));
+}
