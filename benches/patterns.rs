@@ -180,7 +180,10 @@ macro_rules! pattern_cases {
                 let (w, tape) = layer.weight_effective(tape).split_tape();
                 let y = x.put_tape(tape).matmul(w);
                 let shape = *y.shape();
-                let y = y + layer.bias.retaped::<OwnedTape<f32, Cpu>>().broadcast_like(&shape);
+                let y = y + layer
+                    .bias
+                    .retaped::<OwnedTape<f32, Cpu>>()
+                    .broadcast_like(&shape);
                 black_box(y.sum().backward());
             }),
         });
