@@ -20,10 +20,13 @@
 //!     x: Batch<I, E, D, T>,
 //!     stored: &Tensor<Self::Stored, E, D>,
 //!     bias: Option<&FusedBias<E, D>>,
-//! ) -> Fused<Result<Batch<O, E, D, T>, D::Err>, Batch<I, E, D, T>> {
+//! ) -> FusedLinear<I, O, E, D, T> {
 //!     try_fused_linear::<_, I, O, _, _, _, _>(x, stored, bias, MyKernel::new())
 //! }
 //! ```
+//!
+//! The broadcast family's kernel (`fold.rs`) is the worked example: one struct describing the
+//! pattern's structure, `forward` and `backward` over rows, split over threads with [`par`].
 //!
 //! The dispatch is by device type: the kernel runs when `D` is dfdx's `Cpu` and `E` is `f32` or
 //! `f64`; otherwise (`Cuda`, other dtypes) [`Fused::Declined`] hands `x` back and the pattern runs its
