@@ -33,13 +33,18 @@
 //! reference lowering, the plain dfdx ops, which is also what kernels are tested against
 //! ([`with_reference`] forces it on the current thread).
 //!
-//! Lower-level pieces for kernels that need more than [`LinearKernel`] (their own tensors on the
-//! tape): [`OnCpu`] (the type-checked cast), [`cpu_slice`], [`cpu_output`], [`RawGrad`], and the
-//! thread helpers in [`par`].
+//! A kernel that makes a tensor of its own (a pattern's effective weight materialized on all cores,
+//! with a scatter-add backward into the stored values, to hand to `matmul`) is a [`MapKernel`]
+//! run by [`try_fused_map`].
+//!
+//! Lower-level pieces for kernels that need more (other tensors on the tape): [`OnCpu`] (the
+//! type-checked cast), [`cpu_slice`], [`cpu_output`], [`RawGrad`], and the thread helpers in
+//! [`par`].
 
 mod cpu;
 mod fold;
 mod linear;
+mod map;
 pub mod par;
 
 use core::cell::Cell;
@@ -51,6 +56,7 @@ use crate::Batch;
 pub use cpu::{cpu_output, cpu_slice, OnCpu, RawGrad};
 pub(crate) use fold::{Fold, FoldKernel};
 pub use linear::{try_fused_linear, BiasIndex, FusedBias, KernelBias};
+pub use map::{try_fused_map, MapKernel};
 
 /// The dtypes kernels are written for: `f32` and `f64` (the dtypes dispatched to a kernel).
 ///
