@@ -296,7 +296,6 @@ fn dfdx_linear_for_comparison() {
 
 /// `lookup_*` with no ids: (0,) and (2, 0) ids give empty rows, and the embedding a zero gradient.
 #[test]
-#[ignore = "needs the generated `lookup_*` to call `tied_runtime::try_lookup` (macro side of issue 8)"]
 fn lookup_of_no_ids() {
     let dev = Cpu::default();
     let lm = build::<TiedLmConfig>();

@@ -8,6 +8,7 @@ use rand_distr::{uniform::SampleUniform, Uniform};
 
 use core::cell::RefCell;
 
+use crate::kernels::{Fused, FusedBias, KernelBias};
 use crate::{Batch, LinearInput, Tie};
 use dfdx::nn::BuildOnDevice;
 
@@ -19,11 +20,22 @@ impl<E: Dtype + Float + SampleUniform> TiedDtype for E {}
 pub trait Bias<const O: usize, E: Dtype, D: Device<E>> {
     /// `y + b` broadcast over the rows of `y`.
     fn try_add_to<T: Tape<E, D>>(&self, y: Batch<O, E, D, T>) -> Result<Batch<O, E, D, T>, D::Err>;
+
+    /// The bias for a fused kernel to add in its own pass over the output. The provided version
+    /// says it cannot be fused: [`Bias::try_add_to`] adds it after.
+    #[doc(hidden)]
+    fn kernel_bias(&self) -> KernelBias<E, D> {
+        KernelBias::Separate
+    }
 }
 
 impl<const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D> for () {
     fn try_add_to<T: Tape<E, D>>(&self, y: Batch<O, E, D, T>) -> Result<Batch<O, E, D, T>, D::Err> {
         Ok(y)
+    }
+
+    fn kernel_bias(&self) -> KernelBias<E, D> {
+        KernelBias::None
     }
 }
 
@@ -31,6 +43,10 @@ impl<const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D> for Tensor<Rank1<O>, 
     fn try_add_to<T: Tape<E, D>>(&self, y: Batch<O, E, D, T>) -> Result<Batch<O, E, D, T>, D::Err> {
         let shape = *y.shape();
         y.try_add(self.retaped::<T>().try_broadcast_like(&shape)?)
+    }
+
+    fn kernel_bias(&self) -> KernelBias<E, D> {
+        FusedBias::new(self, None).map_or(KernelBias::Separate, KernelBias::Fused)
     }
 }
 
@@ -45,6 +61,13 @@ impl<const M: usize, const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D>
         let shape = *y.shape();
         let b = self.0.retaped::<T>().try_reshape_like(&(Const::<O>,))?;
         y.try_add(b.try_broadcast_like(&shape)?)
+    }
+
+    fn kernel_bias(&self) -> KernelBias<E, D> {
+        match M == O {
+            true => FusedBias::new(self.0, None).map_or(KernelBias::Separate, KernelBias::Fused),
+            false => KernelBias::Separate,
+        }
     }
 }
 
@@ -69,6 +92,12 @@ impl<P: Tie<1, O>, const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D>
         let row = P::try_effective(self.stored.retaped::<T>())?;
         let row: Tensor<Rank1<O>, E, D, T> = row.try_reshape()?;
         y.try_add(row.try_broadcast_like(&shape)?)
+    }
+
+    fn kernel_bias(&self) -> KernelBias<E, D> {
+        // Entry j of the 1×O row is stored value `P::index(0, j)`.
+        FusedBias::new(self.stored, Some(<P as Tie<1, O>>::index))
+            .map_or(KernelBias::Separate, KernelBias::Fused)
     }
 }
 
@@ -99,8 +128,10 @@ where
 
 /// `x·W + b` on `n` rows, contiguous: one step of a generated forward.
 ///
-/// The bias is added to the pattern's view of `x·W` (a broadcast for `rows` and `scalar`), so the
-/// sum is the only allocation; the result is made contiguous before anything else sees it.
+/// Where the pattern has a fused kernel for this device ([`crate::kernels`]), the kernel adds the
+/// bias in its one pass over the output. Otherwise the bias is added to the pattern's view of `x·W`
+/// (a broadcast for `rows` and `scalar`), so the sum is the only allocation; the result is made
+/// contiguous before anything else sees it.
 pub fn try_apply_biased<P, const I: usize, const O: usize, E, D, T, B>(
     x: Batch<I, E, D, T>,
     stored: &Tensor<P::Stored, E, D>,
@@ -116,8 +147,20 @@ where
     if x.shape().0 == 0 {
         return try_apply_empty(x, stored, bias);
     }
-    bias.try_add_to(P::try_apply_view(x, stored)?)?
-        .try_contiguous()
+    let kernel_bias = bias.kernel_bias();
+    let fused = match &kernel_bias {
+        KernelBias::Fused(b) => Some(b),
+        KernelBias::None | KernelBias::Separate => None,
+    };
+    match P::try_apply_fused(x, stored, fused) {
+        Fused::Done(y) => match kernel_bias {
+            KernelBias::Separate => bias.try_add_to(y?),
+            KernelBias::None | KernelBias::Fused(_) => y,
+        },
+        Fused::Declined(x) => bias
+            .try_add_to(P::try_apply_view(x, stored)?)?
+            .try_contiguous(),
+    }
 }
 
 /// Tensor options that reset a parameter like dfdx's `Linear`: uniform in ±1/√`fan_in`.
@@ -293,29 +336,6 @@ where
     bias.try_add_to(y)
 }
 
-/// Rows of `w` picked by `ids`: dfdx's `gather`, which also takes no ids at all (an empty batch
-/// or sequence), giving an empty output and `w` a zero gradient. What a generated `lookup_*` calls.
-pub fn try_lookup<S, Idx, Dst, E, D, T>(
-    w: Tensor<S, E, D, T>,
-    ids: Tensor<Idx, usize, D>,
-) -> Result<Tensor<Dst, E, D, T>, D::Err>
-where
-    S: Shape + ReplaceDimTo<Dst, Idx>,
-    Idx: Shape,
-    Dst: Shape,
-    E: Dtype,
-    D: Device<E>,
-    T: Tape<E, D>,
-{
-    if ids.shape().num_elements() > 0 {
-        return w.try_gather(ids);
-    }
-    let dst = w.shape().replace(*ids.shape());
-    let (w, tape) = w.split_tape();
-    let (dev, w) = (w.device().clone(), w.ghost());
-    try_empty_on_tape(&dev, dst, tape, move |grads| grads.try_alloc_for(&w))
-}
-
 /// An empty tensor of shape `dst` on `tape`, whose backward allocates (zero) gradients with
 /// `alloc`: how an op on empty inputs stays on the tape without running a kernel.
 pub(crate) fn try_empty_on_tape<Dst, E, D, T, F>(
@@ -335,33 +355,4 @@ where
     let y = dev.try_zeros_like(&dst)?;
     tape.add_backward_op(alloc);
     Ok(y.put_tape(tape))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lookup_of_no_ids_is_empty_with_zero_gradient() {
-        let dev = Cpu::default();
-        let w: Tensor<Rank2<4, 3>, f64, _> = dev.sample_normal();
-        let none: Tensor<(usize,), usize, _> = dev.zeros_like(&(0,));
-        let y: Tensor<(usize, Const<3>), f64, _, _> = try_lookup(w.leaky_trace(), none).unwrap();
-        assert_eq!(y.shape().concrete(), [0, 3]);
-        let grads = y.sum::<Rank1<3>, _>().sum().backward();
-        assert_eq!(grads.get(&w).array(), [[0.0; 3]; 4]);
-        for ids in [(2, 0), (0, 5)] {
-            let none: Tensor<(usize, usize), usize, _> = dev.zeros_like(&ids);
-            let y: Tensor<(usize, usize, Const<3>), f64, _, _> =
-                try_lookup(w.leaky_trace(), none).unwrap();
-            assert_eq!(y.shape().concrete(), [ids.0, ids.1, 3]);
-            let grads = y.sum::<Rank1<3>, _>().sum().backward();
-            assert_eq!(grads.get(&w).array(), [[0.0; 3]; 4]);
-        }
-        // With ids it is dfdx's gather.
-        let ids: Tensor<(usize,), usize, _> = dev.tensor_from_vec(vec![3, 0], (2,));
-        let y: Tensor<(usize, Const<3>), f64, _> = try_lookup(w.clone(), ids).unwrap();
-        let w = w.array();
-        assert_eq!(y.as_vec(), [w[3], w[0]].concat());
-    }
 }

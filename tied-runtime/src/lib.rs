@@ -9,7 +9,9 @@ mod checkpoint;
 mod gradcheck;
 mod input;
 mod interop;
+pub mod kernels;
 mod layer;
+mod lookup;
 mod picture;
 mod tie;
 
@@ -22,9 +24,9 @@ pub use interop::{
     EffectiveField, FieldFit, ImportReport, InteropError, TiedTo, TiedWeights, Violation,
 };
 pub use layer::{
-    try_apply_biased, try_build, try_linear, try_lookup, Bias, BuildError, InvalidPattern,
-    TiedDtype, TiedLayer,
+    try_apply_biased, try_build, try_linear, Bias, BuildError, InvalidPattern, TiedDtype, TiedLayer,
 };
+pub use lookup::try_lookup;
 pub use picture::Picture;
 pub use safetensors;
 // Every pattern and its checks: a new pattern in tie.rs is public (and reachable by the macro
@@ -39,9 +41,9 @@ pub mod __private {
     pub use crate::interop::{EffectiveField, TiedTo, TiedWeights};
     pub use crate::layer::{
         assert_tie, check_built, check_field_pattern, device_ok, fan_in_uniform, try_apply_biased,
-        try_linear, try_lookup, Bias, CheckedBias, InvalidPattern, SameSize, TiedBias, TiedDtype,
-        TiedLayer,
+        try_linear, Bias, CheckedBias, InvalidPattern, SameSize, TiedBias, TiedDtype, TiedLayer,
     };
+    pub use crate::lookup::try_lookup;
     pub use crate::picture::Picture;
     // The built-in patterns, named by the table's `ty` column (`tied_patterns::Pattern::ty`).
     pub use crate::tie::*;
@@ -51,6 +53,6 @@ pub mod __private {
     };
     pub use dfdx::shapes::{Dtype, Rank2, ReplaceDimTo, Shape};
     pub use dfdx::tensor::safetensors::SafeDtype;
-    pub use dfdx::tensor::{HasErr, PutTape, SplitTape, Tape, Tensor};
-    pub use dfdx::tensor_ops::{Device, GatherTo};
+    pub use dfdx::tensor::{HasErr, PutTape, Tape, Tensor};
+    pub use dfdx::tensor_ops::Device;
 }

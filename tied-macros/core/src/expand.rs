@@ -515,9 +515,12 @@ pub fn accessors(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
         let matmul_body = body(quote! {
             ::tied::__private::try_linear::<#tie, #i, #o, #e, #d, __TiedX, _>(input, &self.#stored, &())
         });
+        // Only the rows asked for: O(ids·O), never the whole I×O weight.
         let lookup_body = body(quote! {
-            let (ids, tape) = ::tied::__private::SplitTape::split_tape(ids);
-            ::tied::__private::GatherTo::try_gather(self.#try_effective(tape)?, ids)
+            ::tied::__private::try_lookup::<#tie, #i, #o, #e, #d, __TiedT, __TiedIdx, __TiedDst>(
+                &self.#stored,
+                ids,
+            )
         });
         let picture_body = body(quote! {
             ::tied::__private::Picture::of::<#tie, #i, #o>(#key, #label)
