@@ -307,7 +307,7 @@ fn memory_table(dev: &Cpu, cases: &mut [Case], filter: Option<&str>) {
     println!("{:<48} {:>10} {:>10}", "case", "cache-off", "cache-on");
     for case in cases.iter_mut() {
         let name = format!("{}/{}/{}", case.pattern, case.variant, case.n);
-        let wanted = |cache| filter.map_or(true, |f| id(case, cache).contains(f));
+        let wanted = |cache| filter.is_none_or(|f| id(case, cache).contains(f));
         if !wanted(false) && !wanted(true) {
             continue;
         }

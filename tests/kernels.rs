@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use tied::prelude::*;
 use tied::{Batch, Block, Cols, Rows, Scalar, Tie, Tile, Transposed};
-use tied_runtime::kernels::with_reference;
 use tied_runtime::__private::TiedBias;
+use tied_runtime::kernels::with_reference;
 use tied_runtime::{try_apply_biased, try_linear, Bias};
 
 /// The dtypes kernels run in.

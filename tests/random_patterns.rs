@@ -191,7 +191,7 @@ struct Case {
 /// random entry and fills the rest with random values or structural zeros (1 in 4); a raw one
 /// draws every entry from `0..=K` (so `K` is out of range) or a structural zero.
 fn table_of(case: &Case, i: usize, o: usize, k: usize) -> Vec<Option<usize>> {
-    let cell = |c: u32| (c % 4 != 0).then_some(c as usize / 4);
+    let cell = |c: u32| (!c.is_multiple_of(4)).then_some(c as usize / 4);
     if !case.valid {
         return (0..i * o)
             .map(|at| cell(case.cells[at]).map(|v| v % (k + 1)))

@@ -568,7 +568,7 @@ where
                 d if d.is_nan() => f64::INFINITY,
                 d => d,
             };
-            if worst.map_or(true, |(_, d)| distance > d) {
+            if worst.is_none_or(|(_, d)| distance > d) {
                 worst = Some((flat, distance));
             }
         }

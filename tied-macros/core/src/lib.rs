@@ -2,7 +2,7 @@
 //! that calls [`layer`], so the expansion can be tested and fuzzed from `tests/` (as
 //! wasm-bindgen keeps `wasm-bindgen-macro-support` behind its macro crate).
 //!
-//! The pipeline, one module per step: [`attr`] parses `#[tied(..)]` (keys from the pattern table
+//! The pipeline, one module per step: `attr` parses `#[tied(..)]` (keys from the pattern table
 //! `tied_patterns`), `ast` models the struct, `valid` checks it into a `plan` (with `ties` and
 //! `forward`, and `suggest` for "did you mean"), `expand` generates the code, and `fallback`
 //! stands in for it beside the errors.

@@ -63,7 +63,7 @@ impl FoldKernel {
     pub(crate) fn new(inputs: usize, outputs: usize, phi: Fold, psi: Fold) -> Option<Self> {
         let (phi, psi) = (phi.normal(inputs), psi.normal(outputs));
         let (r, c) = (phi.groups(), psi.groups());
-        let divides = |g: usize, len: usize| g > 0 && len > 0 && len % g == 0;
+        let divides = |g: usize, len: usize| g > 0 && len > 0 && len.is_multiple_of(g);
         (divides(r, inputs) && divides(c, outputs)).then_some(FoldKernel {
             inputs,
             outputs,
