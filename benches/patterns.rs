@@ -120,6 +120,7 @@ square_layer!(TileLayer, tile(64, 64));
 square_layer!(BlockLayer, block(64, 64));
 square_layer!(CirculantLayer, circulant);
 square_layer!(BandedLayer, banded = 17);
+square_layer!(DiagonalLayer, diagonal);
 square_layer!(ToeplitzLayer, stored K, toeplitz = K);
 square_layer!(HankelLayer, stored K, hankel = K);
 square_layer!(SymmetricLayer, stored K, symmetric = K);
@@ -203,6 +204,7 @@ fn cases_at<const N: usize, const K: usize, const S: usize>(dev: &Cpu, cases: &m
     pattern_cases!(cases, dev, "hankel", N, HankelLayerConfig<N, K>);
     pattern_cases!(cases, dev, "symmetric", N, SymmetricLayerConfig<N, S>);
     pattern_cases!(cases, dev, "banded17", N, BandedLayerConfig<N>);
+    pattern_cases!(cases, dev, "diagonal", N, DiagonalLayerConfig<N>);
 
     // The generated forward against the runtime call it makes, by hand.
     let rows = dev.build_module::<RowsLayerConfig<N>, f32>();
