@@ -6,6 +6,7 @@
 mod checkpoint;
 mod gradcheck;
 mod input;
+pub mod kernels;
 mod layer;
 mod picture;
 mod tie;

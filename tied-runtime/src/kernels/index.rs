@@ -1,0 +1,407 @@
+//! Slice kernels of the index family without a faster structure: `Symmetric` (indices computed on
+//! the fly) and any other pattern (a compact `u32` index table, built once per pattern type and
+//! size and shared). Both materialize `W` on all cores and fold `dW` back into the stored values
+//! without a second I×O buffer. Also the numeric helpers the family's kernels share.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use rayon::prelude::*;
+
+/// The element types the CPU kernels run on: `f32` and `f64`.
+pub trait Real: realfft::FftNum + num_traits::Float + Default {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+/// `y += a·x`, element by element (vectorizes: every lane is independent).
+#[inline]
+pub(crate) fn axpy<E: Real>(a: E, x: &[E], y: &mut [E]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = *y + a * x;
+    }
+}
+
+/// `Σ x·y` with eight partial sums, so the loop vectorizes without reordering one sum.
+#[inline]
+pub(crate) fn dot<E: Real>(x: &[E], y: &[E]) -> E {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let mut lanes = [E::zero(); 8];
+    let mut xc = x.chunks_exact(8);
+    let mut yc = y.chunks_exact(8);
+    for (xs, ys) in (&mut xc).zip(&mut yc) {
+        for l in 0..8 {
+            lanes[l] = lanes[l] + xs[l] * ys[l];
+        }
+    }
+    let mut tail = E::zero();
+    for (&a, &b) in xc.remainder().iter().zip(yc.remainder()) {
+        tail = tail + a * b;
+    }
+    let half = [
+        lanes[0] + lanes[4],
+        lanes[1] + lanes[5],
+        lanes[2] + lanes[6],
+        lanes[3] + lanes[7],
+    ];
+    (half[0] + half[2]) + (half[1] + half[3]) + tail
+}
+
+/// Work (multiply-adds, roughly) below which a task is not worth handing to another thread.
+const TASK_WORK: usize = 1 << 15;
+
+/// Rows per parallel task for `rows` rows costing `row_work` each: enough work per task to pay
+/// for the hand-off, and a few tasks per thread to balance the load.
+pub(crate) fn rows_per_task(rows: usize, row_work: usize) -> usize {
+    let by_work = TASK_WORK.div_ceil(row_work.max(1));
+    let by_threads = rows.div_ceil(4 * rayon::current_num_threads());
+    by_work.max(by_threads).max(1)
+}
+
+/// Runs `task(first_row, rows, out_rows)` over `rows` rows split in tasks of `per_task` rows, in
+/// parallel when there is more than one task, and returns each task's result in row order (so a
+/// reduction over them is the same on every run with the same thread count).
+///
+/// `out` holds `out_width` values per row (an output or an input gradient); `None` gives each task
+/// an empty slice.
+pub(crate) fn map_row_tasks<E, R, F>(
+    rows: usize,
+    per_task: usize,
+    out: Option<&mut [E]>,
+    out_width: usize,
+    task: F,
+) -> Vec<R>
+where
+    E: Send,
+    R: Send,
+    F: Fn(usize, usize, &mut [E]) -> R + Sync + Send,
+{
+    let tasks = rows.div_ceil(per_task);
+    let mut outs: Vec<&mut [E]> = match out {
+        Some(out) if out_width > 0 => out.chunks_mut(per_task * out_width).collect(),
+        _ => (0..tasks).map(|_| <&mut [E]>::default()).collect(),
+    };
+    let run = |(t, out): (usize, &mut &mut [E])| {
+        let first = t * per_task;
+        task(first, per_task.min(rows - first), out)
+    };
+    if tasks <= 1 {
+        outs.iter_mut().enumerate().map(run).collect()
+    } else {
+        outs.par_iter_mut().enumerate().map(run).collect()
+    }
+}
+
+/// Adds the per-task partial sums into `total`, in task order.
+pub(crate) fn add_partials<E: Real>(partials: &[Vec<E>], total: &mut [E]) {
+    for p in partials {
+        for (t, &v) in total.iter_mut().zip(p) {
+            *t = *t + v;
+        }
+    }
+}
+
+/// Rows of `W` per parallel task when materializing or folding an I×O weight.
+fn weight_rows_per_task(rows: usize, cols: usize) -> usize {
+    rows_per_task(rows, cols)
+}
+
+/// Side of the square tiles the symmetric kernels transpose through (cache-sized).
+const TILE: usize = 64;
+
+/// `W = Wᵀ` of side `n`, stored as the upper triangle row by row: `W[a, b]` (a ≤ b) is stored
+/// value `a·n − a(a−1)/2 + (b − a)`, as [`crate::Symmetric`]'s `index` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SymmetricKernel {
+    /// The side of `W`.
+    pub n: usize,
+}
+
+impl SymmetricKernel {
+    /// Where row `a` of the upper triangle starts in the stored values.
+    #[inline]
+    fn row_start(&self, a: usize) -> usize {
+        a * self.n - a * a.saturating_sub(1) / 2
+    }
+
+    /// The number of stored values, `n(n + 1)/2`.
+    pub fn stored_len(&self) -> usize {
+        self.n * (self.n + 1) / 2
+    }
+
+    /// Writes `W` (n×n, row-major) from the stored values `v`, on all cores.
+    pub fn materialize<E: Real>(&self, v: &[E], w: &mut [E]) {
+        let n = self.n;
+        assert_eq!(v.len(), self.stored_len(), "symmetric: stored values");
+        assert_eq!(w.len(), n * n, "symmetric: weight size");
+        if n == 0 {
+            return;
+        }
+        let per_task = weight_rows_per_task(n, n).next_multiple_of(TILE);
+        map_row_tasks(n, per_task, Some(w), n, |first, rows, w| {
+            // The upper part of each row is one contiguous run of `v`.
+            for r in 0..rows {
+                let a = first + r;
+                let start = self.row_start(a);
+                w[r * n + a..(r + 1) * n].copy_from_slice(&v[start..start + n - a]);
+            }
+            // The lower part, W[i, j] = v[row_start(j) + i − j] for j < i, runs down `v` as i
+            // grows: copy it in tiles so both sides stay in cache.
+            for j0 in (0..first + rows).step_by(TILE) {
+                for j in j0..(j0 + TILE).min(first + rows) {
+                    let start = self.row_start(j);
+                    for r in (j + 1).saturating_sub(first)..rows {
+                        let i = first + r;
+                        w[r * n + j] = v[start + i - j];
+                    }
+                }
+            }
+        });
+    }
+
+    /// Adds `dW` (n×n, row-major) into the stored values' gradient: `dW[a, b] + dW[b, a]` for
+    /// a < b, `dW[a, a]` on the diagonal. Each task owns whole rows of the triangle, so nothing
+    /// is shared and no n×n temporary is needed.
+    pub fn fold<E: Real>(&self, dw: &[E], grad: &mut [E]) {
+        let n = self.n;
+        assert_eq!(grad.len(), self.stored_len(), "symmetric: stored values");
+        assert_eq!(dw.len(), n * n, "symmetric: weight size");
+        if n == 0 {
+            return;
+        }
+        // Triangle rows are of unequal length: split them into tasks of about equal work.
+        let tasks = (4 * rayon::current_num_threads())
+            .min(self.stored_len().div_ceil(TASK_WORK))
+            .max(1);
+        let mut bounds = vec![0];
+        let per = self.stored_len().div_ceil(tasks);
+        for a in 1..n {
+            if self.row_start(a) >= per * bounds.len() {
+                bounds.push(a);
+            }
+        }
+        bounds.push(n);
+        let mut pieces = Vec::with_capacity(bounds.len() - 1);
+        let mut rest = grad;
+        for w in bounds.windows(2) {
+            let len = self.row_start(w[1]) - self.row_start(w[0]);
+            let (piece, tail) = rest.split_at_mut(len);
+            pieces.push((w[0], w[1], piece));
+            rest = tail;
+        }
+        pieces.into_par_iter().for_each(|(a0, a1, g)| {
+            let base = self.row_start(a0);
+            for b0 in (a0..n).step_by(TILE) {
+                let b1 = (b0 + TILE).min(n);
+                for a in a0..a1 {
+                    let row = self.row_start(a) - base;
+                    for b in b0.max(a)..b1 {
+                        let both = if a == b {
+                            dw[a * n + a]
+                        } else {
+                            dw[a * n + b] + dw[b * n + a]
+                        };
+                        let k = row + b - a;
+                        g[k] = g[k] + both;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// A pattern's `index` as a compact table: `W[i, j]`'s stored value, or [`IndexTable::ZERO`] for
+/// a structural zero. Built once per pattern type and size ([`IndexTable::of`]) and shared.
+#[derive(Debug)]
+pub struct IndexTable {
+    rows: usize,
+    cols: usize,
+    stored: usize,
+    index: Vec<u32>,
+}
+
+impl IndexTable {
+    /// The entry of a structural zero (and of an index past the stored values).
+    pub const ZERO: u32 = u32::MAX;
+
+    /// Builds the table of `index` for a `rows`×`cols` weight on `stored` values, on all cores;
+    /// `None` when the positions do not fit in `u32`.
+    pub fn build(
+        rows: usize,
+        cols: usize,
+        stored: usize,
+        index: impl Fn(usize, usize) -> Option<usize> + Sync,
+    ) -> Option<Self> {
+        if stored >= Self::ZERO as usize || rows.checked_mul(cols)? >= Self::ZERO as usize {
+            return None;
+        }
+        let mut table = vec![Self::ZERO; rows * cols];
+        if cols > 0 {
+            let per_task = weight_rows_per_task(rows, cols);
+            map_row_tasks(rows, per_task, Some(&mut table), cols, |first, n, t| {
+                for r in 0..n {
+                    for (j, e) in t[r * cols..(r + 1) * cols].iter_mut().enumerate() {
+                        // An index past the stored values is a structural zero here, as in the
+                        // gather lowering; generated layers refuse such patterns when built.
+                        if let Some(k) = index(first + r, j).filter(|&k| k < stored) {
+                            *e = k as u32;
+                        }
+                    }
+                }
+            });
+        }
+        Some(Self {
+            rows,
+            cols,
+            stored,
+            index: table,
+        })
+    }
+
+    /// The shared table of pattern `key` (a type) for a `rows`×`cols` weight, built on first use.
+    pub fn of(
+        key: TypeId,
+        rows: usize,
+        cols: usize,
+        stored: usize,
+        index: impl Fn(usize, usize) -> Option<usize> + Sync,
+    ) -> Option<Arc<Self>> {
+        type Cache = HashMap<(TypeId, usize, usize), Arc<IndexTable>>;
+        static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let found = cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(key, rows, cols))
+            .cloned();
+        if let Some(table) = found {
+            return Some(table);
+        }
+        // Built outside the lock: another thread may build the same table meanwhile; the first
+        // one stored wins and both are equal.
+        let built = Arc::new(Self::build(rows, cols, stored, index)?);
+        let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(cache.entry((key, rows, cols)).or_insert(built).clone())
+    }
+
+    /// Writes `W` (rows×cols, row-major) from the stored values `v`, on all cores.
+    pub fn materialize<E: Real>(&self, v: &[E], w: &mut [E]) {
+        assert_eq!(v.len(), self.stored, "index table: stored values");
+        assert_eq!(w.len(), self.index.len(), "index table: weight size");
+        if self.cols == 0 {
+            return;
+        }
+        let per_task = weight_rows_per_task(self.rows, self.cols);
+        map_row_tasks(self.rows, per_task, Some(w), self.cols, |first, _, w| {
+            let t = &self.index[first * self.cols..first * self.cols + w.len()];
+            for (w, &k) in w.iter_mut().zip(t) {
+                *w = if k == Self::ZERO {
+                    E::zero()
+                } else {
+                    v[k as usize]
+                };
+            }
+        });
+    }
+
+    /// Adds `dW` (rows×cols, row-major) into the stored values' gradient. Tasks over rows keep
+    /// their own partial gradient when that is cheaper than the pass over `dW` (few stored
+    /// values); otherwise one pass adds in place.
+    pub fn fold<E: Real>(&self, dw: &[E], grad: &mut [E]) {
+        assert_eq!(grad.len(), self.stored, "index table: stored values");
+        assert_eq!(dw.len(), self.index.len(), "index table: weight size");
+        let add = |t: &[u32], dw: &[E], g: &mut [E]| {
+            for (&k, &d) in t.iter().zip(dw) {
+                if k != Self::ZERO {
+                    g[k as usize] = g[k as usize] + d;
+                }
+            }
+        };
+        let entries = self.index.len();
+        let per_task = weight_rows_per_task(self.rows, self.cols);
+        let tasks = self.rows.div_ceil(per_task);
+        if tasks <= 1 || self.stored * tasks > entries {
+            add(&self.index, dw, grad);
+            return;
+        }
+        let cols = self.cols;
+        let partials = map_row_tasks::<E, _, _>(self.rows, per_task, None, 0, |first, n, _| {
+            let span = first * cols..(first + n) * cols;
+            let mut g = vec![E::zero(); self.stored];
+            add(&self.index[span.clone()], &dw[span], &mut g);
+            g
+        });
+        add_partials(&partials, grad);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn symmetric_index(n: usize, i: usize, j: usize) -> usize {
+        let (a, b) = if i <= j { (i, j) } else { (j, i) };
+        a * n - a * a.saturating_sub(1) / 2 + (b - a)
+    }
+
+    #[test]
+    fn symmetric_materialize_and_fold_match_the_index() {
+        for n in [1, 2, 5, 63, 64, 65, 130] {
+            let k = SymmetricKernel { n };
+            let v: Vec<f64> = (0..k.stored_len()).map(|t| t as f64 * 0.5 - 3.0).collect();
+            let mut w = vec![f64::NAN; n * n];
+            k.materialize(&v, &mut w);
+            let dw: Vec<f64> = (0..n * n).map(|p| ((p * 7919) % 101) as f64).collect();
+            let mut grad = vec![1.0; k.stored_len()];
+            k.fold(&dw, &mut grad);
+            let mut expect = vec![1.0; k.stored_len()];
+            for i in 0..n {
+                for j in 0..n {
+                    let s = symmetric_index(n, i, j);
+                    assert_eq!(w[i * n + j], v[s], "n = {n}, W[{i}, {j}]");
+                    expect[s] += dw[i * n + j];
+                }
+            }
+            assert_eq!(grad, expect, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn table_materialize_and_fold_match_the_index() {
+        let index = |i: usize, j: usize| (i != j).then_some((i * 3 + j) % 7);
+        for (rows, cols) in [(1, 1), (3, 5), (64, 9), (300, 200)] {
+            let table = IndexTable::build(rows, cols, 7, index).unwrap();
+            let v: Vec<f64> = (0..7).map(|t| t as f64 + 1.0).collect();
+            let mut w = vec![f64::NAN; rows * cols];
+            table.materialize(&v, &mut w);
+            let dw: Vec<f64> = (0..rows * cols).map(|p| (p % 13) as f64).collect();
+            let mut grad = vec![0.5; 7];
+            table.fold(&dw, &mut grad);
+            let mut expect = vec![0.5; 7];
+            for i in 0..rows {
+                for j in 0..cols {
+                    let p = i * cols + j;
+                    match index(i, j) {
+                        Some(k) => {
+                            assert_eq!(w[p], v[k]);
+                            expect[k] += dw[p];
+                        }
+                        None => assert_eq!(w[p], 0.0),
+                    }
+                }
+            }
+            assert_eq!(grad, expect);
+        }
+    }
+
+    #[test]
+    fn dot_sums_every_product() {
+        for n in [0, 1, 7, 8, 9, 33] {
+            let x: Vec<f64> = (0..n).map(|t| t as f64).collect();
+            let y: Vec<f64> = (0..n).map(|t| 2.0 - t as f64).collect();
+            let expect: f64 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
+            assert_eq!(dot(&x, &y), expect);
+        }
+    }
+}
