@@ -107,6 +107,17 @@ fn weight_rows_per_task(rows: usize, cols: usize) -> usize {
     rows_per_task(rows, cols)
 }
 
+/// A weight materialized from its stored values and folded back: [`SymmetricKernel`] or a shared
+/// [`IndexTable`].
+pub trait WeightSource: Send + Sync + 'static {
+    /// `W`'s rows (inputs) and columns (outputs).
+    fn shape(&self) -> (usize, usize);
+    /// Writes `W` (rows×cols, row-major) from the stored values.
+    fn materialize<E: Real>(&self, v: &[E], w: &mut [E]);
+    /// Adds `dW` (rows×cols, row-major) into the stored values' gradient.
+    fn fold<E: Real>(&self, dw: &[E], grad: &mut [E]);
+}
+
 /// Side of the square tiles the symmetric kernels transpose through (cache-sized).
 const TILE: usize = 64;
 
@@ -129,9 +140,15 @@ impl SymmetricKernel {
     pub fn stored_len(&self) -> usize {
         self.n * (self.n + 1) / 2
     }
+}
+
+impl WeightSource for SymmetricKernel {
+    fn shape(&self) -> (usize, usize) {
+        (self.n, self.n)
+    }
 
     /// Writes `W` (n×n, row-major) from the stored values `v`, on all cores.
-    pub fn materialize<E: Real>(&self, v: &[E], w: &mut [E]) {
+    fn materialize<E: Real>(&self, v: &[E], w: &mut [E]) {
         let n = self.n;
         assert_eq!(v.len(), self.stored_len(), "symmetric: stored values");
         assert_eq!(w.len(), n * n, "symmetric: weight size");
@@ -163,7 +180,7 @@ impl SymmetricKernel {
     /// Adds `dW` (n×n, row-major) into the stored values' gradient: `dW[a, b] + dW[b, a]` for
     /// a < b, `dW[a, a]` on the diagonal. Each task owns whole rows of the triangle, so nothing
     /// is shared and no n×n temporary is needed.
-    pub fn fold<E: Real>(&self, dw: &[E], grad: &mut [E]) {
+    fn fold<E: Real>(&self, dw: &[E], grad: &mut [E]) {
         let n = self.n;
         assert_eq!(grad.len(), self.stored_len(), "symmetric: stored values");
         assert_eq!(dw.len(), n * n, "symmetric: weight size");
@@ -284,9 +301,15 @@ impl IndexTable {
         let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
         Some(cache.entry((key, rows, cols)).or_insert(built).clone())
     }
+}
+
+impl WeightSource for Arc<IndexTable> {
+    fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
 
     /// Writes `W` (rows×cols, row-major) from the stored values `v`, on all cores.
-    pub fn materialize<E: Real>(&self, v: &[E], w: &mut [E]) {
+    fn materialize<E: Real>(&self, v: &[E], w: &mut [E]) {
         assert_eq!(v.len(), self.stored, "index table: stored values");
         assert_eq!(w.len(), self.index.len(), "index table: weight size");
         if self.cols == 0 {
@@ -296,7 +319,7 @@ impl IndexTable {
         map_row_tasks(self.rows, per_task, Some(w), self.cols, |first, _, w| {
             let t = &self.index[first * self.cols..first * self.cols + w.len()];
             for (w, &k) in w.iter_mut().zip(t) {
-                *w = if k == Self::ZERO {
+                *w = if k == IndexTable::ZERO {
                     E::zero()
                 } else {
                     v[k as usize]
@@ -308,12 +331,12 @@ impl IndexTable {
     /// Adds `dW` (rows×cols, row-major) into the stored values' gradient. Tasks over rows keep
     /// their own partial gradient when that is cheaper than the pass over `dW` (few stored
     /// values); otherwise one pass adds in place.
-    pub fn fold<E: Real>(&self, dw: &[E], grad: &mut [E]) {
+    fn fold<E: Real>(&self, dw: &[E], grad: &mut [E]) {
         assert_eq!(grad.len(), self.stored, "index table: stored values");
         assert_eq!(dw.len(), self.index.len(), "index table: weight size");
         let add = |t: &[u32], dw: &[E], g: &mut [E]| {
             for (&k, &d) in t.iter().zip(dw) {
-                if k != Self::ZERO {
+                if k != IndexTable::ZERO {
                     g[k as usize] = g[k as usize] + d;
                 }
             }
@@ -333,6 +356,194 @@ impl IndexTable {
             g
         });
         add_partials(&partials, grad);
+    }
+}
+
+/// `x·W` (or `x·Wᵀ`) for a weight from a [`WeightSource`]: `W` is materialized on all cores into
+/// one rows×cols buffer and multiplied with `gemm` (the library dfdx's CPU `matmul` calls). The
+/// backward materializes `W` again rather than keeping it between the passes, uses it for the
+/// input's gradient, then overwrites the same buffer with `dW` and folds it into the stored
+/// values: one rows×cols buffer at a time, as much as a dense layer's weight gradient.
+#[derive(Debug, Clone)]
+pub struct MaterializedKernel<S> {
+    source: S,
+    transposed: bool,
+}
+
+/// A row-major matrix operand: `rows`×`cols` values, or its transpose when `t`.
+#[derive(Clone, Copy)]
+struct Operand<'a, E> {
+    data: &'a [E],
+    cols: usize,
+    t: bool,
+}
+
+impl<E> Operand<'_, E> {
+    /// Column and row strides of the operand as `gemm` reads it.
+    fn strides(&self) -> (isize, isize) {
+        let c = self.cols as isize;
+        if self.t {
+            (c, 1)
+        } else {
+            (1, c)
+        }
+    }
+}
+
+/// `dst (m×n) = lhs (m×k) · rhs (k×n)`, or `+=` when `accumulate`, on all cores.
+fn gemm_into<E: Real>(
+    dst: &mut [E],
+    (m, n, k): (usize, usize, usize),
+    lhs: Operand<'_, E>,
+    rhs: Operand<'_, E>,
+    accumulate: bool,
+) {
+    assert!(dst.len() >= m * n && lhs.data.len() >= m * k && rhs.data.len() >= k * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(E::zero());
+        }
+        return;
+    }
+    let (lcs, lrs) = lhs.strides();
+    let (rcs, rrs) = rhs.strides();
+    // SAFETY: the three buffers hold the m×n, m×k and k×n matrices at these strides (asserted
+    // above), and `dst` is borrowed mutably, so it overlaps neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lcs,
+            lrs,
+            rhs.data.as_ptr(),
+            rcs,
+            rrs,
+            if accumulate { E::one() } else { E::zero() },
+            E::one(),
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        )
+    }
+}
+
+impl<S: WeightSource> MaterializedKernel<S> {
+    /// `x·W` for the source's `W`.
+    pub fn new(source: S) -> Self {
+        Self {
+            source,
+            transposed: false,
+        }
+    }
+
+    /// `x·Wᵀ` instead.
+    pub fn transposed(self) -> Self {
+        Self {
+            transposed: !self.transposed,
+            ..self
+        }
+    }
+
+    /// Inputs and outputs per row.
+    pub fn features(&self) -> (usize, usize) {
+        let (r, c) = self.source.shape();
+        if self.transposed {
+            (c, r)
+        } else {
+            (r, c)
+        }
+    }
+
+    fn weight<E: Real>(&self, v: &[E]) -> Vec<E> {
+        let (r, c) = self.source.shape();
+        let mut w = vec![E::zero(); r * c];
+        self.source.materialize(v, &mut w);
+        w
+    }
+
+    /// `y = x·W` (or `x·Wᵀ`) for `x.len() / inputs` rows.
+    pub fn forward<E: Real>(&self, v: &[E], x: &[E], y: &mut [E]) {
+        let (fi, fo) = self.features();
+        let n = x.len().checked_div(fi).unwrap_or(0);
+        assert_eq!(y.len(), n * fo, "materialized kernel: output rows");
+        if n == 0 || fo == 0 {
+            return;
+        }
+        let w = self.weight(v);
+        let (_, c) = self.source.shape();
+        let lhs = Operand {
+            data: x,
+            cols: fi,
+            t: false,
+        };
+        let rhs = Operand {
+            data: &w,
+            cols: c,
+            t: self.transposed,
+        };
+        gemm_into(y, (n, fo, fi), lhs, rhs, false);
+    }
+
+    /// Adds `g·Wᵀ` (or `g·W`) into `grad_x` and the stored values' gradient into `grad_v`.
+    pub fn backward<E: Real>(
+        &self,
+        v: &[E],
+        x: &[E],
+        g: &[E],
+        grad_x: Option<&mut [E]>,
+        grad_v: Option<&mut [E]>,
+    ) {
+        let (fi, fo) = self.features();
+        let (r, c) = self.source.shape();
+        let n = x.len().checked_div(fi).unwrap_or(0);
+        assert_eq!(g.len(), n * fo, "materialized kernel: output gradient rows");
+        if n == 0 || fi == 0 || fo == 0 || (grad_x.is_none() && grad_v.is_none()) {
+            return;
+        }
+        let mut w = self.weight(v);
+        if let Some(gx) = grad_x {
+            let lhs = Operand {
+                data: g,
+                cols: fo,
+                t: false,
+            };
+            let rhs = Operand {
+                data: &w,
+                cols: c,
+                t: !self.transposed,
+            };
+            gemm_into(gx, (n, fi, fo), lhs, rhs, true);
+        }
+        if let Some(gv) = grad_v {
+            // dW (r×c) = xᵀ·g, or gᵀ·x for the transpose, into W's buffer.
+            let (a, b, acols, bcols) = if self.transposed {
+                (g, x, fo, fi)
+            } else {
+                (x, g, fi, fo)
+            };
+            let lhs = Operand {
+                data: a,
+                cols: acols,
+                t: true,
+            };
+            let rhs = Operand {
+                data: b,
+                cols: bcols,
+                t: false,
+            };
+            gemm_into(&mut w, (r, c, n), lhs, rhs, false);
+            self.source.fold(&w, gv);
+        }
     }
 }
 
@@ -371,7 +582,7 @@ mod tests {
     fn table_materialize_and_fold_match_the_index() {
         let index = |i: usize, j: usize| (i != j).then_some((i * 3 + j) % 7);
         for (rows, cols) in [(1, 1), (3, 5), (64, 9), (300, 200)] {
-            let table = IndexTable::build(rows, cols, 7, index).unwrap();
+            let table = Arc::new(IndexTable::build(rows, cols, 7, index).unwrap());
             let v: Vec<f64> = (0..7).map(|t| t as f64 + 1.0).collect();
             let mut w = vec![f64::NAN; rows * cols];
             table.materialize(&v, &mut w);
@@ -392,6 +603,56 @@ mod tests {
                 }
             }
             assert_eq!(grad, expect);
+        }
+    }
+
+    #[test]
+    fn materialized_kernel_matches_the_dense_product() {
+        let index = |i: usize, j: usize| (i + 2 * j != 5).then_some((i * 5 + j) % 11);
+        let table = Arc::new(IndexTable::build(6, 4, 11, index).unwrap());
+        let v: Vec<f64> = (0..11).map(|t| t as f64 * 0.25 - 1.0).collect();
+        for transposed in [false, true] {
+            let mut k = MaterializedKernel::new(table.clone());
+            if transposed {
+                k = k.transposed();
+            }
+            let (fi, fo) = k.features();
+            let w = |a: usize, b: usize| {
+                let (i, j) = if transposed { (b, a) } else { (a, b) };
+                index(i, j).map_or((0.0, None), |t| (v[t], Some(t)))
+            };
+            let n = 5;
+            let x: Vec<f64> = (0..n * fi).map(|t| (t as f64 * 0.3).sin()).collect();
+            let g: Vec<f64> = (0..n * fo).map(|t| (t as f64 * 0.7).cos()).collect();
+            let mut y = vec![f64::NAN; n * fo];
+            k.forward(&v, &x, &mut y);
+            let mut gx = vec![1.0; n * fi];
+            let mut gv = vec![1.0; 11];
+            k.backward(&v, &x, &g, Some(&mut gx), Some(&mut gv));
+            let mut gv_ref = vec![1.0; 11];
+            for r in 0..n {
+                for a in 0..fi {
+                    for b in 0..fo {
+                        if let (_, Some(t)) = w(a, b) {
+                            gv_ref[t] += x[r * fi + a] * g[r * fo + b];
+                        }
+                    }
+                }
+                for b in 0..fo {
+                    let y_ref: f64 = (0..fi).map(|a| x[r * fi + a] * w(a, b).0).sum();
+                    assert!((y[r * fo + b] - y_ref).abs() < 1e-12, "t={transposed} y");
+                }
+                for a in 0..fi {
+                    let gx_ref: f64 = 1.0 + (0..fo).map(|b| g[r * fo + b] * w(a, b).0).sum::<f64>();
+                    assert!((gx[r * fi + a] - gx_ref).abs() < 1e-12, "t={transposed} gx");
+                }
+            }
+            for (a, b) in gv.iter().zip(&gv_ref) {
+                assert!(
+                    (a - b).abs() < 1e-12,
+                    "t={transposed} gv {gv:?} vs {gv_ref:?}"
+                );
+            }
         }
     }
 
