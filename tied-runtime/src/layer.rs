@@ -6,6 +6,7 @@ use dfdx::prelude::*;
 use num_traits::Float;
 use rand_distr::{uniform::SampleUniform, Uniform};
 
+use crate::kernels::{Fused, FusedBias, KernelBias};
 use crate::{Batch, LinearInput, Tie};
 use dfdx::nn::{BuildModule, BuildOnDevice};
 
@@ -17,11 +18,22 @@ impl<E: Dtype + Float + SampleUniform> TiedDtype for E {}
 pub trait Bias<const O: usize, E: Dtype, D: Device<E>> {
     /// `y + b` broadcast over the rows of `y`.
     fn try_add_to<T: Tape<E, D>>(&self, y: Batch<O, E, D, T>) -> Result<Batch<O, E, D, T>, D::Err>;
+
+    /// The bias for a fused kernel to add in its own pass over the output. The provided version
+    /// says it cannot be fused: [`Bias::try_add_to`] adds it after.
+    #[doc(hidden)]
+    fn kernel_bias(&self) -> KernelBias<E, D> {
+        KernelBias::Separate
+    }
 }
 
 impl<const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D> for () {
     fn try_add_to<T: Tape<E, D>>(&self, y: Batch<O, E, D, T>) -> Result<Batch<O, E, D, T>, D::Err> {
         Ok(y)
+    }
+
+    fn kernel_bias(&self) -> KernelBias<E, D> {
+        KernelBias::None
     }
 }
 
@@ -29,6 +41,10 @@ impl<const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D> for Tensor<Rank1<O>, 
     fn try_add_to<T: Tape<E, D>>(&self, y: Batch<O, E, D, T>) -> Result<Batch<O, E, D, T>, D::Err> {
         let shape = *y.shape();
         y.try_add(self.retaped::<T>().try_broadcast_like(&shape)?)
+    }
+
+    fn kernel_bias(&self) -> KernelBias<E, D> {
+        FusedBias::new(self, None).map_or(KernelBias::Separate, KernelBias::Fused)
     }
 }
 
@@ -43,6 +59,13 @@ impl<const M: usize, const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D>
         let shape = *y.shape();
         let b = self.0.retaped::<T>().try_reshape_like(&(Const::<O>,))?;
         y.try_add(b.try_broadcast_like(&shape)?)
+    }
+
+    fn kernel_bias(&self) -> KernelBias<E, D> {
+        match M == O {
+            true => FusedBias::new(self.0, None).map_or(KernelBias::Separate, KernelBias::Fused),
+            false => KernelBias::Separate,
+        }
     }
 }
 
@@ -67,6 +90,12 @@ impl<P: Tie<1, O>, const O: usize, E: Dtype, D: Device<E>> Bias<O, E, D>
         let row = P::try_effective(self.stored.retaped::<T>())?;
         let row: Tensor<Rank1<O>, E, D, T> = row.try_reshape()?;
         y.try_add(row.try_broadcast_like(&shape)?)
+    }
+
+    fn kernel_bias(&self) -> KernelBias<E, D> {
+        // Entry j of the 1×O row is stored value `P::index(0, j)`.
+        FusedBias::new(self.stored, Some(<P as Tie<1, O>>::index))
+            .map_or(KernelBias::Separate, KernelBias::Fused)
     }
 }
 
@@ -94,8 +123,10 @@ where
 
 /// `x·W + b` on `n` rows, contiguous: one step of a generated forward.
 ///
-/// The bias is added to the pattern's view of `x·W` (a broadcast for `rows` and `scalar`), so the
-/// sum is the only allocation; the result is made contiguous before anything else sees it.
+/// Where the pattern has a fused kernel for this device ([`crate::kernels`]), the kernel adds the
+/// bias in its one pass over the output. Otherwise the bias is added to the pattern's view of `x·W`
+/// (a broadcast for `rows` and `scalar`), so the sum is the only allocation; the result is made
+/// contiguous before anything else sees it.
 pub fn try_apply_biased<P, const I: usize, const O: usize, E, D, T, B>(
     x: Batch<I, E, D, T>,
     stored: &Tensor<P::Stored, E, D>,
@@ -108,8 +139,20 @@ where
     T: Tape<E, D>,
     B: Bias<O, E, D>,
 {
-    bias.try_add_to(P::try_apply_view(x, stored)?)?
-        .try_contiguous()
+    let kernel_bias = bias.kernel_bias();
+    let fused = match &kernel_bias {
+        KernelBias::Fused(b) => Some(b),
+        KernelBias::None | KernelBias::Separate => None,
+    };
+    match P::try_apply_fused(x, stored, fused) {
+        Fused::Done(y) => match kernel_bias {
+            KernelBias::Separate => bias.try_add_to(y?),
+            KernelBias::None | KernelBias::Fused(_) => y,
+        },
+        Fused::Declined(x) => bias
+            .try_add_to(P::try_apply_view(x, stored)?)?
+            .try_contiguous(),
+    }
 }
 
 /// Tensor options that reset a parameter like dfdx's `Linear`: uniform in ±1/√`fan_in`.

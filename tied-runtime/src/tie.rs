@@ -13,6 +13,7 @@
 
 use dfdx::prelude::*;
 
+use crate::kernels::{try_fused_linear, Fold, FoldKernel, Fused, FusedBias, FusedLinear};
 use crate::Batch;
 
 /// A tie pattern for an effective weight of `I` inputs × `O` outputs.
@@ -57,14 +58,40 @@ pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
 
     /// `y = x·W` for a batch of `n` input rows, with gradients for `x` and the stored values.
     ///
-    /// The result is contiguous, so it can go into `matmul` safely. The provided version
+    /// The result is contiguous, so it can go into `matmul` safely. The provided version runs the
+    /// pattern's fused kernel ([`Tie::try_apply_fused`]) where there is one, and otherwise
     /// materializes `W` and multiplies.
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<I, E, D, T>,
         stored: &Tensor<Self::Stored, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
-        let w = Self::try_effective(stored.retaped::<T>())?;
-        x.try_matmul(w)
+        Self::try_apply_fused(x, stored, None).or_else(|x| {
+            let w = Self::try_effective(stored.retaped::<T>())?;
+            x.try_matmul(w)
+        })
+    }
+
+    /// `x·W (+ b)` by a fused CPU kernel (see [`crate::kernels`]), or `Declined(x)` where the
+    /// pattern has none for this device and dtype: the caller then runs the reference lowering.
+    /// The provided version declines.
+    #[doc(hidden)]
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        _stored: &Tensor<Self::Stored, E, D>,
+        _bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        Fused::Declined(x)
+    }
+
+    /// `x·Wᵀ (+ b)` by a fused CPU kernel, or `Declined(x)`: [`Tie::try_apply_fused`] for
+    /// [`Tie::try_apply_transposed`]. The provided version declines.
+    #[doc(hidden)]
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        _stored: &Tensor<Self::Stored, E, D>,
+        _bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        Fused::Declined(x)
     }
 
     /// `x·W`, possibly as a broadcast (stride-0) view, for [`crate::try_apply_biased`] to add a
@@ -87,14 +114,17 @@ pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
     }
 
     /// `y = x·Wᵀ` (`O` features in, `I` out): the lowering of a weight declared
-    /// `transpose_of` this one. The provided version materializes `Wᵀ` contiguously and
-    /// multiplies; structured patterns compute it from the structure.
+    /// `transpose_of` this one. The provided version runs the fused kernel
+    /// ([`Tie::try_apply_transposed_fused`]) where there is one, and otherwise materializes `Wᵀ`
+    /// contiguously and multiplies; structured patterns compute it from the structure.
     fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<O, E, D, T>,
         stored: &Tensor<Self::Stored, E, D>,
     ) -> Result<Batch<I, E, D, T>, D::Err> {
-        let w = Self::try_effective(stored.retaped::<T>())?;
-        x.try_matmul(contiguous(w.try_permute::<Rank2<O, I>, _>()?)?)
+        Self::try_apply_transposed_fused(x, stored, None).or_else(|x| {
+            let w = Self::try_effective(stored.retaped::<T>())?;
+            x.try_matmul(contiguous(w.try_permute::<Rank2<O, I>, _>()?)?)
+        })
     }
 }
 
@@ -130,6 +160,22 @@ impl<const I: usize, const O: usize, P: Tie<O, I>> Tie<I, O> for Transposed<P> {
         stored: &Tensor<Self::Stored, E, D>,
     ) -> Result<Batch<I, E, D, T>, D::Err> {
         P::try_apply(x, stored)
+    }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Self::Stored, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        P::try_apply_transposed_fused(x, stored, bias)
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Self::Stored, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        P::try_apply_fused(x, stored, bias)
     }
 }
 
@@ -273,6 +319,26 @@ fn contiguous<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     t.try_contiguous()
 }
 
+/// `x·W (+ b)` by the broadcast family's fused kernel, when there is one for these sizes.
+fn fold_fused<
+    const IN: usize,
+    const OUT: usize,
+    S: Shape,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    kernel: Option<FoldKernel>,
+    x: Batch<IN, E, D, T>,
+    stored: &Tensor<S, E, D>,
+    bias: Option<&FusedBias<E, D>>,
+) -> FusedLinear<IN, OUT, E, D, T> {
+    match kernel {
+        Some(kernel) => try_fused_linear::<_, IN, OUT, _, _, _, _>(x, stored, bias, kernel),
+        None => Fused::Declined(x),
+    }
+}
+
 /// No tie: every entry of `W` is its own parameter (a plain `Linear` weight, stored I×O).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Dense;
@@ -328,7 +394,8 @@ impl<const I: usize, const O: usize> Tie<I, O> for Rows {
         x: Batch<I, E, D, T>,
         stored: &Tensor<Rank1<I>, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
-        contiguous(<Self as Tie<I, O>>::try_apply_view(x, stored)?)
+        <Self as Tie<I, O>>::try_apply_fused(x, stored, None)
+            .or_else(|x| contiguous(<Self as Tie<I, O>>::try_apply_view(x, stored)?))
     }
 
     fn try_apply_view<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -354,6 +421,27 @@ impl<const I: usize, const O: usize> Tie<I, O> for Rows {
         // Wᵀ[j, i] = w[i]: a cols tie of the transposed shape.
         <Cols as Tie<O, I>>::try_apply(x, stored)
     }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<I>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        fold_fused::<I, O, _, _, _, _>(
+            FoldKernel::new(I, O, Fold::Div(I), Fold::Div(1)),
+            x,
+            stored,
+            bias,
+        )
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<I>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        <Cols as Tie<O, I>>::try_apply_fused(x, stored, bias)
+    }
 }
 
 /// Every column of `W` is one value: `W[i, j] = w[j]`, `O` stored values.
@@ -374,11 +462,13 @@ impl<const I: usize, const O: usize> Tie<I, O> for Cols {
         x: Batch<I, E, D, T>,
         stored: &Tensor<Rank1<O>, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
-        let n = x.shape().0;
-        let total: Tensor<(usize,), E, D, T> = x.try_sum()?;
-        let total = total.try_broadcast_like(&(n, Const::<O>))?;
-        let w = stored.retaped::<T>().try_broadcast_like(&(n, Const::<O>))?;
-        total.try_mul(w)
+        <Self as Tie<I, O>>::try_apply_fused(x, stored, None).or_else(|x| {
+            let n = x.shape().0;
+            let total: Tensor<(usize,), E, D, T> = x.try_sum()?;
+            let total = total.try_broadcast_like(&(n, Const::<O>))?;
+            let w = stored.retaped::<T>().try_broadcast_like(&(n, Const::<O>))?;
+            total.try_mul(w)
+        })
     }
 
     fn try_effective<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -393,6 +483,27 @@ impl<const I: usize, const O: usize> Tie<I, O> for Cols {
     ) -> Result<Batch<I, E, D, T>, D::Err> {
         // Wᵀ[j, i] = w[j]: a rows tie of the transposed shape.
         <Rows as Tie<O, I>>::try_apply(x, stored)
+    }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<O>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        fold_fused::<I, O, _, _, _, _>(
+            FoldKernel::new(I, O, Fold::Div(1), Fold::Div(O)),
+            x,
+            stored,
+            bias,
+        )
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<O>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        <Rows as Tie<O, I>>::try_apply_fused(x, stored, bias)
     }
 }
 
@@ -414,7 +525,8 @@ impl<const I: usize, const O: usize> Tie<I, O> for Scalar {
         x: Batch<I, E, D, T>,
         stored: &Tensor<Rank1<1>, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
-        contiguous(<Self as Tie<I, O>>::try_apply_view(x, stored)?)
+        <Self as Tie<I, O>>::try_apply_fused(x, stored, None)
+            .or_else(|x| contiguous(<Self as Tie<I, O>>::try_apply_view(x, stored)?))
     }
 
     fn try_apply_view<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -446,6 +558,27 @@ impl<const I: usize, const O: usize> Tie<I, O> for Scalar {
     ) -> Result<Batch<I, E, D, T>, D::Err> {
         <Scalar as Tie<O, I>>::try_apply(x, stored)
     }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<1>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        fold_fused::<I, O, _, _, _, _>(
+            FoldKernel::new(I, O, Fold::Div(1), Fold::Div(1)),
+            x,
+            stored,
+            bias,
+        )
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<1>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        <Scalar as Tie<O, I>>::try_apply_fused(x, stored, bias)
+    }
 }
 
 /// A small `R`×`C` matrix `V` repeated `I/R` × `O/C` times (PyTorch's `V.repeat(I/R, O/C)`):
@@ -468,16 +601,37 @@ impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> f
         x: Batch<I, E, D, T>,
         stored: &Tensor<Rank2<R, C>, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
-        tile_apply::<I, O, R, C, E, D, T>(x, stored.retaped::<T>())
+        <Self as Tie<I, O>>::try_apply_fused(x, stored, None)
+            .or_else(|x| tile_apply::<I, O, R, C, E, D, T>(x, stored.retaped::<T>()))
     }
 
     fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<O, E, D, T>,
         stored: &Tensor<Rank2<R, C>, E, D>,
     ) -> Result<Batch<I, E, D, T>, D::Err> {
-        // Wᵀ tiles Vᵀ: a permuted (never stride-0) view of the stored V.
-        let vt = stored.retaped::<T>().try_permute::<Rank2<C, R>, _>()?;
-        tile_apply::<O, I, C, R, E, D, T>(x, vt)
+        <Self as Tie<I, O>>::try_apply_transposed_fused(x, stored, None).or_else(|x| {
+            // Wᵀ tiles Vᵀ: a permuted (never stride-0) view of the stored V.
+            let vt = stored.retaped::<T>().try_permute::<Rank2<C, R>, _>()?;
+            tile_apply::<O, I, C, R, E, D, T>(x, vt)
+        })
+    }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank2<R, C>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        let kernel = FoldKernel::new(I, O, Fold::Mod(R), Fold::Mod(C));
+        fold_fused::<I, O, _, _, _, _>(kernel, x, stored, bias)
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank2<R, C>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        let kernel = FoldKernel::new(I, O, Fold::Mod(R), Fold::Mod(C)).map(FoldKernel::transposed);
+        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
     }
 }
 
@@ -521,16 +675,37 @@ impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> f
         x: Batch<I, E, D, T>,
         stored: &Tensor<Rank2<R, C>, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
-        block_apply::<I, O, R, C, E, D, T>(x, stored.retaped::<T>())
+        <Self as Tie<I, O>>::try_apply_fused(x, stored, None)
+            .or_else(|x| block_apply::<I, O, R, C, E, D, T>(x, stored.retaped::<T>()))
     }
 
     fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<O, E, D, T>,
         stored: &Tensor<Rank2<R, C>, E, D>,
     ) -> Result<Batch<I, E, D, T>, D::Err> {
-        // Wᵀ spreads Vᵀ in blocks: a permuted (never stride-0) view of the stored V.
-        let vt = stored.retaped::<T>().try_permute::<Rank2<C, R>, _>()?;
-        block_apply::<O, I, C, R, E, D, T>(x, vt)
+        <Self as Tie<I, O>>::try_apply_transposed_fused(x, stored, None).or_else(|x| {
+            // Wᵀ spreads Vᵀ in blocks: a permuted (never stride-0) view of the stored V.
+            let vt = stored.retaped::<T>().try_permute::<Rank2<C, R>, _>()?;
+            block_apply::<O, I, C, R, E, D, T>(x, vt)
+        })
+    }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank2<R, C>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        let kernel = FoldKernel::new(I, O, Fold::Div(R), Fold::Div(C));
+        fold_fused::<I, O, _, _, _, _>(kernel, x, stored, bias)
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank2<R, C>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        let kernel = FoldKernel::new(I, O, Fold::Div(R), Fold::Div(C)).map(FoldKernel::transposed);
+        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
     }
 }
 

@@ -2,7 +2,8 @@
 //! structural zero elsewhere), directly in O(rows·N·K): one vectorized AXPY per stored value and
 //! row, forward and backward. A band this narrow gains nothing from an FFT.
 
-use super::index::{add_partials, axpy, dot, map_row_tasks, rows_per_task, Real};
+use super::index::{add_partials, axpy, dot, map_row_tasks, rows_per_task};
+use super::KernelDtype;
 
 /// `x·W` for a banded `W` (rows×cols) with `k` stored values, `W[i, j] = v[i − j + lo]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +41,7 @@ impl BandKernel {
     }
 
     /// The stored value `t` of the (possibly flipped) band.
-    fn value<E: Real>(&self, v: &[E], t: usize) -> E {
+    fn value<E: KernelDtype>(&self, v: &[E], t: usize) -> E {
         v[if self.flipped { self.k - 1 - t } else { t }]
     }
 
@@ -60,7 +61,7 @@ impl BandKernel {
     }
 
     /// `y = x·W` for `x.len() / rows` rows.
-    pub fn forward<E: Real>(&self, v: &[E], x: &[E], y: &mut [E]) {
+    pub fn forward<E: KernelDtype>(&self, v: &[E], x: &[E], y: &mut [E]) {
         let n = self.check(v, x, y);
         if n == 0 || self.cols == 0 {
             return;
@@ -83,7 +84,7 @@ impl BandKernel {
     }
 
     /// Adds `g·Wᵀ` into `grad_x` and the values' gradient into `grad_v`.
-    pub fn backward<E: Real>(
+    pub fn backward<E: KernelDtype>(
         &self,
         v: &[E],
         x: &[E],

@@ -34,7 +34,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
-use super::index::{add_partials, axpy, map_row_tasks, rows_per_task, Real};
+use super::index::{add_partials, axpy, map_row_tasks, rows_per_task};
+use super::KernelDtype;
 
 /// The direct kernel's multiply-adds per row against the FFT path's `L·log₂ L`, at which both
 /// take the same time: the FFT path is used when `m_in·m_out > FFT_CROSSOVER·L·log₂ L`.
@@ -47,7 +48,7 @@ pub const FFT_CROSSOVER: f64 = 1.0;
 /// The relative error (‖FFT result − exact‖ / ‖exact‖) the FFT path stays within for a
 /// correlation of length `len`, in the precision of `E`: `4·ε·log₂ len`, a bound with margin
 /// over what the tests measure.
-pub fn fft_tolerance<E: Real>(len: usize) -> f64 {
+pub fn fft_tolerance<E: KernelDtype>(len: usize) -> f64 {
     let eps = E::epsilon().to_f64().unwrap_or(f64::EPSILON);
     4.0 * eps * (len.max(2) as f64).log2()
 }
@@ -187,7 +188,7 @@ impl ShiftKernel {
     }
 
     /// `buf[..m] = row` placed by `slot` (the rest of `buf` zeroed).
-    fn place<E: Real>(&self, slot: Slot, m: usize, row: &[E], buf: &mut [E]) {
+    fn place<E: KernelDtype>(&self, slot: Slot, m: usize, row: &[E], buf: &mut [E]) {
         match slot {
             Slot::Same => {
                 buf[..row.len()].copy_from_slice(row);
@@ -210,19 +211,19 @@ impl ShiftKernel {
     }
 
     /// Input row `r` of `x` placed in `buf`.
-    fn place_row_in<E: Real>(&self, x: &[E], r: usize, buf: &mut [E]) {
+    fn place_row_in<E: KernelDtype>(&self, x: &[E], r: usize, buf: &mut [E]) {
         let row = &x[r * self.len_in..][..self.len_in];
         self.place(self.slot_in, self.m_in, row, buf);
     }
 
     /// Output row `r` of `g` (an output's gradient) placed in `buf`.
-    fn place_row_out<E: Real>(&self, g: &[E], r: usize, buf: &mut [E]) {
+    fn place_row_out<E: KernelDtype>(&self, g: &[E], r: usize, buf: &mut [E]) {
         let row = &g[r * self.len_out..][..self.len_out];
         self.place(self.slot_out, self.m_out, row, buf);
     }
 
     /// `row = buf` read back by `slot`, added to `row` when `add`.
-    fn read<E: Real>(&self, slot: Slot, m: usize, buf: &[E], row: &mut [E], add: bool) {
+    fn read<E: KernelDtype>(&self, slot: Slot, m: usize, buf: &[E], row: &mut [E], add: bool) {
         let m_read = |i| self.slot(slot, m, i);
         match (slot, add) {
             (Slot::Same, false) => row.copy_from_slice(&buf[..row.len()]),
@@ -247,7 +248,7 @@ impl ShiftKernel {
     }
 
     /// The values as the correlation reads them without wrap-around: `u[t] = v[t mod N]`.
-    fn extend<'a, E: Real>(&self, v: &'a [E]) -> Cow<'a, [E]> {
+    fn extend<'a, E: KernelDtype>(&self, v: &'a [E]) -> Cow<'a, [E]> {
         match self.period {
             None => Cow::Borrowed(v),
             Some(n) => Cow::Owned((0..self.extended()).map(|t| v[t % n]).collect()),
@@ -255,7 +256,7 @@ impl ShiftKernel {
     }
 
     /// Adds the gradient of the extended values (`gu`, at least `extended()` long) into `grad_v`.
-    fn fold_extended<E: Real>(&self, gu: &[E], grad_v: &mut [E]) {
+    fn fold_extended<E: KernelDtype>(&self, gu: &[E], grad_v: &mut [E]) {
         match self.period {
             None => axpy(E::one(), &gu[..grad_v.len()], grad_v),
             Some(n) => {
@@ -268,7 +269,13 @@ impl ShiftKernel {
 
     /// `y = x·W` for `x.len() / len_in` rows; returns the input's spectra for
     /// [`ShiftKernel::backward`] when `keep` and the FFT path is taken (empty otherwise).
-    pub fn forward<E: Real>(&self, v: &[E], x: &[E], y: &mut [E], keep: bool) -> Vec<Complex<E>> {
+    pub fn forward<E: KernelDtype>(
+        &self,
+        v: &[E],
+        x: &[E],
+        y: &mut [E],
+        keep: bool,
+    ) -> Vec<Complex<E>> {
         let rows = self.check(v, x, y);
         if rows == 0 || self.len_out == 0 {
             return Vec::new();
@@ -319,7 +326,7 @@ impl ShiftKernel {
 
     /// Adds `g·Wᵀ` into `grad_x` and the values' gradient into `grad_v`; `spectra` is what
     /// [`ShiftKernel::forward`] returned (may be empty: then they are recomputed).
-    pub fn backward<E: Real>(
+    pub fn backward<E: KernelDtype>(
         &self,
         v: &[E],
         x: &[E],
@@ -428,7 +435,7 @@ impl ShiftKernel {
 }
 
 /// `c[j] = Σ_a a[a]·u[a + j]` for `j < c.len()` (`u` at least `a.len() + c.len() − 1` long).
-fn correlate<E: Real>(a: &[E], u: &[E], c: &mut [E]) {
+fn correlate<E: KernelDtype>(a: &[E], u: &[E], c: &mut [E]) {
     c.fill(E::zero());
     let m = c.len();
     for (t, &at) in a.iter().enumerate() {
@@ -457,12 +464,12 @@ pub fn fast_len(n: usize) -> usize {
 }
 
 /// Forward and inverse real FFT plans of one length and type, shared by every call.
-struct Plans<E: Real> {
+struct Plans<E: KernelDtype> {
     forward: Arc<dyn RealToComplex<E>>,
     inverse: Arc<dyn ComplexToReal<E>>,
 }
 
-fn plans<E: Real>(len: usize) -> Arc<Plans<E>> {
+fn plans<E: KernelDtype>(len: usize) -> Arc<Plans<E>> {
     type Cache = HashMap<(TypeId, usize), Arc<dyn Any + Send + Sync>>;
     static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     let mut cache = CACHE
@@ -482,19 +489,19 @@ fn plans<E: Real>(len: usize) -> Arc<Plans<E>> {
 }
 
 /// FFTs of one length: the shared plans and per-task buffers.
-struct Spectrum<E: Real> {
+struct Spectrum<E: KernelDtype> {
     len: usize,
     plans: Arc<Plans<E>>,
 }
 
 /// One task's buffers: a real signal, its spectrum, and the transforms' scratch.
-struct Workspace<E: Real> {
+struct Workspace<E: KernelDtype> {
     real: Vec<E>,
     spec: Vec<Complex<E>>,
     scratch: Vec<Complex<E>>,
 }
 
-impl<E: Real> Spectrum<E> {
+impl<E: KernelDtype> Spectrum<E> {
     fn new(len: usize) -> Self {
         Self {
             len,

@@ -9,14 +9,11 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rayon::prelude::*;
 
-/// The element types the CPU kernels run on: `f32` and `f64`.
-pub trait Real: realfft::FftNum + num_traits::Float + Default {}
-impl Real for f32 {}
-impl Real for f64 {}
+use super::KernelDtype;
 
 /// `y += a·x`, element by element (vectorizes: every lane is independent).
 #[inline]
-pub(crate) fn axpy<E: Real>(a: E, x: &[E], y: &mut [E]) {
+pub(crate) fn axpy<E: KernelDtype>(a: E, x: &[E], y: &mut [E]) {
     for (y, &x) in y.iter_mut().zip(x) {
         *y = *y + a * x;
     }
@@ -24,7 +21,7 @@ pub(crate) fn axpy<E: Real>(a: E, x: &[E], y: &mut [E]) {
 
 /// `Σ x·y` with eight partial sums, so the loop vectorizes without reordering one sum.
 #[inline]
-pub(crate) fn dot<E: Real>(x: &[E], y: &[E]) -> E {
+pub(crate) fn dot<E: KernelDtype>(x: &[E], y: &[E]) -> E {
     let n = x.len().min(y.len());
     let (x, y) = (&x[..n], &y[..n]);
     let mut lanes = [E::zero(); 8];
@@ -94,7 +91,7 @@ where
 }
 
 /// Adds the per-task partial sums into `total`, in task order.
-pub(crate) fn add_partials<E: Real>(partials: &[Vec<E>], total: &mut [E]) {
+pub(crate) fn add_partials<E: KernelDtype>(partials: &[Vec<E>], total: &mut [E]) {
     for p in partials {
         for (t, &v) in total.iter_mut().zip(p) {
             *t = *t + v;
@@ -113,9 +110,9 @@ pub trait WeightSource: Send + Sync + 'static {
     /// `W`'s rows (inputs) and columns (outputs).
     fn shape(&self) -> (usize, usize);
     /// Writes `W` (rows×cols, row-major) from the stored values.
-    fn materialize<E: Real>(&self, v: &[E], w: &mut [E]);
+    fn materialize<E: KernelDtype>(&self, v: &[E], w: &mut [E]);
     /// Adds `dW` (rows×cols, row-major) into the stored values' gradient.
-    fn fold<E: Real>(&self, dw: &[E], grad: &mut [E]);
+    fn fold<E: KernelDtype>(&self, dw: &[E], grad: &mut [E]);
 }
 
 /// Side of the square tiles the symmetric kernels transpose through (cache-sized).
@@ -148,7 +145,7 @@ impl WeightSource for SymmetricKernel {
     }
 
     /// Writes `W` (n×n, row-major) from the stored values `v`, on all cores.
-    fn materialize<E: Real>(&self, v: &[E], w: &mut [E]) {
+    fn materialize<E: KernelDtype>(&self, v: &[E], w: &mut [E]) {
         let n = self.n;
         assert_eq!(v.len(), self.stored_len(), "symmetric: stored values");
         assert_eq!(w.len(), n * n, "symmetric: weight size");
@@ -180,7 +177,7 @@ impl WeightSource for SymmetricKernel {
     /// Adds `dW` (n×n, row-major) into the stored values' gradient: `dW[a, b] + dW[b, a]` for
     /// a < b, `dW[a, a]` on the diagonal. Each task owns whole rows of the triangle, so nothing
     /// is shared and no n×n temporary is needed.
-    fn fold<E: Real>(&self, dw: &[E], grad: &mut [E]) {
+    fn fold<E: KernelDtype>(&self, dw: &[E], grad: &mut [E]) {
         let n = self.n;
         assert_eq!(grad.len(), self.stored_len(), "symmetric: stored values");
         assert_eq!(dw.len(), n * n, "symmetric: weight size");
@@ -309,7 +306,7 @@ impl WeightSource for Arc<IndexTable> {
     }
 
     /// Writes `W` (rows×cols, row-major) from the stored values `v`, on all cores.
-    fn materialize<E: Real>(&self, v: &[E], w: &mut [E]) {
+    fn materialize<E: KernelDtype>(&self, v: &[E], w: &mut [E]) {
         assert_eq!(v.len(), self.stored, "index table: stored values");
         assert_eq!(w.len(), self.index.len(), "index table: weight size");
         if self.cols == 0 {
@@ -331,7 +328,7 @@ impl WeightSource for Arc<IndexTable> {
     /// Adds `dW` (rows×cols, row-major) into the stored values' gradient. Tasks over rows keep
     /// their own partial gradient when that is cheaper than the pass over `dW` (few stored
     /// values); otherwise one pass adds in place.
-    fn fold<E: Real>(&self, dw: &[E], grad: &mut [E]) {
+    fn fold<E: KernelDtype>(&self, dw: &[E], grad: &mut [E]) {
         assert_eq!(grad.len(), self.stored, "index table: stored values");
         assert_eq!(dw.len(), self.index.len(), "index table: weight size");
         let add = |t: &[u32], dw: &[E], g: &mut [E]| {
@@ -391,7 +388,7 @@ impl<E> Operand<'_, E> {
 }
 
 /// `dst (m×n) = lhs (m×k) · rhs (k×n)`, or `+=` when `accumulate`, on all cores.
-fn gemm_into<E: Real>(
+fn gemm_into<E: KernelDtype>(
     dst: &mut [E],
     (m, n, k): (usize, usize, usize),
     lhs: Operand<'_, E>,
@@ -464,7 +461,7 @@ impl<S: WeightSource> MaterializedKernel<S> {
         }
     }
 
-    fn weight<E: Real>(&self, v: &[E]) -> Vec<E> {
+    fn weight<E: KernelDtype>(&self, v: &[E]) -> Vec<E> {
         let (r, c) = self.source.shape();
         let mut w = vec![E::zero(); r * c];
         self.source.materialize(v, &mut w);
@@ -472,7 +469,7 @@ impl<S: WeightSource> MaterializedKernel<S> {
     }
 
     /// `y = x·W` (or `x·Wᵀ`) for `x.len() / inputs` rows.
-    pub fn forward<E: Real>(&self, v: &[E], x: &[E], y: &mut [E]) {
+    pub fn forward<E: KernelDtype>(&self, v: &[E], x: &[E], y: &mut [E]) {
         let (fi, fo) = self.features();
         let n = x.len().checked_div(fi).unwrap_or(0);
         assert_eq!(y.len(), n * fo, "materialized kernel: output rows");
@@ -495,7 +492,7 @@ impl<S: WeightSource> MaterializedKernel<S> {
     }
 
     /// Adds `g·Wᵀ` (or `g·W`) into `grad_x` and the stored values' gradient into `grad_v`.
-    pub fn backward<E: Real>(
+    pub fn backward<E: KernelDtype>(
         &self,
         v: &[E],
         x: &[E],

@@ -1,0 +1,290 @@
+//! The broadcast family's kernel. Rows, cols, scalar, tile and block all have the form
+//! `W[i, j] = V[φ(i), ψ(j)]` for a small `R`×`C` matrix `V` and maps `φ: I → R`, `ψ: O → C` that are
+//! either `i mod R` (tile) or `i / (I/R)` (block; rows is `R = I, C = 1`, cols `R = 1, C = O`,
+//! scalar `R = C = 1`). So per input row:
+//!
+//! ```text
+//! forward:   f = fold_φ(x)        (R sums over x's row)
+//!            z = f·V              (C values)
+//!            y = spread_ψ(z) + b  (O values)
+//! backward:  g = fold_ψ(dy)       (C),   db += dy
+//!            dx += spread_φ(V·g)  (I)
+//!            dV += fold_φ(x) ⊗ g  (R×C, a per-thread partial)
+//! ```
+//!
+//! One pass over `x` forward, one over `dy` and `x` backward, O(I + O + R·C) per row, no temporary
+//! larger than the `R`, `C` vectors and the per-thread partial of `dV`. A transposed pattern is
+//! the same kernel with the maps swapped and `V` read transposed.
+
+use super::par;
+use super::{Backward, Forward, KernelDtype, LinearKernel};
+
+/// How a side of `W` (inputs or outputs) folds onto a side of `V`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fold {
+    /// `k mod g`: `V` repeated (tile).
+    Mod(usize),
+    /// `k / (len/g)`: each entry of `V` over a block (block; rows, cols and scalar).
+    Div(usize),
+}
+
+impl Fold {
+    /// The same map in its simplest form: `mod 1` is one block, `mod len` is the identity.
+    fn normal(self, len: usize) -> Fold {
+        match self {
+            Fold::Mod(g) if g <= 1 => Fold::Div(1),
+            Fold::Mod(g) if g >= len => Fold::Div(len),
+            fold => fold,
+        }
+    }
+
+    fn groups(self) -> usize {
+        match self {
+            Fold::Mod(g) | Fold::Div(g) => g,
+        }
+    }
+}
+
+/// The broadcast family's kernel for an I×O weight (see the module documentation).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FoldKernel {
+    inputs: usize,
+    outputs: usize,
+    phi: Fold,
+    psi: Fold,
+    /// `V[r, c]` is stored at `r·rs + c·cs`.
+    rs: usize,
+    cs: usize,
+}
+
+impl FoldKernel {
+    /// `W[i, j] = V[φ(i), ψ(j)]` with `V` stored row-major R×C; `None` (no kernel) when the
+    /// groups do not divide the sides (or a side is empty).
+    pub(crate) fn new(inputs: usize, outputs: usize, phi: Fold, psi: Fold) -> Option<Self> {
+        let (phi, psi) = (phi.normal(inputs), psi.normal(outputs));
+        let (r, c) = (phi.groups(), psi.groups());
+        let divides = |g: usize, len: usize| g > 0 && len > 0 && len % g == 0;
+        (divides(r, inputs) && divides(c, outputs)).then_some(FoldKernel {
+            inputs,
+            outputs,
+            phi,
+            psi,
+            rs: c,
+            cs: 1,
+        })
+    }
+
+    /// The same weight transposed: `Wᵀ[j, i] = V[φ(i), ψ(j)] = Vᵀ[ψ(j), φ(i)]`.
+    pub(crate) fn transposed(self) -> Self {
+        FoldKernel {
+            inputs: self.outputs,
+            outputs: self.inputs,
+            phi: self.psi,
+            psi: self.phi,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+
+    fn r(&self) -> usize {
+        self.phi.groups()
+    }
+
+    fn c(&self) -> usize {
+        self.psi.groups()
+    }
+
+    /// Whether `V`'s rows are contiguous and worth walking row by row (else its columns are).
+    fn by_rows(&self) -> bool {
+        self.cs == 1 && self.c() > 1
+    }
+
+    /// `z = f·V`.
+    fn times_v<F: KernelDtype>(&self, w: &[F], f: &[F], z: &mut [F]) {
+        let (r, c) = (self.r(), self.c());
+        if self.by_rows() {
+            z.fill(F::zero());
+            for (k, &fk) in f.iter().enumerate() {
+                axpy(fk, &w[k * self.rs..k * self.rs + c], z);
+            }
+        } else {
+            for (l, zl) in z.iter_mut().enumerate() {
+                *zl = dot(f, &w[l * self.cs..l * self.cs + r]);
+            }
+        }
+    }
+
+    /// `h = V·g`.
+    fn v_times<F: KernelDtype>(&self, w: &[F], g: &[F], h: &mut [F]) {
+        let (r, c) = (self.r(), self.c());
+        if self.by_rows() {
+            for (k, hk) in h.iter_mut().enumerate() {
+                *hk = dot(&w[k * self.rs..k * self.rs + c], g);
+            }
+        } else {
+            h.fill(F::zero());
+            for (l, &gl) in g.iter().enumerate() {
+                axpy(gl, &w[l * self.cs..l * self.cs + r], h);
+            }
+        }
+    }
+
+    /// `dV += f ⊗ g`.
+    fn outer<F: KernelDtype>(&self, f: &[F], g: &[F], dw: &mut [F]) {
+        let (r, c) = (self.r(), self.c());
+        if self.by_rows() {
+            for (k, &fk) in f.iter().enumerate() {
+                axpy(fk, g, &mut dw[k * self.rs..k * self.rs + c]);
+            }
+        } else {
+            for (l, &gl) in g.iter().enumerate() {
+                axpy(gl, f, &mut dw[l * self.cs..l * self.cs + r]);
+            }
+        }
+    }
+}
+
+impl LinearKernel for FoldKernel {
+    fn forward<F: KernelDtype>(&self, a: Forward<'_, F>) {
+        let (i, o, r, c) = (self.inputs, self.outputs, self.r(), self.c());
+        let chunks = par::chunks(a.n, i + o + r * c);
+        let (x, w, bias) = (a.x, a.w, a.bias);
+        par::for_rows(a.y, o, a.n, chunks, |rows, y| {
+            let (mut f, mut z) = (vec![F::zero(); r], vec![F::zero(); c]);
+            for (row, y) in rows.zip(y.chunks_exact_mut(o)) {
+                let f = fold(self.phi, &x[row * i..(row + 1) * i], &mut f);
+                self.times_v(w, f, &mut z);
+                spread(self.psi, &z, y, bias);
+            }
+        });
+    }
+
+    fn backward<F: KernelDtype>(&self, a: Backward<'_, F>) {
+        let (i, o, r, c) = (self.inputs, self.outputs, self.r(), self.c());
+        let chunks = par::chunks(a.n, 2 * i + o + 2 * r * c);
+        let (x, w, dy, with_bias) = (a.x, a.w, a.dy, a.db.is_some());
+        let partials = par::for_rows(a.dx, i, a.n, chunks, |rows, dx| {
+            let mut dw = vec![F::zero(); w.len()];
+            let mut db = vec![F::zero(); if with_bias { o } else { 0 }];
+            let (mut f, mut g, mut h) =
+                (vec![F::zero(); r], vec![F::zero(); c], vec![F::zero(); r]);
+            for (row, dx) in rows.zip(dx.chunks_exact_mut(i)) {
+                let dy = &dy[row * o..(row + 1) * o];
+                if with_bias {
+                    add(dy, &mut db);
+                }
+                let g = fold(self.psi, dy, &mut g);
+                self.v_times(w, g, &mut h);
+                spread_add(self.phi, &h, dx);
+                let f = fold(self.phi, &x[row * i..(row + 1) * i], &mut f);
+                self.outer(f, g, &mut dw);
+            }
+            (dw, db)
+        });
+        let mut db = a.db;
+        for (dw, db_part) in partials {
+            add(&dw, a.dw);
+            if let Some(db) = db.as_deref_mut() {
+                add(&db_part, db);
+            }
+        }
+    }
+}
+
+/// `fold(row)`: the group sums of `row`, in `scratch` (or `row` itself for the identity).
+fn fold<'a, F: KernelDtype>(fold: Fold, row: &'a [F], scratch: &'a mut [F]) -> &'a [F] {
+    match fold {
+        Fold::Div(g) if g == row.len() => row,
+        Fold::Div(g) => {
+            let m = row.len() / g;
+            for (s, block) in scratch.iter_mut().zip(row.chunks_exact(m)) {
+                *s = sum(block);
+            }
+            scratch
+        }
+        Fold::Mod(g) => {
+            scratch.fill(F::zero());
+            for tile in row.chunks_exact(g) {
+                add(tile, scratch);
+            }
+            scratch
+        }
+    }
+}
+
+/// `out[k] = v[group(k)] (+ bias[k])`.
+fn spread<F: KernelDtype>(fold: Fold, v: &[F], out: &mut [F], bias: Option<&[F]>) {
+    match fold {
+        Fold::Div(g) if g == out.len() => out.copy_from_slice(v),
+        Fold::Div(g) => {
+            let m = out.len() / g;
+            for (block, &vk) in out.chunks_exact_mut(m).zip(v) {
+                block.fill(vk);
+            }
+        }
+        Fold::Mod(g) => {
+            for tile in out.chunks_exact_mut(g) {
+                tile.copy_from_slice(v);
+            }
+        }
+    }
+    if let Some(bias) = bias {
+        add(bias, out);
+    }
+}
+
+/// `out[k] += v[group(k)]`.
+fn spread_add<F: KernelDtype>(fold: Fold, v: &[F], out: &mut [F]) {
+    match fold {
+        Fold::Div(g) if g == out.len() => add(v, out),
+        Fold::Div(g) => {
+            let m = out.len() / g;
+            for (block, &vk) in out.chunks_exact_mut(m).zip(v) {
+                block.iter_mut().for_each(|o| *o += vk);
+            }
+        }
+        Fold::Mod(g) => {
+            for tile in out.chunks_exact_mut(g) {
+                add(v, tile);
+            }
+        }
+    }
+}
+
+/// Lanes of independent partial sums: floating-point addition is not associative, so the compiler
+/// vectorizes a reduction only when it is written with separate accumulators.
+const LANES: usize = 8;
+
+fn sum<F: KernelDtype>(a: &[F]) -> F {
+    let mut acc = [F::zero(); LANES];
+    let chunks = a.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (s, &v) in acc.iter_mut().zip(chunk) {
+            *s += v;
+        }
+    }
+    tail.iter().fold(acc.iter().copied().sum(), |s, &v| s + v)
+}
+
+fn dot<F: KernelDtype>(a: &[F], b: &[F]) -> F {
+    let mut acc = [F::zero(); LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = ca.remainder().iter().zip(cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..LANES {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    tail.fold(acc.iter().copied().sum(), |s, (&x, &y)| s + x * y)
+}
+
+/// `y += a·x`.
+fn axpy<F: KernelDtype>(a: F, x: &[F], y: &mut [F]) {
+    y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
+}
+
+/// `y += x`.
+fn add<F: KernelDtype>(x: &[F], y: &mut [F]) {
+    y.iter_mut().zip(x).for_each(|(y, &x)| *y += x);
+}
