@@ -2,8 +2,10 @@
 //! structural zero elsewhere), directly in O(rows·N·K): one vectorized AXPY per stored value and
 //! row, forward and backward. A band this narrow gains nothing from an FFT.
 
-use super::index::{add_partials, axpy, dot, map_row_tasks, rows_per_task};
-use super::KernelDtype;
+use super::index::{
+    add_bias, add_bias_grad, add_partials, axpy, dot, map_row_tasks, rows_per_task,
+};
+use super::{Backward, Forward, KernelDtype, LinearKernel};
 
 /// `x·W` for a banded `W` (rows×cols) with `k` stored values, `W[i, j] = v[i − j + lo]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +124,7 @@ impl BandKernel {
                         );
                     }
                     if want_v {
-                        *gvt = *gvt + dot(&g[js], &x[is]);
+                        *gvt += dot(&g[js], &x[is]);
                     }
                 }
             }
@@ -134,9 +136,21 @@ impl BandKernel {
             add_partials(&partials, &mut gv);
             for (t, g) in gv.into_iter().enumerate() {
                 let s = if self.flipped { self.k - 1 - t } else { t };
-                grad_v[s] = grad_v[s] + g;
+                grad_v[s] += g;
             }
         }
+    }
+}
+
+impl LinearKernel for BandKernel {
+    fn forward<F: KernelDtype>(&self, a: Forward<'_, F>) {
+        BandKernel::forward(self, a.w, a.x, a.y);
+        add_bias(a.y, a.bias);
+    }
+
+    fn backward<F: KernelDtype>(&self, a: Backward<'_, F>) {
+        BandKernel::backward(self, a.w, a.x, a.dy, Some(a.dx), Some(a.dw));
+        add_bias_grad(a.dy, a.db);
     }
 }
 

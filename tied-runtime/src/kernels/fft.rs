@@ -34,16 +34,20 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
-use super::index::{add_partials, axpy, map_row_tasks, rows_per_task};
-use super::KernelDtype;
+use super::index::{add_bias, add_bias_grad, add_partials, axpy, map_row_tasks, rows_per_task};
+use super::{Backward, Forward, KernelDtype, LinearKernel};
 
 /// The direct kernel's multiply-adds per row against the FFT path's `L·log₂ L`, at which both
 /// take the same time: the FFT path is used when `m_in·m_out > FFT_CROSSOVER·L·log₂ L`.
 ///
-/// Measured with `benches/fft_crossover.rs` (square Toeplitz/circulant, B = 64, forward +
-/// backward, f32, one thread): see that file for the numbers. Square weights switch to the FFT
-/// at about N = 128.
-pub const FFT_CROSSOVER: f64 = 1.0;
+/// Measured with `benches/fft_crossover.rs` (B = 64, f32, forward + backward, one thread, on a
+/// loaded 2-core machine, so only the ordering is reliable): square Toeplitz (L = 2N) is faster
+/// direct at N = 32 (48 µs against 140 µs) and by FFT at N = 64 (163 µs against 212 µs), ratios
+/// `N²/(L·log₂ L)` of 2.7 and 4.6; circulant (L = N) direct at N = 32 (110 against 199 µs), FFT
+/// at 64 (350 against 483 µs). 4 puts the switch between those sizes for Toeplitz and Hankel,
+/// and at N = 32 for circulant, where both paths are within noise. Rerun the benchmark on an idle
+/// machine to refine it.
+pub const FFT_CROSSOVER: f64 = 4.0;
 
 /// The relative error (‖FFT result − exact‖ / ‖exact‖) the FFT path stays within for a
 /// correlation of length `len`, in the precision of `E`: `4·ε·log₂ len`, a bound with margin
@@ -204,7 +208,7 @@ impl ShiftKernel {
                 buf.fill(E::zero());
                 for (i, &r) in row.iter().enumerate() {
                     let s = self.slot(slot, m, i);
-                    buf[s] = buf[s] + r;
+                    buf[s] += r;
                 }
             }
         }
@@ -235,7 +239,7 @@ impl ShiftKernel {
             (_, true) => row
                 .iter_mut()
                 .enumerate()
-                .for_each(|(i, r)| *r = *r + buf[m_read(i)]),
+                .for_each(|(i, r)| *r += buf[m_read(i)]),
         }
     }
 
@@ -261,7 +265,7 @@ impl ShiftKernel {
             None => axpy(E::one(), &gu[..grad_v.len()], grad_v),
             Some(n) => {
                 for (t, &g) in gu[..self.extended()].iter().enumerate() {
-                    grad_v[t % n] = grad_v[t % n] + g;
+                    grad_v[t % n] += g;
                 }
             }
         }
@@ -431,6 +435,48 @@ impl ShiftKernel {
                 self.fold_extended(&work.real, gv);
             }
         }
+    }
+}
+
+/// A [`ShiftKernel`] as a fused op on dfdx's tape ([`LinearKernel`]): it keeps the input's
+/// spectra from the forward for the backward when asked (`keep`: there will be a backward).
+pub struct ShiftOp {
+    kernel: ShiftKernel,
+    keep: bool,
+    spectra: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+impl ShiftKernel {
+    /// This kernel as a fused op; `keep`: hold the forward's spectra for a backward.
+    pub fn op(self, keep: bool) -> ShiftOp {
+        ShiftOp {
+            kernel: self,
+            keep,
+            spectra: Mutex::new(None),
+        }
+    }
+}
+
+impl LinearKernel for ShiftOp {
+    fn forward<F: KernelDtype>(&self, a: Forward<'_, F>) {
+        let spectra = self.kernel.forward(a.w, a.x, a.y, self.keep);
+        add_bias(a.y, a.bias);
+        if !spectra.is_empty() {
+            *self.spectra.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(spectra));
+        }
+    }
+
+    fn backward<F: KernelDtype>(&self, a: Backward<'_, F>) {
+        let kept = self
+            .spectra
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .and_then(|s| s.downcast::<Vec<Complex<F>>>().ok());
+        let spectra = kept.as_deref().map_or(&[][..], Vec::as_slice);
+        self.kernel
+            .backward(a.w, a.x, spectra, a.dy, Some(a.dx), Some(a.dw));
+        add_bias_grad(a.dy, a.db);
     }
 }
 

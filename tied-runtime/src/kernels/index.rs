@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rayon::prelude::*;
 
-use super::KernelDtype;
+use super::{enabled, Backward, Forward, KernelDtype, LinearKernel, OnCpu};
 
 /// `y += a·x`, element by element (vectorizes: every lane is independent).
 #[inline]
 pub(crate) fn axpy<E: KernelDtype>(a: E, x: &[E], y: &mut [E]) {
     for (y, &x) in y.iter_mut().zip(x) {
-        *y = *y + a * x;
+        *y += a * x;
     }
 }
 
@@ -29,12 +29,12 @@ pub(crate) fn dot<E: KernelDtype>(x: &[E], y: &[E]) -> E {
     let mut yc = y.chunks_exact(8);
     for (xs, ys) in (&mut xc).zip(&mut yc) {
         for l in 0..8 {
-            lanes[l] = lanes[l] + xs[l] * ys[l];
+            lanes[l] += xs[l] * ys[l];
         }
     }
     let mut tail = E::zero();
     for (&a, &b) in xc.remainder().iter().zip(yc.remainder()) {
-        tail = tail + a * b;
+        tail += a * b;
     }
     let half = [
         lanes[0] + lanes[4],
@@ -94,8 +94,25 @@ where
 pub(crate) fn add_partials<E: KernelDtype>(partials: &[Vec<E>], total: &mut [E]) {
     for p in partials {
         for (t, &v) in total.iter_mut().zip(p) {
-            *t = *t + v;
+            *t += v;
         }
+    }
+}
+
+/// Adds the bias row to every output row (`y` holds whole rows of `bias.len()` values).
+pub(crate) fn add_bias<E: KernelDtype>(y: &mut [E], bias: Option<&[E]>) {
+    if let Some(bias) = bias.filter(|b| !b.is_empty()) {
+        y.chunks_exact_mut(bias.len())
+            .for_each(|row| axpy(E::one(), bias, row));
+    }
+}
+
+/// Adds the column sums of `dy` (rows of `db.len()` values) into the bias gradient.
+pub(crate) fn add_bias_grad<E: KernelDtype>(dy: &[E], db: Option<&mut [E]>) {
+    if let Some(db) = db.filter(|b| !b.is_empty()) {
+        let width = db.len();
+        dy.chunks_exact(width)
+            .for_each(|row| axpy(E::one(), row, db));
     }
 }
 
@@ -113,6 +130,25 @@ pub trait WeightSource: Send + Sync + 'static {
     fn materialize<E: KernelDtype>(&self, v: &[E], w: &mut [E]);
     /// Adds `dW` (rows×cols, row-major) into the stored values' gradient.
     fn fold<E: KernelDtype>(&self, dw: &[E], grad: &mut [E]);
+}
+
+/// The table kernel of pattern `P` (I×O), for [`crate::Tie::try_apply_fused`]'s provided version:
+/// `None` where it would not run or not pay (not a CPU f32/f64 device, kernels off, a pattern that
+/// ties nothing, or positions past `u32`), so the table is only built when it is used.
+pub(crate) fn table_kernel<P, const I: usize, const O: usize, E, D>(
+) -> Option<MaterializedKernel<Arc<IndexTable>>>
+where
+    P: crate::Tie<I, O>,
+    E: dfdx::shapes::Dtype,
+    D: dfdx::tensor::Storage<E>,
+{
+    let on_cpu = OnCpu::<E, D, f32>::new().is_some() || OnCpu::<E, D, f64>::new().is_some();
+    let stored = <P::Stored as dfdx::shapes::ConstShape>::NUMEL;
+    // A pattern with a value per entry (dense, a permutation) gains nothing from a table.
+    if !(enabled() && on_cpu && stored < I.saturating_mul(O)) {
+        return None;
+    }
+    IndexTable::of(TypeId::of::<P>(), I, O, stored, P::index).map(MaterializedKernel::new)
 }
 
 /// Side of the square tiles the symmetric kernels transpose through (cache-sized).
@@ -217,7 +253,7 @@ impl WeightSource for SymmetricKernel {
                             dw[a * n + b] + dw[b * n + a]
                         };
                         let k = row + b - a;
-                        g[k] = g[k] + both;
+                        g[k] += both;
                     }
                 }
             }
@@ -334,7 +370,7 @@ impl WeightSource for Arc<IndexTable> {
         let add = |t: &[u32], dw: &[E], g: &mut [E]| {
             for (&k, &d) in t.iter().zip(dw) {
                 if k != IndexTable::ZERO {
-                    g[k as usize] = g[k as usize] + d;
+                    g[k as usize] += d;
                 }
             }
         };
@@ -541,6 +577,18 @@ impl<S: WeightSource> MaterializedKernel<S> {
             gemm_into(&mut w, (r, c, n), lhs, rhs, false);
             self.source.fold(&w, gv);
         }
+    }
+}
+
+impl<S: WeightSource> LinearKernel for MaterializedKernel<S> {
+    fn forward<F: KernelDtype>(&self, a: Forward<'_, F>) {
+        MaterializedKernel::forward(self, a.w, a.x, a.y);
+        add_bias(a.y, a.bias);
+    }
+
+    fn backward<F: KernelDtype>(&self, a: Backward<'_, F>) {
+        MaterializedKernel::backward(self, a.w, a.x, a.dy, Some(a.dx), Some(a.dw));
+        add_bias_grad(a.dy, a.db);
     }
 }
 
