@@ -7,6 +7,9 @@
 //! The test is sensitive: with a stride-0 `broadcast()` in place of the effective weight it failed
 //! in each of 3 runs here (1–3 of the 10 repeats with a wrong gradient entry).
 //!
+//! The fused CPU kernels split their rows over the same rayon threads: each is checked here too,
+//! repeated on the same values against one dense reference.
+//!
 //! One test in this binary, so `RAYON_NUM_THREADS` is set before rayon's pool exists.
 
 mod common;
@@ -14,7 +17,8 @@ mod common;
 use common::*;
 use tied::prelude::*;
 use tied::{
-    Banded, Batch, Block, Circulant, Dense, Hankel, Rows, Symmetric, Tile, Toeplitz, Transposed,
+    Banded, Batch, Block, Circulant, Cols, Dense, Hankel, Rows, Scalar, Symmetric, Tile, Toeplitz,
+    Transposed,
 };
 
 const N: usize = 1024;
@@ -93,7 +97,62 @@ fn every_matmul_lowering_matches_the_dense_reference_under_16_threads() {
     check_lowering::<Hankel<{ 2 * N - 1 }>, N, N>(&mut mismatches);
     check_lowering::<Symmetric<{ N * (N + 1) / 2 }>, N, N>(&mut mismatches);
     check_lowering::<Banded<65>, N, N>(&mut mismatches);
+
+    // Every fused broadcast kernel (their own threads: disjoint rows, per-chunk gradient
+    // partials), with the bias fused in.
+    check_fused::<Rows, N, N>(&mut mismatches);
+    check_fused::<Cols, N, N>(&mut mismatches);
+    check_fused::<Scalar, N, N>(&mut mismatches);
+    check_fused::<Tile<64, 64>, N, N>(&mut mismatches);
+    check_fused::<Block<64, 64>, N, N>(&mut mismatches);
+    check_fused::<Transposed<Rows>, N, N>(&mut mismatches);
+    check_fused::<Transposed<Cols>, N, N>(&mut mismatches);
+    check_fused::<Transposed<Scalar>, N, N>(&mut mismatches);
+    check_fused::<Transposed<Tile<64, 32>>, N, N>(&mut mismatches);
+    check_fused::<Transposed<Block<32, 64>>, N, N>(&mut mismatches);
     assert!(mismatches.is_empty(), "{mismatches:#?}");
+}
+
+/// `x·W + b` through `try_apply_biased` (the fused kernel on the CPU) against the dense
+/// reference: one reference, `REPEATS` kernel runs on the same values.
+fn check_fused<P: Tie<I, O>, const I: usize, const O: usize>(mismatches: &mut Vec<String>) {
+    let dev = Cpu::default();
+    let numel = <P::Stored as ConstShape>::NUMEL;
+    let stored: Tensor<P::Stored, f64, Cpu> =
+        dev.tensor_from_vec(values(numel, 800), Default::default());
+    let bias: Tensor<Rank1<O>, f64, Cpu> = dev.tensor_from_vec(values(O, 801), (Const,));
+    let x: Batch<I, f64, Cpu, NoneTape> = dev.tensor_from_vec(values(B * I, 802), (B, Const));
+    let r = values(B * O, 803);
+    let rt: Batch<O, f64, Cpu, NoneTape> = dev.tensor_from_vec(r.clone(), (B, Const));
+    let want = reference::<P, I, O, f64>(&stored.as_vec(), Some(&bias.as_vec()), &x.as_vec(), &r);
+    for run in 0..REPEATS {
+        let y = tied_runtime::try_apply_biased::<P, I, O, f64, Cpu, _, _>(
+            x.trace(Gradients::leaky()),
+            &stored,
+            &bias,
+        )
+        .unwrap();
+        let y_vals = y.retaped::<NoneTape>().as_vec();
+        let grads = (y * rt.clone()).sum::<Rank0, _>().backward();
+        for (what, got, want) in [
+            ("y", y_vals, &want.y),
+            (
+                "grad(stored)",
+                grads.get(&stored).as_vec(),
+                &want.grad_stored,
+            ),
+            ("grad(bias)", grads.get(&bias).as_vec(), &want.grad_bias),
+            ("grad(x)", grads.get(&x).as_vec(), &want.grad_x),
+        ] {
+            let bad = differing(&got, want);
+            if bad > 0 {
+                mismatches.push(format!(
+                    "fused {} run {run}: {what}: {bad} entries differ",
+                    P::NAME
+                ));
+            }
+        }
+    }
 }
 
 /// `P::try_apply` against the dense reference, `REPEATS` times with fresh values.

@@ -8,6 +8,7 @@ mod gradcheck;
 mod input;
 pub mod kernels;
 mod layer;
+mod lookup;
 mod picture;
 mod tie;
 
@@ -20,6 +21,7 @@ pub use layer::{
     try_build, try_linear, Bias, BuildError, CheckedBias, InvalidPattern, SameSize, TiedBias,
     TiedDtype, TiedLayer,
 };
+pub use lookup::try_lookup;
 pub use picture::Picture;
 pub use tie::{
     check_pattern, gather_effective, Banded, Block, Circulant, Cols, Dense, Hankel, PatternError,
