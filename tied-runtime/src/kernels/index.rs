@@ -121,15 +121,15 @@ fn weight_rows_per_task(rows: usize, cols: usize) -> usize {
     rows_per_task(rows, cols)
 }
 
-/// A weight materialized from its stored values and folded back: [`SymmetricKernel`] or a shared
-/// [`IndexTable`].
+/// A weight materialized from its stored values and folded back, a block of rows at a time:
+/// [`SymmetricKernel`] or a shared [`IndexTable`].
 pub trait WeightSource: Send + Sync + 'static {
     /// `W`'s rows (inputs) and columns (outputs).
     fn shape(&self) -> (usize, usize);
-    /// Writes `W` (rows×cols, row-major) from the stored values.
-    fn materialize<E: KernelDtype>(&self, v: &[E], w: &mut [E]);
-    /// Adds `dW` (rows×cols, row-major) into the stored values' gradient.
-    fn fold<E: KernelDtype>(&self, dw: &[E], grad: &mut [E]);
+    /// Writes rows `first..` of `W` (as many as `w` holds, row-major) from the stored values.
+    fn materialize_rows<E: KernelDtype>(&self, v: &[E], first: usize, w: &mut [E]);
+    /// Adds rows `first..` of `dW` (as many as `dw` holds) into the stored values' gradient.
+    fn fold_rows<E: KernelDtype>(&self, first: usize, dw: &[E], grad: &mut [E]);
 }
 
 /// The table kernel of pattern `P` (I×O), for [`crate::Tie::try_apply_fused`]'s provided version:
@@ -175,21 +175,56 @@ impl SymmetricKernel {
     }
 }
 
+impl SymmetricKernel {
+    /// Splits `grad` into the triangle rows `ranges` own (consecutive, increasing), so tasks
+    /// over them write disjoint parts.
+    fn split_rows<'g, E>(
+        &self,
+        ranges: &[usize],
+        mut grad: &'g mut [E],
+    ) -> Vec<(usize, usize, &'g mut [E])> {
+        let mut pieces = Vec::with_capacity(ranges.len());
+        let mut at = 0;
+        for w in ranges.windows(2) {
+            let (start, end) = (self.row_start(w[0]), self.row_start(w[1]));
+            let (_, rest) = std::mem::take(&mut grad).split_at_mut(start - at);
+            let (piece, rest) = rest.split_at_mut(end - start);
+            pieces.push((w[0], w[1], piece));
+            grad = rest;
+            at = end;
+        }
+        pieces
+    }
+
+    /// Boundaries splitting rows `lo..hi` into about `tasks` ranges.
+    fn bounds(lo: usize, hi: usize, tasks: usize) -> Vec<usize> {
+        let step = (hi - lo).div_ceil(tasks.max(1)).max(1);
+        let mut b: Vec<usize> = (lo..hi).step_by(step).collect();
+        b.push(hi);
+        b
+    }
+}
+
 impl WeightSource for SymmetricKernel {
     fn shape(&self) -> (usize, usize) {
         (self.n, self.n)
     }
 
-    /// Writes `W` (n×n, row-major) from the stored values `v`, on all cores.
-    fn materialize<E: KernelDtype>(&self, v: &[E], w: &mut [E]) {
+    /// Writes rows of `W` from the stored values `v`, on all cores.
+    fn materialize_rows<E: KernelDtype>(&self, v: &[E], first: usize, w: &mut [E]) {
         let n = self.n;
         assert_eq!(v.len(), self.stored_len(), "symmetric: stored values");
-        assert_eq!(w.len(), n * n, "symmetric: weight size");
         if n == 0 {
             return;
         }
-        let per_task = weight_rows_per_task(n, n).next_multiple_of(TILE);
-        map_row_tasks(n, per_task, Some(w), n, |first, rows, w| {
+        let rows = w.len() / n;
+        assert!(
+            w.len() == rows * n && first + rows <= n,
+            "symmetric: weight rows"
+        );
+        let per_task = weight_rows_per_task(rows, n).next_multiple_of(TILE);
+        map_row_tasks(rows, per_task, Some(w), n, |task_first, rows, w| {
+            let first = first + task_first;
             // The upper part of each row is one contiguous run of `v`.
             for r in 0..rows {
                 let a = first + r;
@@ -210,50 +245,42 @@ impl WeightSource for SymmetricKernel {
         });
     }
 
-    /// Adds `dW` (n×n, row-major) into the stored values' gradient: `dW[a, b] + dW[b, a]` for
-    /// a < b, `dW[a, a]` on the diagonal. Each task owns whole rows of the triangle, so nothing
-    /// is shared and no n×n temporary is needed.
-    fn fold<E: KernelDtype>(&self, dw: &[E], grad: &mut [E]) {
+    /// Adds rows of `dW` into the stored values' gradient: `dW[a, b]` goes to the triangle's
+    /// `(min, max)` entry. Two passes, each over disjoint triangle rows: the block's upper part
+    /// (`b ≥ a`, triangle row `a`), then its lower part (`b < a`, triangle row `b`), so no task
+    /// shares a gradient entry and no n×n temporary is needed.
+    fn fold_rows<E: KernelDtype>(&self, first: usize, dw: &[E], grad: &mut [E]) {
         let n = self.n;
         assert_eq!(grad.len(), self.stored_len(), "symmetric: stored values");
-        assert_eq!(dw.len(), n * n, "symmetric: weight size");
         if n == 0 {
             return;
         }
-        // Triangle rows are of unequal length: split them into tasks of about equal work.
-        let tasks = (4 * rayon::current_num_threads())
-            .min(self.stored_len().div_ceil(TASK_WORK))
-            .max(1);
-        let mut bounds = vec![0];
-        let per = self.stored_len().div_ceil(tasks);
-        for a in 1..n {
-            if self.row_start(a) >= per * bounds.len() {
-                bounds.push(a);
-            }
-        }
-        bounds.push(n);
-        let mut pieces = Vec::with_capacity(bounds.len() - 1);
-        let mut rest = grad;
-        for w in bounds.windows(2) {
-            let len = self.row_start(w[1]) - self.row_start(w[0]);
-            let (piece, tail) = rest.split_at_mut(len);
-            pieces.push((w[0], w[1], piece));
-            rest = tail;
-        }
-        pieces.into_par_iter().for_each(|(a0, a1, g)| {
+        let rows = dw.len() / n;
+        assert!(
+            dw.len() == rows * n && first + rows <= n,
+            "symmetric: weight rows"
+        );
+        let tasks = 4 * rayon::current_num_threads();
+        let tasks = tasks.min((rows * n).div_ceil(TASK_WORK)).max(1);
+        let end = first + rows;
+        let upper = self.split_rows(&Self::bounds(first, end, tasks), grad);
+        upper.into_par_iter().for_each(|(a0, a1, g)| {
             let base = self.row_start(a0);
-            for b0 in (a0..n).step_by(TILE) {
-                let b1 = (b0 + TILE).min(n);
-                for a in a0..a1 {
-                    let row = self.row_start(a) - base;
-                    for b in b0.max(a)..b1 {
-                        let both = if a == b {
-                            dw[a * n + a]
-                        } else {
-                            dw[a * n + b] + dw[b * n + a]
-                        };
-                        let k = row + b - a;
-                        g[k] += both;
+            for a in a0..a1 {
+                let row = &dw[(a - first) * n..][..n];
+                let at = self.row_start(a) - base;
+                axpy(E::one(), &row[a..], &mut g[at..at + n - a]);
+            }
+        });
+        let lower = self.split_rows(&Self::bounds(0, end, tasks), grad);
+        lower.into_par_iter().for_each(|(b0, b1, g)| {
+            let base = self.row_start(b0);
+            for a0 in (first.max(b0 + 1)..end).step_by(TILE) {
+                let a1 = (a0 + TILE).min(end);
+                for b in b0..b1.min(a1) {
+                    let at = self.row_start(b) - base;
+                    for a in a0.max(b + 1)..a1 {
+                        g[at + a - b] += dw[(a - first) * n + b];
                     }
                 }
             }
@@ -341,16 +368,18 @@ impl WeightSource for Arc<IndexTable> {
         (self.rows, self.cols)
     }
 
-    /// Writes `W` (rows×cols, row-major) from the stored values `v`, on all cores.
-    fn materialize<E: KernelDtype>(&self, v: &[E], w: &mut [E]) {
+    /// Writes rows of `W` from the stored values `v`, on all cores.
+    fn materialize_rows<E: KernelDtype>(&self, v: &[E], first: usize, w: &mut [E]) {
         assert_eq!(v.len(), self.stored, "index table: stored values");
-        assert_eq!(w.len(), self.index.len(), "index table: weight size");
-        if self.cols == 0 {
+        let cols = self.cols;
+        if cols == 0 {
             return;
         }
-        let per_task = weight_rows_per_task(self.rows, self.cols);
-        map_row_tasks(self.rows, per_task, Some(w), self.cols, |first, _, w| {
-            let t = &self.index[first * self.cols..first * self.cols + w.len()];
+        let rows = w.len() / cols;
+        let table = &self.index[first * cols..(first + rows) * cols];
+        let per_task = weight_rows_per_task(rows, cols);
+        map_row_tasks(rows, per_task, Some(w), cols, |task_first, _, w| {
+            let t = &table[task_first * cols..task_first * cols + w.len()];
             for (w, &k) in w.iter_mut().zip(t) {
                 *w = if k == IndexTable::ZERO {
                     E::zero()
@@ -361,12 +390,17 @@ impl WeightSource for Arc<IndexTable> {
         });
     }
 
-    /// Adds `dW` (rows×cols, row-major) into the stored values' gradient. Tasks over rows keep
-    /// their own partial gradient when that is cheaper than the pass over `dW` (few stored
-    /// values); otherwise one pass adds in place.
-    fn fold<E: KernelDtype>(&self, dw: &[E], grad: &mut [E]) {
+    /// Adds rows of `dW` into the stored values' gradient. Tasks over rows keep their own
+    /// partial gradient when that is cheaper than the pass over `dW` (few stored values);
+    /// otherwise one pass adds in place.
+    fn fold_rows<E: KernelDtype>(&self, first: usize, dw: &[E], grad: &mut [E]) {
         assert_eq!(grad.len(), self.stored, "index table: stored values");
-        assert_eq!(dw.len(), self.index.len(), "index table: weight size");
+        let cols = self.cols;
+        if cols == 0 {
+            return;
+        }
+        let rows = dw.len() / cols;
+        let table = &self.index[first * cols..(first + rows) * cols];
         let add = |t: &[u32], dw: &[E], g: &mut [E]| {
             for (&k, &d) in t.iter().zip(dw) {
                 if k != IndexTable::ZERO {
@@ -374,92 +408,102 @@ impl WeightSource for Arc<IndexTable> {
                 }
             }
         };
-        let entries = self.index.len();
-        let per_task = weight_rows_per_task(self.rows, self.cols);
-        let tasks = self.rows.div_ceil(per_task);
-        if tasks <= 1 || self.stored * tasks > entries {
-            add(&self.index, dw, grad);
+        let per_task = weight_rows_per_task(rows, cols);
+        let tasks = rows.div_ceil(per_task);
+        if tasks <= 1 || self.stored * tasks > table.len() {
+            add(table, dw, grad);
             return;
         }
-        let cols = self.cols;
-        let partials = map_row_tasks::<E, _, _>(self.rows, per_task, None, 0, |first, n, _| {
-            let span = first * cols..(first + n) * cols;
+        let partials = map_row_tasks::<E, _, _>(rows, per_task, None, 0, |task_first, n, _| {
+            let span = task_first * cols..(task_first + n) * cols;
             let mut g = vec![E::zero(); self.stored];
-            add(&self.index[span.clone()], &dw[span], &mut g);
+            add(&table[span.clone()], &dw[span], &mut g);
             g
         });
         add_partials(&partials, grad);
     }
 }
 
-/// `x·W` (or `x·Wᵀ`) for a weight from a [`WeightSource`]: `W` is materialized on all cores into
-/// one rows×cols buffer and multiplied with `gemm` (the library dfdx's CPU `matmul` calls). The
-/// backward materializes `W` again rather than keeping it between the passes, uses it for the
-/// input's gradient, then overwrites the same buffer with `dW` and folds it into the stored
-/// values: one rows×cols buffer at a time, as much as a dense layer's weight gradient.
+/// `x·W` (or `x·Wᵀ`) for a weight from a [`WeightSource`], a block of `W`'s rows at a time: each
+/// block is materialized on all cores and multiplied with `gemm` (the library dfdx's CPU `matmul`
+/// calls); the backward materializes the block again for the input's gradient, then overwrites
+/// the same buffer with that block of `dW` and folds it into the stored values. So a step holds
+/// one block (about [`BLOCK_ENTRIES`] values), never the whole I×O weight or its gradient.
 #[derive(Debug, Clone)]
 pub struct MaterializedKernel<S> {
     source: S,
     transposed: bool,
+    block_entries: usize,
 }
 
-/// A row-major matrix operand: `rows`×`cols` values, or its transpose when `t`.
-#[derive(Clone, Copy)]
-struct Operand<'a, E> {
-    data: &'a [E],
-    cols: usize,
-    t: bool,
+/// Entries of `W` materialized at a time (4 MiB of f32): large enough that each block's
+/// multiply runs at full speed, small against a dense layer's weight gradient.
+pub const BLOCK_ENTRIES: usize = 1 << 20;
+
+/// A strided matrix: entry `(p, q)` at `data[p·rs + q·cs]`.
+struct Mat<T> {
+    data: T,
+    rs: usize,
+    cs: usize,
 }
 
-impl<E> Operand<'_, E> {
-    /// Column and row strides of the operand as `gemm` reads it.
-    fn strides(&self) -> (isize, isize) {
-        let c = self.cols as isize;
-        if self.t {
-            (c, 1)
-        } else {
-            (1, c)
-        }
+/// Row-major with `stride` values per row (a block of columns when `data` starts inside a row).
+fn rows_of<T>(data: T, stride: usize) -> Mat<T> {
+    Mat {
+        data,
+        rs: stride,
+        cs: 1,
     }
+}
+
+/// The transpose of a row-major matrix with `stride` values per row.
+fn cols_of<T>(data: T, stride: usize) -> Mat<T> {
+    Mat {
+        data,
+        rs: 1,
+        cs: stride,
+    }
+}
+
+/// Whether an m×n matrix at these strides lies inside `len` values.
+fn fits(len: usize, (m, n): (usize, usize), rs: usize, cs: usize) -> bool {
+    m == 0 || n == 0 || (m - 1) * rs + (n - 1) * cs < len
 }
 
 /// `dst (m×n) = lhs (m×k) · rhs (k×n)`, or `+=` when `accumulate`, on all cores.
 fn gemm_into<E: KernelDtype>(
-    dst: &mut [E],
+    dst: Mat<&mut [E]>,
     (m, n, k): (usize, usize, usize),
-    lhs: Operand<'_, E>,
-    rhs: Operand<'_, E>,
+    lhs: Mat<&[E]>,
+    rhs: Mat<&[E]>,
     accumulate: bool,
 ) {
-    assert!(dst.len() >= m * n && lhs.data.len() >= m * k && rhs.data.len() >= k * n);
-    if m == 0 || n == 0 {
+    if m == 0 || n == 0 || (k == 0 && accumulate) {
         return;
     }
-    if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(E::zero());
-        }
-        return;
-    }
-    let (lcs, lrs) = lhs.strides();
-    let (rcs, rrs) = rhs.strides();
-    // SAFETY: the three buffers hold the m×n, m×k and k×n matrices at these strides (asserted
-    // above), and `dst` is borrowed mutably, so it overlaps neither operand.
+    assert!(
+        fits(dst.data.len(), (m, n), dst.rs, dst.cs)
+            && fits(lhs.data.len(), (m, k), lhs.rs, lhs.cs)
+            && fits(rhs.data.len(), (k, n), rhs.rs, rhs.cs),
+        "gemm operands out of bounds"
+    );
+    // SAFETY: each matrix lies inside its buffer at its strides (asserted above), and `dst` is
+    // borrowed mutably, so it overlaps neither operand.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
+            dst.data.as_mut_ptr(),
+            dst.cs as isize,
+            dst.rs as isize,
             accumulate,
             lhs.data.as_ptr(),
-            lcs,
-            lrs,
+            lhs.cs as isize,
+            lhs.rs as isize,
             rhs.data.as_ptr(),
-            rcs,
-            rrs,
+            rhs.cs as isize,
+            rhs.rs as isize,
             if accumulate { E::one() } else { E::zero() },
             E::one(),
             false,
@@ -476,6 +520,15 @@ impl<S: WeightSource> MaterializedKernel<S> {
         Self {
             source,
             transposed: false,
+            block_entries: BLOCK_ENTRIES,
+        }
+    }
+
+    /// Materializes about `entries` values of `W` at a time instead of [`BLOCK_ENTRIES`].
+    pub fn with_block_entries(self, entries: usize) -> Self {
+        Self {
+            block_entries: entries,
+            ..self
         }
     }
 
@@ -497,34 +550,46 @@ impl<S: WeightSource> MaterializedKernel<S> {
         }
     }
 
-    fn weight<E: KernelDtype>(&self, v: &[E]) -> Vec<E> {
+    /// The blocks of `W`'s rows, and a buffer for the largest.
+    fn blocks<E: KernelDtype>(&self) -> (Vec<(usize, usize)>, Vec<E>) {
         let (r, c) = self.source.shape();
-        let mut w = vec![E::zero(); r * c];
-        self.source.materialize(v, &mut w);
-        w
+        let per = (self.block_entries / c.max(1)).clamp(1, r.max(1));
+        let blocks = (0..r).step_by(per).map(|a| (a, per.min(r - a))).collect();
+        (blocks, vec![E::zero(); per * c])
     }
 
     /// `y = x·W` (or `x·Wᵀ`) for `x.len() / inputs` rows.
     pub fn forward<E: KernelDtype>(&self, v: &[E], x: &[E], y: &mut [E]) {
         let (fi, fo) = self.features();
+        let (r, c) = self.source.shape();
         let n = x.len().checked_div(fi).unwrap_or(0);
         assert_eq!(y.len(), n * fo, "materialized kernel: output rows");
         if n == 0 || fo == 0 {
             return;
         }
-        let w = self.weight(v);
-        let (_, c) = self.source.shape();
-        let lhs = Operand {
-            data: x,
-            cols: fi,
-            t: false,
-        };
-        let rhs = Operand {
-            data: &w,
-            cols: c,
-            t: self.transposed,
-        };
-        gemm_into(y, (n, fo, fi), lhs, rhs, false);
+        let (blocks, mut buf) = self.blocks::<E>();
+        if blocks.is_empty() {
+            y.fill(E::zero());
+        }
+        for (k, &(a, len)) in blocks.iter().enumerate() {
+            let w = &mut buf[..len * c];
+            self.source.materialize_rows(v, a, w);
+            if self.transposed {
+                // y[:, a..a+len] = x · W[a.., :]ᵀ
+                let dst = rows_of(&mut y[a..], r);
+                gemm_into(dst, (n, len, c), rows_of(x, c), cols_of(&*w, c), false);
+            } else {
+                // y += x[:, a..a+len] · W[a.., :]
+                let lhs = rows_of(&x[a..], r);
+                gemm_into(
+                    rows_of(&mut *y, c),
+                    (n, c, len),
+                    lhs,
+                    rows_of(&*w, c),
+                    k > 0,
+                );
+            }
+        }
     }
 
     /// Adds `g·Wᵀ` (or `g·W`) into `grad_x` and the stored values' gradient into `grad_v`.
@@ -533,8 +598,8 @@ impl<S: WeightSource> MaterializedKernel<S> {
         v: &[E],
         x: &[E],
         g: &[E],
-        grad_x: Option<&mut [E]>,
-        grad_v: Option<&mut [E]>,
+        mut grad_x: Option<&mut [E]>,
+        mut grad_v: Option<&mut [E]>,
     ) {
         let (fi, fo) = self.features();
         let (r, c) = self.source.shape();
@@ -543,39 +608,34 @@ impl<S: WeightSource> MaterializedKernel<S> {
         if n == 0 || fi == 0 || fo == 0 || (grad_x.is_none() && grad_v.is_none()) {
             return;
         }
-        let mut w = self.weight(v);
-        if let Some(gx) = grad_x {
-            let lhs = Operand {
-                data: g,
-                cols: fo,
-                t: false,
-            };
-            let rhs = Operand {
-                data: &w,
-                cols: c,
-                t: !self.transposed,
-            };
-            gemm_into(gx, (n, fi, fo), lhs, rhs, true);
-        }
-        if let Some(gv) = grad_v {
-            // dW (r×c) = xᵀ·g, or gᵀ·x for the transpose, into W's buffer.
-            let (a, b, acols, bcols) = if self.transposed {
-                (g, x, fo, fi)
-            } else {
-                (x, g, fi, fo)
-            };
-            let lhs = Operand {
-                data: a,
-                cols: acols,
-                t: true,
-            };
-            let rhs = Operand {
-                data: b,
-                cols: bcols,
-                t: false,
-            };
-            gemm_into(&mut w, (r, c, n), lhs, rhs, false);
-            self.source.fold(&w, gv);
+        let (blocks, mut buf) = self.blocks::<E>();
+        for &(a, len) in &blocks {
+            let w = &mut buf[..len * c];
+            if let Some(gx) = grad_x.as_deref_mut() {
+                self.source.materialize_rows(v, a, w);
+                if self.transposed {
+                    // dx += g[:, a..a+len] · W[a.., :]
+                    let lhs = rows_of(&g[a..], r);
+                    gemm_into(rows_of(gx, c), (n, c, len), lhs, rows_of(&*w, c), true);
+                } else {
+                    // dx[:, a..a+len] += g · W[a.., :]ᵀ
+                    let dst = rows_of(&mut gx[a..], r);
+                    gemm_into(dst, (n, len, c), rows_of(g, c), cols_of(&*w, c), true);
+                }
+            }
+            if let Some(gv) = grad_v.as_deref_mut() {
+                // dW[a.., :] = x[:, a..]ᵀ·g (or g[:, a..]ᵀ·x for the transpose), into the buffer.
+                let (rows_side, other) = if self.transposed { (g, x) } else { (x, g) };
+                let lhs = cols_of(&rows_side[a..], r);
+                gemm_into(
+                    rows_of(&mut *w, c),
+                    (len, c, n),
+                    lhs,
+                    rows_of(other, c),
+                    false,
+                );
+                self.source.fold_rows(a, w, gv);
+            }
         }
     }
 }
@@ -607,10 +667,10 @@ mod tests {
             let k = SymmetricKernel { n };
             let v: Vec<f64> = (0..k.stored_len()).map(|t| t as f64 * 0.5 - 3.0).collect();
             let mut w = vec![f64::NAN; n * n];
-            k.materialize(&v, &mut w);
+            k.materialize_rows(&v, 0, &mut w);
             let dw: Vec<f64> = (0..n * n).map(|p| ((p * 7919) % 101) as f64).collect();
             let mut grad = vec![1.0; k.stored_len()];
-            k.fold(&dw, &mut grad);
+            k.fold_rows(0, &dw, &mut grad);
             let mut expect = vec![1.0; k.stored_len()];
             for i in 0..n {
                 for j in 0..n {
@@ -630,10 +690,10 @@ mod tests {
             let table = Arc::new(IndexTable::build(rows, cols, 7, index).unwrap());
             let v: Vec<f64> = (0..7).map(|t| t as f64 + 1.0).collect();
             let mut w = vec![f64::NAN; rows * cols];
-            table.materialize(&v, &mut w);
+            table.materialize_rows(&v, 0, &mut w);
             let dw: Vec<f64> = (0..rows * cols).map(|p| (p % 13) as f64).collect();
             let mut grad = vec![0.5; 7];
-            table.fold(&dw, &mut grad);
+            table.fold_rows(0, &dw, &mut grad);
             let mut expect = vec![0.5; 7];
             for i in 0..rows {
                 for j in 0..cols {
@@ -656,8 +716,8 @@ mod tests {
         let index = |i: usize, j: usize| (i + 2 * j != 5).then_some((i * 5 + j) % 11);
         let table = Arc::new(IndexTable::build(6, 4, 11, index).unwrap());
         let v: Vec<f64> = (0..11).map(|t| t as f64 * 0.25 - 1.0).collect();
-        for transposed in [false, true] {
-            let mut k = MaterializedKernel::new(table.clone());
+        for (transposed, block) in [(false, 1 << 20), (true, 1 << 20), (false, 9), (true, 4)] {
+            let mut k = MaterializedKernel::new(table.clone()).with_block_entries(block);
             if transposed {
                 k = k.transposed();
             }
@@ -697,6 +757,46 @@ mod tests {
                     (a - b).abs() < 1e-12,
                     "t={transposed} gv {gv:?} vs {gv_ref:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn symmetric_kernel_in_blocks_matches_the_dense_product() {
+        let n = 37;
+        let sym = SymmetricKernel { n };
+        let v: Vec<f64> = (0..sym.stored_len())
+            .map(|t| (t as f64 * 0.1).sin())
+            .collect();
+        let mut w = vec![0.0; n * n];
+        sym.materialize_rows(&v, 0, &mut w);
+        let rows = 3;
+        let x: Vec<f64> = (0..rows * n).map(|t| (t as f64 * 0.3).cos()).collect();
+        let g: Vec<f64> = (0..rows * n).map(|t| (t as f64 * 0.7).sin()).collect();
+        let whole = MaterializedKernel::new(sym).with_block_entries(n * n);
+        let (mut y0, mut gx0, mut gv0) =
+            (vec![0.0; rows * n], vec![0.0; rows * n], vec![0.0; v.len()]);
+        whole.forward(&v, &x, &mut y0);
+        whole.backward(&v, &x, &g, Some(&mut gx0), Some(&mut gv0));
+        for r in 0..rows {
+            for j in 0..n {
+                let want: f64 = (0..n).map(|i| x[r * n + i] * w[i * n + j]).sum();
+                assert!((y0[r * n + j] - want).abs() < 1e-12);
+            }
+        }
+        for block in [1, 5 * n, 10 * n + 3] {
+            let k = MaterializedKernel::new(sym).with_block_entries(block);
+            let (mut y, mut gx, mut gv) =
+                (vec![0.0; rows * n], vec![0.0; rows * n], vec![0.0; v.len()]);
+            k.forward(&v, &x, &mut y);
+            k.backward(&v, &x, &g, Some(&mut gx), Some(&mut gv));
+            for (a, b) in y
+                .iter()
+                .zip(&y0)
+                .chain(gx.iter().zip(&gx0))
+                .chain(gv.iter().zip(&gv0))
+            {
+                assert!((a - b).abs() < 1e-12, "block {block}");
             }
         }
     }
