@@ -231,14 +231,17 @@ impl WeightSource for SymmetricKernel {
                 let start = self.row_start(a);
                 w[r * n + a..(r + 1) * n].copy_from_slice(&v[start..start + n - a]);
             }
-            // The lower part, W[i, j] = v[row_start(j) + i − j] for j < i, runs down `v` as i
-            // grows: copy it in tiles so both sides stay in cache.
-            for j0 in (0..first + rows).step_by(TILE) {
-                for j in j0..(j0 + TILE).min(first + rows) {
-                    let start = self.row_start(j);
-                    for r in (j + 1).saturating_sub(first)..rows {
-                        let i = first + r;
-                        w[r * n + j] = v[start + i - j];
+            // The lower part, W[i, j] = v[row_start(j) + i − j] for j < i, runs along `v` as i
+            // grows and down `W`: copy it in TILE×TILE tiles, so the lines and pages of both
+            // sides a tile touches stay cached.
+            for r0 in (0..rows).step_by(TILE) {
+                let r1 = (r0 + TILE).min(rows);
+                for j0 in (0..first + r1).step_by(TILE) {
+                    for j in j0..(j0 + TILE).min(first + r1) {
+                        let start = self.row_start(j);
+                        for r in r0.max((j + 1).saturating_sub(first))..r1 {
+                            w[r * n + j] = v[start + first + r - j];
+                        }
                     }
                 }
             }
