@@ -180,7 +180,10 @@ macro_rules! pattern_cases {
                 let (w, tape) = layer.weight_effective(tape).split_tape();
                 let y = x.put_tape(tape).matmul(w);
                 let shape = *y.shape();
-                let y = y + layer.bias.retaped::<OwnedTape<f32, Cpu>>().broadcast_like(&shape);
+                let y = y + layer
+                    .bias
+                    .retaped::<OwnedTape<f32, Cpu>>()
+                    .broadcast_like(&shape);
                 black_box(y.sum().backward());
             }),
         });
@@ -319,6 +322,9 @@ fn memory_table(dev: &Cpu, cases: &mut [Case], filter: Option<&str>) {
             }
             (case.step)();
             let bytes = peak_growth(&mut case.step);
+            // Each case starts from an empty cache: buffers of the previous case's sizes would
+            // only count as live here.
+            dev.empty_cache();
             format!("{:.2}", bytes as f64 / (1 << 20) as f64)
         };
         let off = column(false);
@@ -372,6 +378,7 @@ fn main() {
                 group.bench_function(BenchmarkId::new(case.variant, case.n), |b| {
                     b.iter(&mut case.step)
                 });
+                dev.empty_cache();
             }
             group.finish();
         }

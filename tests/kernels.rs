@@ -624,3 +624,79 @@ fn lookup_reads_only_the_rows_it_returns() {
     assert_eq!((t[[0, 0]], t[[0, 5]]), (want(3, 0), want(3, 5)));
     assert_eq!(t[[1, M - 1]], want(M - 1, M - 1));
 }
+
+/// A bias of the user's own (no `kernel_bias`): the kernel runs without it and the bias is added
+/// after, with its own gradient.
+#[test]
+fn a_bias_the_kernel_cannot_fuse_is_added_after() {
+    struct Doubled<'a>(&'a Tensor<Rank1<6>, f64, Cpu>);
+    impl Bias<6, f64, Cpu> for Doubled<'_> {
+        fn try_add_to<T: Tape<f64, Cpu>>(
+            &self,
+            y: Batch<6, f64, Cpu, T>,
+        ) -> Result<Batch<6, f64, Cpu, T>, CpuError> {
+            let shape = *y.shape();
+            y.try_add(self.0.retaped::<T>().try_broadcast_like(&shape)? * 2.0)
+        }
+    }
+    let dev = Cpu::default();
+    let stored: Tensor<Rank2<2, 3>, f64, Cpu> = dev.tensor_from_vec(vals(6, 1), (Const, Const));
+    let b: Tensor<Rank1<6>, f64, Cpu> = dev.tensor_from_vec(vals(6, 2), (Const,));
+    let x: Batch<4, f64, Cpu, NoneTape> = dev.tensor_from_vec(vals(12, 3), (3, Const));
+    let run = || {
+        let y = try_apply_biased::<Tile<2, 3>, 4, 6, f64, Cpu, _, _>(
+            x.leaky_trace(),
+            &stored,
+            &Doubled(&b),
+        )
+        .unwrap();
+        let y_vals = y.retaped::<NoneTape>().as_vec();
+        let grads = y.sum::<Rank0, _>().backward();
+        (y_vals, grads.get(&b).as_vec(), grads.get(&stored).as_vec())
+    };
+    let fused = run();
+    let ops = with_reference(run);
+    assert_close("y", &fused.0, &ops.0, 1e-12);
+    assert_eq!(fused.1, vec![6.0; 6], "grad(b) = 2 per row, 3 rows");
+    assert_close("grad(stored)", &fused.2, &ops.2, 1e-12);
+}
+
+/// `try_fused_map`: a 2×2 symmetric weight materialized from its 3 stored values by a kernel,
+/// against the gather lowering, on a tape, and declining for the reference.
+#[test]
+fn a_map_kernel_materializes_a_weight_on_the_tape() {
+    use tied::Symmetric;
+    use tied_runtime::kernels::{try_fused_map, Fused, KernelDtype, MapKernel};
+
+    struct Sym2;
+    impl MapKernel for Sym2 {
+        fn forward<F: KernelDtype>(&self, v: &[F], w: &mut [F]) {
+            w.copy_from_slice(&[v[0], v[1], v[1], v[2]]);
+        }
+        fn backward<F: KernelDtype>(&self, _: &[F], dw: &[F], dv: &mut [F]) {
+            dv[0] += dw[0];
+            dv[1] += dw[1] + dw[2];
+            dv[2] += dw[3];
+        }
+    }
+    let dev = Cpu::default();
+    let v: Tensor<Rank1<3>, f64, Cpu> = dev.tensor_from_vec(vals(3, 1), (Const,));
+    let r: Tensor<Rank2<2, 2>, f64, Cpu> = dev.tensor_from_vec(vals(4, 2), (Const, Const));
+    let Fused::Done(w) = try_fused_map(v.leaky_trace(), (Const::<2>, Const::<2>), Sym2) else {
+        panic!("the map kernel declined on the CPU");
+    };
+    let w = w.unwrap();
+    let want = <Symmetric<3> as Tie<2, 2>>::try_effective(v.leaky_trace()).unwrap();
+    assert_eq!(w.as_vec(), want.as_vec());
+    let got = (w * r.clone())
+        .sum::<Rank0, _>()
+        .backward()
+        .get(&v)
+        .as_vec();
+    let want = (want * r).sum::<Rank0, _>().backward().get(&v).as_vec();
+    assert_close("grad(v)", &got, &want, 1e-12);
+    assert!(with_reference(|| matches!(
+        try_fused_map(v.clone(), (Const::<2>, Const::<2>), Sym2),
+        Fused::Declined(_)
+    )));
+}

@@ -10,9 +10,11 @@
 //!   (see [`crate::kernels`]); elsewhere, and as the reference, `W` is gathered from the stored
 //!   values by [`Tie::index`] and multiplied densely.
 //!
-//! Every gradient is dfdx's tape's: a stored value's gradient is the sum over all its copies, under
-//! any tape and any thread count. No lowering hands `matmul` a stride-0 (broadcast) view: dfdx 0.13's
-//! CPU `matmul` backward races through one.
+//! On dfdx's `Cpu` (f32, f64) the broadcast family runs as fused kernels with their own backward
+//! ([`crate::kernels`]); the dfdx-op lowerings below are the reference they are tested against and
+//! what other devices run. Either way a stored value's gradient is the sum over all its copies,
+//! under any tape and any thread count. No lowering hands `matmul` a stride-0 (broadcast) view:
+//! dfdx 0.13's CPU `matmul` backward races through one.
 
 use dfdx::prelude::*;
 

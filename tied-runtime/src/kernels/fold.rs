@@ -326,6 +326,19 @@ fn spread_add<F: KernelDtype>(fold: Fold, v: &[F], out: &mut [F]) {
 /// several vector adds in flight (one chain of 8 ran the rows kernel at a quarter of the speed).
 const LANES: usize = 32;
 
+/// The sum of the lanes, halving them in vector adds (a chain of 32 scalar adds would cost more
+/// than the 64-element sums and dots of a 64×64 tile or block).
+fn reduce<F: KernelDtype>(mut lanes: [F; LANES]) -> F {
+    let mut half = LANES / 2;
+    while half > 0 {
+        for k in 0..half {
+            lanes[k] += lanes[k + half];
+        }
+        half /= 2;
+    }
+    lanes[0]
+}
+
 fn sum<F: KernelDtype>(a: &[F]) -> F {
     let mut acc = [F::zero(); LANES];
     let chunks = a.chunks_exact(LANES);
@@ -335,7 +348,7 @@ fn sum<F: KernelDtype>(a: &[F]) -> F {
             *s += v;
         }
     }
-    tail.iter().fold(acc.iter().copied().sum(), |s, &v| s + v)
+    tail.iter().fold(reduce(acc), |s, &v| s + v)
 }
 
 /// `Σ a`, adding `a` into `acc` on the way.
@@ -353,12 +366,10 @@ fn sum_and_add<F: KernelDtype>(a: &[F], acc: &mut [F]) -> F {
             acc[k] += chunk[k];
         }
     }
-    tail.iter()
-        .zip(acc_tail)
-        .fold(lanes.iter().copied().sum(), |s, (&v, a)| {
-            *a += v;
-            s + v
-        })
+    tail.iter().zip(acc_tail).fold(reduce(lanes), |s, (&v, a)| {
+        *a += v;
+        s + v
+    })
 }
 
 fn dot<F: KernelDtype>(a: &[F], b: &[F]) -> F {
@@ -370,7 +381,7 @@ fn dot<F: KernelDtype>(a: &[F], b: &[F]) -> F {
             acc[k] += x[k] * y[k];
         }
     }
-    tail.fold(acc.iter().copied().sum(), |s, (&x, &y)| s + x * y)
+    tail.fold(reduce(acc), |s, (&x, &y)| s + x * y)
 }
 
 /// `y += a·x`.

@@ -20,19 +20,26 @@
 //!     x: Batch<I, E, D, T>,
 //!     stored: &Tensor<Self::Stored, E, D>,
 //!     bias: Option<&FusedBias<E, D>>,
-//! ) -> Fused<Result<Batch<O, E, D, T>, D::Err>, Batch<I, E, D, T>> {
+//! ) -> FusedLinear<I, O, E, D, T> {
 //!     try_fused_linear::<_, I, O, _, _, _, _>(x, stored, bias, MyKernel::new())
 //! }
 //! ```
+//!
+//! The broadcast family's kernel (`fold.rs`) is the worked example: one struct describing the
+//! pattern's structure, `forward` and `backward` over rows, split over threads with [`par`].
 //!
 //! The dispatch is by device type: the kernel runs when `D` is dfdx's `Cpu` and `E` is `f32` or
 //! `f64`; otherwise (`Cuda`, other dtypes) [`Fused::Declined`] hands `x` back and the pattern runs its
 //! reference lowering, the plain dfdx ops, which is also what kernels are tested against
 //! ([`with_reference`] forces it on the current thread).
 //!
-//! Lower-level pieces for kernels that need more than [`LinearKernel`] (their own tensors on the
-//! tape): [`OnCpu`] (the type-checked cast), [`cpu_slice`], [`cpu_output`], [`RawGrad`], and the
-//! thread helpers in [`par`].
+//! A kernel that makes a tensor of its own (a pattern's effective weight materialized on all cores,
+//! with a scatter-add backward into the stored values, to hand to `matmul`) is a [`MapKernel`]
+//! run by [`try_fused_map`].
+//!
+//! Lower-level pieces for kernels that need more (other tensors on the tape): [`OnCpu`] (the
+//! type-checked cast), [`cpu_slice`], [`cpu_output`], [`RawGrad`], and the thread helpers in
+//! [`par`].
 
 pub mod band;
 mod cpu;
@@ -40,6 +47,7 @@ pub mod fft;
 mod fold;
 pub mod index;
 mod linear;
+mod map;
 pub mod par;
 
 use core::cell::Cell;
@@ -51,6 +59,7 @@ use crate::Batch;
 pub use cpu::{cpu_output, cpu_slice, OnCpu, RawGrad};
 pub(crate) use fold::{Fold, FoldKernel};
 pub use linear::{try_fused_linear, BiasIndex, FusedBias, KernelBias};
+pub use map::{try_fused_map, MapKernel};
 
 /// The dtypes kernels are written for: `f32` and `f64` (the dtypes dispatched to a kernel).
 ///

@@ -6,9 +6,9 @@ use core::ops::Range;
 
 use rayon::prelude::*;
 
-/// Below this much work (elements touched) per chunk a thread costs more than it saves: measured
-/// on the broadcast kernels (a rayon split costs a few microseconds; 32 Ki elements take about as
-/// long).
+/// Below this much work (elements touched) per chunk a thread costs more than it saves: a chunk
+/// of 32 Ki elements takes several microseconds, above what handing it to another rayon thread
+/// costs. A first choice, not yet tuned on an idle machine.
 pub const MIN_WORK_PER_CHUNK: usize = 1 << 15;
 
 /// How many chunks to split `rows` rows of `work_per_row` each into: 1 below the threshold, at
