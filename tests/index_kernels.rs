@@ -428,3 +428,32 @@ fn generated_layers_pass_finite_differences() {
         dev.tensor_from_vec(values(2 * 2 * 64, 2), (Const, 2, Const));
     gradcheck(&ae, &x3, opts).unwrap_or_else(|e| panic!("circulant autoencoder: {e}"));
 }
+
+/// The effective weight (`gather_effective`, behind `weight_effective` and `try_effective`) on the
+/// CPU's table op equals dfdx's gather, values and the stored values' gradient.
+#[test]
+fn effective_weight_matches_the_gather() {
+    fn one<P: Tie<I, O>, const I: usize, const O: usize>() {
+        let dev = Cpu::default();
+        let numel = <P::Stored as ConstShape>::NUMEL;
+        let stored: Tensor<P::Stored, f64, Cpu> =
+            dev.tensor_from_vec(values(numel, 11), Default::default());
+        let r: Tensor<Rank2<I, O>, f64, Cpu> =
+            dev.tensor_from_vec(values(I * O, 12), (Const, Const));
+        let go = || {
+            let w = tied_runtime::gather_effective::<P, I, O, f64, Cpu, _>(stored.leaky_trace())
+                .unwrap();
+            let w_vals = w.retaped::<NoneTape>().as_vec();
+            let grads = (w * r.clone()).sum::<Rank0, _>().backward();
+            (w_vals, grads.get(&stored).as_vec())
+        };
+        let (w, g) = go();
+        let (w_ref, g_ref) = with_reference(go);
+        assert_eq!(w, w_ref, "{}: W", P::NAME);
+        assert_close(P::NAME, &g, &g_ref, 1e-12);
+    }
+    one::<Stripes, 40, 30>();
+    one::<Symmetric<{ 50 * 51 / 2 }>, 50, 50>();
+    one::<Banded<5>, 20, 25>();
+    one::<Toeplitz<70>, 40, 31>();
+}

@@ -20,9 +20,11 @@ use dfdx::prelude::*;
 
 use crate::kernels::band::BandKernel;
 use crate::kernels::fft::ShiftKernel;
-use crate::kernels::index::{table_kernel, MaterializedKernel, SymmetricKernel};
+use crate::kernels::index::{
+    table_kernel, table_of, MaterializedKernel, SymmetricKernel, WholeWeight,
+};
 use crate::kernels::{
-    try_fused_linear, Fold, FoldKernel, Fused, FusedBias, FusedLinear, LinearKernel,
+    try_fused_linear, try_fused_map, Fold, FoldKernel, Fused, FusedBias, FusedLinear, LinearKernel,
 };
 use crate::Batch;
 
@@ -283,7 +285,11 @@ pub fn check_pattern<P: Tie<I, O>, const I: usize, const O: usize>() -> Result<(
 
 /// `W` gathered from the stored values through `P::index`; structural zeros are masked out.
 ///
-/// Gather's CPU backward accumulates sequentially, so the copies' gradients sum exactly.
+/// On dfdx's `Cpu` (f32, f64) `W` is written on all cores from the pattern's shared `u32` index
+/// table (built once per pattern and size) by one op whose backward folds `dW` into the stored
+/// values. Elsewhere, and as the reference ([`crate::kernels::with_reference`]), it is dfdx's
+/// `gather` on a `usize` index tensor; gather's CPU backward accumulates sequentially, so the
+/// copies' gradients sum exactly.
 pub fn gather_effective<P, const I: usize, const O: usize, E, D, T>(
     stored: Tensor<P::Stored, E, D, T>,
 ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err>
@@ -293,6 +299,16 @@ where
     D: Device<E>,
     T: Tape<E, D>,
 {
+    let stored = match table_of::<P, I, O, E, D>() {
+        Some(table) => {
+            let shape = (Const::<I>, Const::<O>);
+            match try_fused_map(stored, shape, WholeWeight(table)) {
+                Fused::Done(w) => return w,
+                Fused::Declined(stored) => stored,
+            }
+        }
+        None => stored,
+    };
     let dev = stored.device().clone();
     let numel = <P::Stored as ConstShape>::NUMEL;
     let mut index = Vec::with_capacity(I * O);

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rayon::prelude::*;
 
-use super::{enabled, Backward, Forward, KernelDtype, LinearKernel, OnCpu};
+use super::{enabled, Backward, Forward, KernelDtype, LinearKernel, MapKernel, OnCpu};
 
 /// `y += a·x`, element by element (vectorizes: every lane is independent).
 #[inline]
@@ -132,9 +132,26 @@ pub trait WeightSource: Send + Sync + 'static {
     fn fold_rows<E: KernelDtype>(&self, first: usize, dw: &[E], grad: &mut [E]);
 }
 
+/// The shared index table of pattern `P` (I×O), where a fused CPU kernel would run (a CPU f32/f64
+/// device, kernels on) and the positions fit in `u32`; `None` otherwise, so the table is only
+/// built when it is used.
+pub(crate) fn table_of<P, const I: usize, const O: usize, E, D>() -> Option<Arc<IndexTable>>
+where
+    P: crate::Tie<I, O>,
+    E: dfdx::shapes::Dtype,
+    D: dfdx::tensor::Storage<E>,
+{
+    let on_cpu = OnCpu::<E, D, f32>::new().is_some() || OnCpu::<E, D, f64>::new().is_some();
+    if !(enabled() && on_cpu) {
+        return None;
+    }
+    let stored = <P::Stored as dfdx::shapes::ConstShape>::NUMEL;
+    IndexTable::of(TypeId::of::<P>(), I, O, stored, P::index)
+}
+
 /// The table kernel of pattern `P` (I×O), for [`crate::Tie::try_apply_fused`]'s provided version:
-/// `None` where it would not run or not pay (not a CPU f32/f64 device, kernels off, a pattern that
-/// ties nothing, or positions past `u32`), so the table is only built when it is used.
+/// [`table_of`], and `None` for a pattern that ties nothing (a value per entry: dense, a
+/// permutation), which gains nothing from it.
 pub(crate) fn table_kernel<P, const I: usize, const O: usize, E, D>(
 ) -> Option<MaterializedKernel<Arc<IndexTable>>>
 where
@@ -142,13 +159,25 @@ where
     E: dfdx::shapes::Dtype,
     D: dfdx::tensor::Storage<E>,
 {
-    let on_cpu = OnCpu::<E, D, f32>::new().is_some() || OnCpu::<E, D, f64>::new().is_some();
     let stored = <P::Stored as dfdx::shapes::ConstShape>::NUMEL;
-    // A pattern with a value per entry (dense, a permutation) gains nothing from a table.
-    if !(enabled() && on_cpu && stored < I.saturating_mul(O)) {
+    if stored >= I.saturating_mul(O) {
         return None;
     }
-    IndexTable::of(TypeId::of::<P>(), I, O, stored, P::index).map(MaterializedKernel::new)
+    table_of::<P, I, O, E, D>().map(MaterializedKernel::new)
+}
+
+/// The whole `W` of a [`WeightSource`] as a tape op ([`MapKernel`]): stored values in, `W` out,
+/// `dW` folded back in the backward. What [`crate::gather_effective`] runs on the CPU.
+pub struct WholeWeight<S>(pub S);
+
+impl<S: WeightSource> MapKernel for WholeWeight<S> {
+    fn forward<F: KernelDtype>(&self, input: &[F], out: &mut [F]) {
+        self.0.materialize_rows(input, 0, out);
+    }
+
+    fn backward<F: KernelDtype>(&self, _input: &[F], d_out: &[F], d_input: &mut [F]) {
+        self.0.fold_rows(0, d_out, d_input);
+    }
 }
 
 /// Side of the square tiles the symmetric kernels transpose through (cache-sized).
