@@ -10,7 +10,8 @@
 //! The fused CPU kernels split their rows over the same rayon threads: each is checked here too,
 //! repeated on the same values against one dense reference.
 //!
-//! One test in this binary, so `RAYON_NUM_THREADS` is set before rayon's pool exists.
+//! Every test here sets `RAYON_NUM_THREADS` before anything else, so it is set before rayon's
+//! pool exists whichever test starts first.
 
 mod common;
 
@@ -110,6 +111,42 @@ fn every_matmul_lowering_matches_the_dense_reference_under_16_threads() {
     check_fused::<Transposed<Scalar>, N, N>(&mut mismatches);
     check_fused::<Transposed<Tile<64, 32>>, N, N>(&mut mismatches);
     check_fused::<Transposed<Block<32, 64>>, N, N>(&mut mismatches);
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+}
+
+/// A user pattern: three values in stripes along the anti-diagonals, zero on the diagonal (the
+/// shared `u32` table kernel).
+pub struct Stripes;
+
+impl<const I: usize, const O: usize> Tie<I, O> for Stripes {
+    type Stored = Rank1<3>;
+    const NAME: &'static str = "stripes";
+    fn index(i: usize, j: usize) -> Option<usize> {
+        (i != j).then_some((i + j) % 3)
+    }
+}
+
+/// The index family's fused kernels (FFT and band kernels with rows split over the threads and
+/// per-task gradient partials; `W` materialized on all cores and multiplied with gemm), their
+/// transposes and rectangular shapes, with the bias fused in.
+#[test]
+fn every_index_kernel_matches_the_dense_reference_under_16_threads() {
+    std::env::set_var("RAYON_NUM_THREADS", "16");
+    const H: usize = N / 2;
+    let mut mismatches = Vec::new();
+    check_fused::<Toeplitz<{ 2 * N - 1 }>, N, N>(&mut mismatches);
+    check_fused::<Transposed<Toeplitz<{ 2 * N - 1 }>>, N, N>(&mut mismatches);
+    check_fused::<Toeplitz<{ N + H - 1 }>, N, H>(&mut mismatches);
+    check_fused::<Transposed<Toeplitz<{ N + H - 1 }>>, H, N>(&mut mismatches);
+    check_fused::<Circulant, N, N>(&mut mismatches);
+    check_fused::<Transposed<Circulant>, N, N>(&mut mismatches);
+    check_fused::<Hankel<{ 2 * N - 1 }>, N, N>(&mut mismatches);
+    check_fused::<Transposed<Hankel<{ N + H - 1 }>>, H, N>(&mut mismatches);
+    check_fused::<Banded<17>, N, N>(&mut mismatches);
+    check_fused::<Transposed<Banded<17>>, N, N>(&mut mismatches);
+    check_fused::<Symmetric<{ N * (N + 1) / 2 }>, N, N>(&mut mismatches);
+    check_fused::<Stripes, N, N>(&mut mismatches);
+    check_fused::<Transposed<Stripes>, H, N>(&mut mismatches);
     assert!(mismatches.is_empty(), "{mismatches:#?}");
 }
 

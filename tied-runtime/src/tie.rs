@@ -5,7 +5,10 @@
 //! - **broadcast** (`Rows`, `Cols`, `Scalar`, `Tile`, `Block`): `x·W` is computed from the
 //!   structure, in O(n·(I + O)) plus a small matmul with the stored block, never building `W`;
 //! - **index** (`Toeplitz`, `Circulant`, `Hankel`, `Symmetric`, `Banded`, and your own patterns):
-//!   `W` is gathered from the stored values by [`Tie::index`] and multiplied densely.
+//!   on the CPU, fused kernels: an FFT (or direct) correlation for Toeplitz, circulant and Hankel,
+//!   a direct band kernel for banded, `W` materialized on all cores and multiplied for the rest
+//!   (see [`crate::kernels`]); elsewhere, and as the reference, `W` is gathered from the stored
+//!   values by [`Tie::index`] and multiplied densely.
 //!
 //! On dfdx's `Cpu` (f32, f64) the broadcast family runs as fused kernels with their own backward
 //! ([`crate::kernels`]); the dfdx-op lowerings below are the reference they are tested against and
@@ -15,7 +18,14 @@
 
 use dfdx::prelude::*;
 
-use crate::kernels::{try_fused_linear, Fold, FoldKernel, Fused, FusedBias, FusedLinear};
+use crate::kernels::band::BandKernel;
+use crate::kernels::fft::ShiftKernel;
+use crate::kernels::index::{
+    table_kernel, table_of, MaterializedKernel, SymmetricKernel, WholeWeight,
+};
+use crate::kernels::{
+    try_fused_linear, try_fused_map, Fold, FoldKernel, Fused, FusedBias, FusedLinear, LinearKernel,
+};
 use crate::Batch;
 
 /// A tie pattern for an effective weight of `I` inputs × `O` outputs.
@@ -70,6 +80,10 @@ pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
     ///
     /// Every position must be below the number of stored values and every stored value must be
     /// used: [`check_pattern`] verifies it, and a generated layer refuses to build otherwise.
+    ///
+    /// It must be a pure function of `(i, j)`: on the CPU the runtime builds a compact table from
+    /// it once per (pattern, I, O) and reuses it (see
+    /// [`kernels::forget_index_tables`](crate::kernels::forget_index_tables)).
     fn index(i: usize, j: usize) -> Option<usize>;
 
     /// `y = x·W` for a batch of `n` input rows, with gradients for `x` and the stored values.
@@ -90,25 +104,28 @@ pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
 
     /// `x·W (+ b)` by a fused CPU kernel (see [`crate::kernels`]), or `Declined(x)` where the
     /// pattern has none for this device and dtype: the caller then runs the reference lowering.
-    /// The provided version declines.
+    /// The provided version materializes `W` on all cores from a `u32` table of [`Tie::index`],
+    /// built once per pattern and size, and multiplies; it declines where the pattern stores a
+    /// value per entry (nothing to gain).
     #[doc(hidden)]
     fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<I, E, D, T>,
-        _stored: &Tensor<Self::Stored, E, D>,
-        _bias: Option<&FusedBias<E, D>>,
+        stored: &Tensor<Self::Stored, E, D>,
+        bias: Option<&FusedBias<E, D>>,
     ) -> FusedLinear<I, O, E, D, T> {
-        Fused::Declined(x)
+        fold_fused::<I, O, _, _, _, _>(table_kernel::<Self, I, O, E, D>(), x, stored, bias)
     }
 
     /// `x·Wᵀ (+ b)` by a fused CPU kernel, or `Declined(x)`: [`Tie::try_apply_fused`] for
-    /// [`Tie::try_apply_transposed`]. The provided version declines.
+    /// [`Tie::try_apply_transposed`]. The provided version is the table kernel's, transposed.
     #[doc(hidden)]
     fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<O, E, D, T>,
-        _stored: &Tensor<Self::Stored, E, D>,
-        _bias: Option<&FusedBias<E, D>>,
+        stored: &Tensor<Self::Stored, E, D>,
+        bias: Option<&FusedBias<E, D>>,
     ) -> FusedLinear<O, I, E, D, T> {
-        Fused::Declined(x)
+        let kernel = table_kernel::<Self, I, O, E, D>().map(MaterializedKernel::transposed);
+        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
     }
 
     /// `x·W`, possibly as a broadcast (stride-0) view, for [`crate::try_apply_biased`] to add a
@@ -301,12 +318,16 @@ pub fn check_pattern<P: Tie<I, O>, const I: usize, const O: usize>() -> Result<(
 
 /// `W` gathered from the stored values through `P::index`; structural zeros are masked out.
 ///
+/// On dfdx's `Cpu` (f32, f64) `W` is written on all cores from the pattern's shared `u32` index
+/// table (built once per pattern and size) by one op whose backward folds `dW` into the stored
+/// values. Elsewhere, and as the reference ([`crate::kernels::with_reference`]), it is dfdx's
+/// `gather` on a `usize` index tensor; gather's CPU backward accumulates sequentially, so the
+/// copies' gradients sum exactly.
+///
 /// # Panics
 ///
 /// Where `P::index` is past the stored values (a pattern [`check_pattern`] refuses, so never for a
 /// built layer): gathering it would read out of bounds, and a zero there would be a wrong answer.
-///
-/// Gather's CPU backward accumulates sequentially, so the copies' gradients sum exactly.
 pub fn gather_effective<P, const I: usize, const O: usize, E, D, T>(
     stored: Tensor<P::Stored, E, D, T>,
 ) -> Result<Tensor<Rank2<I, O>, E, D, T>, D::Err>
@@ -316,6 +337,16 @@ where
     D: Device<E>,
     T: Tape<E, D>,
 {
+    let stored = match table_of::<P, I, O, E, D>() {
+        Some(table) => {
+            let shape = (Const::<I>, Const::<O>);
+            match try_fused_map(stored, shape, WholeWeight(table)) {
+                Fused::Done(w) => return w,
+                Fused::Declined(stored) => stored,
+            }
+        }
+        None => stored,
+    };
     let dev = stored.device().clone();
     let numel = <P::Stored as ConstShape>::NUMEL;
     if numel == 0 {
@@ -368,7 +399,8 @@ fn contiguous<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     t.try_contiguous()
 }
 
-/// `x·W (+ b)` by the broadcast family's fused kernel, when there is one for these sizes.
+/// `x·W (+ b)` by a fused kernel (the broadcast family's fold kernel, an index-family kernel),
+/// when there is one for these sizes.
 fn fold_fused<
     const IN: usize,
     const OUT: usize,
@@ -377,7 +409,7 @@ fn fold_fused<
     D: Device<E>,
     T: Tape<E, D>,
 >(
-    kernel: Option<FoldKernel>,
+    kernel: Option<impl LinearKernel>,
     x: Batch<IN, E, D, T>,
     stored: &Tensor<S, E, D>,
     bias: Option<&FusedBias<E, D>>,
@@ -797,6 +829,26 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Toeplitz<K> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
         Some(i + O - 1 - j)
     }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<K>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        let kernel = (K + 1 == I + O).then(|| ShiftKernel::toeplitz(I, O).op(T::OWNS_TAPE));
+        fold_fused::<I, O, _, _, _, _>(kernel, x, stored, bias)
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<K>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        // Wᵀ[j, i] = v[i + O − 1 − j]: Toeplitz again, on the values read backwards.
+        let kernel =
+            (K + 1 == I + O).then(|| ShiftKernel::toeplitz(I, O).transposed().op(T::OWNS_TAPE));
+        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
+    }
 }
 
 /// Each row is the previous one rotated right by one: square `N`×`N`,
@@ -813,6 +865,25 @@ impl<const I: usize, const O: usize> Tie<I, O> for Circulant {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
         Some((j + O - i % O) % O)
     }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<O>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        let kernel = (O > 0).then(|| ShiftKernel::circulant(I, O).op(T::OWNS_TAPE));
+        fold_fused::<I, O, _, _, _, _>(kernel, x, stored, bias)
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<O>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        // Wᵀ[j, i] = v[(j − i) mod N]: a circular correlation where the forward is a convolution.
+        let kernel = (O > 0).then(|| ShiftKernel::circulant(I, O).transposed().op(T::OWNS_TAPE));
+        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
+    }
 }
 
 /// Constant along each anti-diagonal: `W[i, j] = v[i + j]`, `K = I + O − 1` stored values.
@@ -827,6 +898,26 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Hankel<K> {
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
         Some(i + j)
+    }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<K>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        let kernel = (K + 1 == I + O).then(|| ShiftKernel::hankel(I, O).op(T::OWNS_TAPE));
+        fold_fused::<I, O, _, _, _, _>(kernel, x, stored, bias)
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<K>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        // Wᵀ[j, i] = v[i + j]: Hankel again, of the transposed shape.
+        let kernel =
+            (K + 1 == I + O).then(|| ShiftKernel::hankel(I, O).transposed().op(T::OWNS_TAPE));
+        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
     }
 }
 
@@ -845,6 +936,30 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Symmetric<K> 
         // Rows 0..a of the upper triangle hold N + (N − 1) + … + (N − a + 1) values.
         Some(a * O - a * a.saturating_sub(1) / 2 + (b - a))
     }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<K>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        fold_fused::<I, O, _, _, _, _>(symmetric_kernel::<I, O, K>(), x, stored, bias)
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<K>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        // Wᵀ = W.
+        fold_fused::<O, I, _, _, _, _>(symmetric_kernel::<I, O, K>(), x, stored, bias)
+    }
+}
+
+/// The symmetric kernel, when the sizes are a symmetric pattern's (square, `K = N(N + 1)/2`).
+fn symmetric_kernel<const I: usize, const O: usize, const K: usize>(
+) -> Option<MaterializedKernel<SymmetricKernel>> {
+    let kernel = SymmetricKernel { n: O };
+    (I == O && K == kernel.stored_len()).then(|| MaterializedKernel::new(kernel))
 }
 
 /// A Toeplitz band: `K = 2b + 1` stored values for bandwidth `b`; `W[i, j] = v[i − j + b]` where
@@ -862,6 +977,24 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Banded<K> {
         let b = K / 2;
         let k = (i + b).checked_sub(j)?;
         (k < K).then_some(k)
+    }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<K>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        let kernel = (K > 0).then(|| BandKernel::banded(I, O, K));
+        fold_fused::<I, O, _, _, _, _>(kernel, x, stored, bias)
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<K>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        let kernel = (K > 0).then(|| BandKernel::banded(I, O, K).transposed());
+        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
     }
 }
 

@@ -41,8 +41,11 @@
 //! type-checked cast), [`cpu_slice`], [`cpu_output`], [`RawGrad`], and the thread helpers in
 //! [`par`].
 
+pub mod band;
 mod cpu;
+pub mod fft;
 mod fold;
+pub mod index;
 mod linear;
 mod map;
 pub mod par;
@@ -55,6 +58,7 @@ use crate::Batch;
 
 pub use cpu::{cpu_output, cpu_slice, OnCpu, RawGrad};
 pub(crate) use fold::{Fold, FoldKernel};
+pub use index::forget_index_tables;
 pub use linear::{try_fused_linear, BiasIndex, FusedBias, KernelBias};
 pub use map::{try_fused_map, MapKernel};
 
@@ -62,7 +66,10 @@ pub use map::{try_fused_map, MapKernel};
 ///
 /// Kernels are generic over it; add a bound here if a kernel needs more of its dtype (both `f32` and
 /// `f64` must provide it).
-pub trait KernelDtype: Dtype + num_traits::Float + core::iter::Sum + Send + Sync {}
+pub trait KernelDtype:
+    Dtype + num_traits::Float + core::iter::Sum + Send + Sync + realfft::FftNum
+{
+}
 impl KernelDtype for f32 {}
 impl KernelDtype for f64 {}
 

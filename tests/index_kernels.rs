@@ -1,0 +1,458 @@
+//! The index family's fused CPU kernels (Toeplitz, circulant, Hankel: FFT or direct correlation;
+//! banded: band kernel; symmetric and user patterns: `W` materialized and multiplied) against the
+//! gather lowering they replace on the CPU (`kernels::with_reference`), the dense reference and f64
+//! finite differences: 1-D/2-D/3-D inputs, both tapes, f32 and f64, empty batches, rectangular
+//! shapes and transposes, sizes on both sides of the FFT crossover.
+//!
+//! Tolerances: f64 results agree with the dense reference to 1e-10 (relative, per entry). The FFT
+//! path's error is stated relative to the result's norm, `fft_tolerance::<E>(L)` = 4·ε·log₂ L
+//! (L the FFT length), and asserted at that bound in f32 against f64 direct sums.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use tied::prelude::*;
+use tied::{Banded, Batch, Circulant, Hankel, Symmetric, Toeplitz, Transposed};
+use tied_runtime::kernels::fft::{fft_tolerance, ShiftKernel};
+use tied_runtime::kernels::with_reference;
+use tied_runtime::try_linear;
+
+/// Stripes of three values along the anti-diagonals, with a hole at the diagonal: a pattern the
+/// runtime knows nothing about (the shared `u32` table kernel).
+pub struct Stripes;
+
+impl<const I: usize, const O: usize> Tie<I, O> for Stripes {
+    type Stored = Rank1<3>;
+    const NAME: &'static str = "stripes";
+    fn index(i: usize, j: usize) -> Option<usize> {
+        (i != j).then_some((i + j) % 3)
+    }
+}
+
+/// Outputs and every gradient of one run (`y·r` summed as the loss).
+#[derive(Debug)]
+struct Run {
+    y: Vec<f64>,
+    y_untaped: Vec<f64>,
+    grad_stored: Vec<f64>,
+    grad_bias: Vec<f64>,
+    grad_x: Vec<f64>,
+}
+
+/// A tensor's values (dfdx's `as_vec` panics on an empty tensor).
+fn vec_of<S: Shape>(t: &Tensor<S, f64, Cpu>) -> Vec<f64> {
+    if t.shape().num_elements() == 0 {
+        Vec::new()
+    } else {
+        t.as_vec()
+    }
+}
+
+/// `P` on `n` rows through `try_linear` (the generated forward's call), fused or (`reference`)
+/// the gather lowering, with both tapes.
+fn run<P: Tie<I, O>, const I: usize, const O: usize>(n: usize, seed: u64, reference: bool) -> Run {
+    let go = || {
+        let dev = Cpu::default();
+        let numel = <P::Stored as ConstShape>::NUMEL;
+        let stored: Tensor<P::Stored, f64, Cpu> =
+            dev.tensor_from_vec(values(numel, seed), Default::default());
+        let bias: Tensor<Rank1<O>, f64, Cpu> = dev.tensor_from_vec(values(O, seed + 1), (Const,));
+        let x: Batch<I, f64, Cpu, NoneTape> =
+            dev.tensor_from_vec(values(n * I, seed + 2), (n, Const));
+        let r: Batch<O, f64, Cpu, NoneTape> =
+            dev.tensor_from_vec(values(n * O, seed + 3), (n, Const));
+        let y_untaped = try_linear::<P, I, O, _, _, _, _>(x.clone(), &stored, &bias).unwrap();
+        let y =
+            try_linear::<P, I, O, _, _, _, _>(x.trace(Gradients::leaky()), &stored, &bias).unwrap();
+        let y_vals = vec_of(&y.retaped::<NoneTape>());
+        let grads = if n == 0 {
+            // dfdx cannot sum an empty tensor: run the tape from a scalar that carries it, so the
+            // fused op's backward still runs (on no rows).
+            let (_, tape) = y.split_tape();
+            dev.tensor(0.0).put_tape(tape).backward()
+        } else {
+            (y * r).sum::<Rank0, _>().backward()
+        };
+        Run {
+            y: y_vals,
+            y_untaped: vec_of(&y_untaped),
+            grad_stored: vec_of(&grads.get(&stored)),
+            grad_bias: vec_of(&grads.get(&bias)),
+            grad_x: vec_of(&grads.get(&x)),
+        }
+    };
+    if reference {
+        with_reference(go)
+    } else {
+        go()
+    }
+}
+
+/// The fused kernel of `P` equals the gather lowering and the dense reference on `n` rows.
+fn check<P: Tie<I, O>, const I: usize, const O: usize>(n: usize) {
+    let what = |part: &str| format!("{} {I}x{O}, n = {n}: {part}", P::NAME);
+    let fused = run::<P, I, O>(n, 40, false);
+    let gather = run::<P, I, O>(n, 40, true);
+    assert_eq!(
+        fused.y,
+        fused.y_untaped,
+        "{}",
+        what("OwnedTape and NoneTape differ")
+    );
+    let dev = Cpu::default();
+    let numel = <P::Stored as ConstShape>::NUMEL;
+    let stored: Tensor<P::Stored, f64, Cpu> =
+        dev.tensor_from_vec(values(numel, 40), Default::default());
+    let dense = if n == 0 {
+        // No rows: no output, and every gradient is zero.
+        Reference {
+            y: Vec::new(),
+            grad_stored: vec![0.0; numel],
+            grad_bias: vec![0.0; O],
+            grad_x: Vec::new(),
+        }
+    } else {
+        reference::<P, I, O, f64>(
+            &stored.as_vec(),
+            Some(&values(O, 41)),
+            &values(n * I, 42),
+            &values(n * O, 43),
+        )
+    };
+    for (part, got, gather, dense) in [
+        ("y", &fused.y, &gather.y, &dense.y),
+        (
+            "grad(stored)",
+            &fused.grad_stored,
+            &gather.grad_stored,
+            &dense.grad_stored,
+        ),
+        (
+            "grad(bias)",
+            &fused.grad_bias,
+            &gather.grad_bias,
+            &dense.grad_bias,
+        ),
+        ("grad(x)", &fused.grad_x, &gather.grad_x, &dense.grad_x),
+    ] {
+        assert_close(&what(&format!("{part} vs gather")), got, gather, 1e-10);
+        assert_close(&what(&format!("{part} vs dense")), got, dense, 1e-10);
+    }
+}
+
+/// The pattern and its transpose, on a few batch sizes including the empty batch.
+fn check_both<P, const I: usize, const O: usize>()
+where
+    P: Tie<I, O>,
+{
+    for n in [0, 1, 5] {
+        check::<P, I, O>(n);
+        check::<Transposed<P>, O, I>(n);
+    }
+}
+
+#[test]
+fn toeplitz_square_and_rectangular_on_both_sides_of_the_crossover() {
+    check_both::<Toeplitz<7>, 4, 4>();
+    check_both::<Toeplitz<12>, 8, 5>();
+    check_both::<Toeplitz<99>, 30, 70>();
+    check_both::<Toeplitz<127>, 64, 64>();
+    check_both::<Toeplitz<255>, 128, 128>();
+    check_both::<Toeplitz<300>, 200, 101>();
+}
+
+#[test]
+fn circulant_on_both_sides_of_the_crossover_and_odd_periods() {
+    check_both::<Circulant, 5, 5>();
+    check_both::<Circulant, 32, 32>();
+    check_both::<Circulant, 64, 64>();
+    // A period that is not a fast FFT length (linear correlation on the extended values).
+    check_both::<Circulant, 97, 97>();
+    check_both::<Circulant, 128, 128>();
+    // (A rectangular circulant does not compile: `Circulant`'s own size check wants a square.)
+}
+
+#[test]
+fn hankel_square_and_rectangular() {
+    check_both::<Hankel<6>, 3, 4>();
+    check_both::<Hankel<99>, 70, 30>();
+    check_both::<Hankel<255>, 128, 128>();
+}
+
+#[test]
+fn banded_square_and_rectangular() {
+    check_both::<Banded<3>, 5, 5>();
+    check_both::<Banded<17>, 100, 100>();
+    check_both::<Banded<17>, 60, 90>();
+    check_both::<Banded<5>, 9, 7>();
+    // The widest band the size check allows (bandwidth 9 on a 10×12 weight).
+    check_both::<Banded<19>, 10, 12>();
+    // (An even K or a band wider than the weight does not compile: `Banded`'s size check.)
+}
+
+#[test]
+fn symmetric_and_user_patterns() {
+    check_both::<Symmetric<10>, 4, 4>();
+    check_both::<Symmetric<{ 130 * 131 / 2 }>, 130, 130>();
+    check_both::<Stripes, 7, 9>();
+    check_both::<Stripes, 150, 90>();
+}
+
+/// 1-D and 3-D inputs give the rows of the 2-D result (the kernels see flattened rows).
+#[test]
+fn vector_and_sequence_inputs() {
+    fn one<P: Tie<I, O>, const I: usize, const O: usize>() {
+        let dev = Cpu::default();
+        let numel = <P::Stored as ConstShape>::NUMEL;
+        let stored: Tensor<P::Stored, f64, Cpu> =
+            dev.tensor_from_vec(values(numel, 1), Default::default());
+        let bias: Tensor<Rank1<O>, f64, Cpu> = dev.tensor_from_vec(values(O, 2), (Const,));
+        let xs = values(2 * 3 * I, 3);
+        let x3: Tensor<(Const<2>, usize, Const<I>), f64, Cpu> =
+            dev.tensor_from_vec(xs.clone(), (Const, 3, Const));
+        let x1: Tensor<Rank1<I>, f64, Cpu> = dev.tensor_from_vec(xs[..I].to_vec(), (Const,));
+        let fused3 = try_linear::<P, I, O, _, _, _, _>(x3.clone(), &stored, &bias).unwrap();
+        let gather3 =
+            with_reference(|| try_linear::<P, I, O, _, _, _, _>(x3, &stored, &bias).unwrap());
+        assert_close(P::NAME, &fused3.as_vec(), &gather3.as_vec(), 1e-10);
+        let fused1 =
+            try_linear::<P, I, O, _, _, _, _>(x1.trace(Gradients::leaky()), &stored, &bias)
+                .unwrap();
+        assert_close(
+            P::NAME,
+            &fused1.retaped::<NoneTape>().as_vec(),
+            &gather3.as_vec()[..O],
+            1e-10,
+        );
+        let grads = fused1.sum::<Rank0, _>().backward();
+        let want = reference::<P, I, O, f64>(
+            &stored.as_vec(),
+            Some(&bias.as_vec()),
+            &xs[..I],
+            &vec![1.0; O],
+        );
+        assert_close(
+            P::NAME,
+            &grads.get(&stored).as_vec(),
+            &want.grad_stored,
+            1e-10,
+        );
+        assert_close(P::NAME, &grads.get(&x1).as_vec(), &want.grad_x, 1e-10);
+    }
+    one::<Toeplitz<159>, 80, 80>();
+    one::<Circulant, 64, 64>();
+    one::<Hankel<20>, 8, 13>();
+    one::<Banded<5>, 11, 11>();
+    one::<Symmetric<{ 20 * 21 / 2 }>, 20, 20>();
+    one::<Stripes, 12, 6>();
+}
+
+/// f32 kernels against the f64 dense result, relative to its norm.
+#[test]
+fn f32_kernels_within_tolerance() {
+    fn one<P: Tie<I, O>, const I: usize, const O: usize>(tol: f64) {
+        let dev = Cpu::default();
+        let n = 6;
+        let numel = <P::Stored as ConstShape>::NUMEL;
+        let (sv, xv, rv) = (values(numel, 5), values(n * I, 6), values(n * O, 7));
+        let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+        let stored: Tensor<P::Stored, f32, Cpu> =
+            dev.tensor_from_vec(f32s(&sv), Default::default());
+        let x: Batch<I, f32, Cpu, NoneTape> = dev.tensor_from_vec(f32s(&xv), (n, Const));
+        let r: Batch<O, f32, Cpu, NoneTape> = dev.tensor_from_vec(f32s(&rv), (n, Const));
+        let y =
+            try_linear::<P, I, O, _, _, _, _>(x.trace(Gradients::leaky()), &stored, &()).unwrap();
+        let y_vals = y.retaped::<NoneTape>().as_vec();
+        let grads = (y * r).sum::<Rank0, _>().backward();
+        let want = reference::<P, I, O, f64>(&sv, None, &xv, &rv);
+        for (part, got, want) in [
+            ("y", y_vals, &want.y),
+            (
+                "grad(stored)",
+                grads.get(&stored).as_vec(),
+                &want.grad_stored,
+            ),
+            ("grad(x)", grads.get(&x).as_vec(), &want.grad_x),
+        ] {
+            let err = relative_error(&got.iter().map(|&a| a as f64).collect::<Vec<_>>(), want);
+            assert!(
+                err <= tol,
+                "{} {I}x{O} f32 {part}: relative error {err:e} > {tol:e}",
+                P::NAME
+            );
+        }
+    }
+    // Summing N products in f32 loses about ε·√N relative to the norm; 1e-5 covers N = 1024.
+    one::<Toeplitz<2047>, 1024, 1024>(1e-5);
+    one::<Circulant, 1024, 1024>(1e-5);
+    one::<Hankel<1535>, 512, 1024>(1e-5);
+    one::<Banded<17>, 1024, 1024>(1e-5);
+    one::<Symmetric<{ 256 * 257 / 2 }>, 256, 256>(1e-5);
+    one::<Stripes, 256, 128>(1e-5);
+}
+
+/// ‖got − want‖ / ‖want‖.
+fn relative_error(got: &[f64], want: &[f64]) -> f64 {
+    let diff: f64 = got.iter().zip(want).map(|(g, w)| (g - w) * (g - w)).sum();
+    let norm: f64 = want.iter().map(|w| w * w).sum();
+    (diff / norm.max(f64::MIN_POSITIVE)).sqrt()
+}
+
+/// One kernel of runtime sizes, both paths and f32/f64, against f64 sums from the definition.
+fn slice_kernel_case(kind: u8, rows: usize, cols: usize, transposed: bool, n: usize) {
+    let base = match kind {
+        0 => ShiftKernel::hankel(rows, cols),
+        1 => ShiftKernel::toeplitz(rows, cols),
+        _ => ShiftKernel::circulant(rows, cols),
+    };
+    let entry = |i: usize, j: usize| match kind {
+        0 => i + j,
+        1 => i + cols - 1 - j,
+        _ => (j + cols - i % cols) % cols,
+    };
+    let k = if transposed { base.transposed() } else { base };
+    let (fi, fo) = (k.len_in(), k.len_out());
+    let (v, x, g) = (values(k.values(), 1), values(n * fi, 2), values(n * fo, 3));
+    let at = |a: usize, b: usize| if transposed { entry(b, a) } else { entry(a, b) };
+    let (mut y_ref, mut gx_ref, mut gv_ref) =
+        (vec![0.0; n * fo], vec![0.0; n * fi], vec![0.0; k.values()]);
+    for r in 0..n {
+        for a in 0..fi {
+            for b in 0..fo {
+                let t = at(a, b);
+                y_ref[r * fo + b] += x[r * fi + a] * v[t];
+                gx_ref[r * fi + a] += g[r * fo + b] * v[t];
+                gv_ref[t] += x[r * fi + a] * g[r * fo + b];
+            }
+        }
+    }
+    let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+    let f64s = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
+    let fft_len = k.forcing(true).fft_len().unwrap();
+    for fft in [false, true] {
+        let p = k.forcing(fft);
+        // f64: both paths to rounding.
+        let mut y = vec![0.0; n * fo];
+        let spectra = p.forward(&v, &x, &mut y, true);
+        let (mut gx, mut gv) = (vec![0.0; n * fi], vec![0.0; k.values()]);
+        p.backward(&v, &x, &spectra, &g, Some(&mut gx), Some(&mut gv));
+        let tol64 = 1e-12;
+        for (part, got, want) in [
+            ("y", &y, &y_ref),
+            ("gx", &gx, &gx_ref),
+            ("gv", &gv, &gv_ref),
+        ] {
+            let err = relative_error(got, want);
+            assert!(
+                err <= tol64,
+                "kind {kind} {rows}x{cols} t={transposed} fft={fft} f64 {part}: {err:e}"
+            );
+        }
+        // f32 on the FFT path: within the stated tolerance of the exact result.
+        if fft {
+            let (v32, x32, g32) = (f32s(&v), f32s(&x), f32s(&g));
+            let mut y = vec![0.0f32; n * fo];
+            p.forward(&v32, &x32, &mut y, false);
+            let (mut gx, mut gv) = (vec![0.0f32; n * fi], vec![0.0f32; k.values()]);
+            p.backward(&v32, &x32, &[], &g32, Some(&mut gx), Some(&mut gv));
+            // The inputs were rounded to f32 too: compare with the exact result on those.
+            let tol = fft_tolerance::<f32>(fft_len);
+            for (part, got, want) in [
+                ("y", &y, &y_ref),
+                ("gx", &gx, &gx_ref),
+                ("gv", &gv, &gv_ref),
+            ] {
+                let err = relative_error(&f64s(got), want);
+                assert!(
+                    err <= tol,
+                    "kind {kind} {rows}x{cols} t={transposed} f32 FFT {part}: {err:e} > {tol:e}"
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Any shape near and past the crossover: the FFT and direct paths equal the definition.
+    #[test]
+    fn slice_kernels_match_the_definition(
+        kind in 0u8..3,
+        rows in 1usize..90,
+        cols in 1usize..90,
+        transposed: bool,
+        n in 0usize..4,
+    ) {
+        slice_kernel_case(kind, rows, cols, transposed, n);
+    }
+}
+
+/// The FFT path at N = 4096 in f32, the size the targets are set at.
+#[test]
+fn f32_fft_tolerance_at_4096() {
+    slice_kernel_case(1, 4096, 4096, false, 2);
+    slice_kernel_case(2, 4096, 4096, true, 2);
+}
+
+/// Generated layers on the fused kernels, through f64 finite differences, past the crossover.
+#[tied::layer]
+#[derive(Clone, Debug)]
+pub struct Big<E: Dtype, D: Device<E>> {
+    #[tied(toeplitz = 149)]
+    pub weight: Tensor<Rank2<80, 70>, E, D>,
+    pub bias: Tensor<Rank1<70>, E, D>,
+}
+
+#[tied::layer(forward = [enc + enc_bias, ReLU, dec])]
+#[derive(Clone, Debug)]
+pub struct CirculantAutoEncoder<E: Dtype, D: Device<E>> {
+    #[tied(circulant)]
+    pub enc: Tensor<Rank2<64, 64>, E, D>,
+    pub enc_bias: Tensor<Rank1<64>, E, D>,
+    #[tied(transpose_of = enc)]
+    pub dec: Tensor<Rank2<64, 64>, E, D>,
+}
+
+#[test]
+fn generated_layers_pass_finite_differences() {
+    let dev = Cpu::seed_from_u64(9);
+    let opts = GradcheckOptions::default();
+    let big = dev.build_module::<BigConfig, f64>();
+    let x2: Tensor<Rank2<3, 80>, f64, Cpu> = dev.tensor_from_vec(values(3 * 80, 1), (Const, Const));
+    gradcheck(&big, &x2, opts).unwrap_or_else(|e| panic!("toeplitz 80x70: {e}"));
+    let ae = dev.build_module::<CirculantAutoEncoderConfig, f64>();
+    let x3: Tensor<(Const<2>, usize, Const<64>), f64, Cpu> =
+        dev.tensor_from_vec(values(2 * 2 * 64, 2), (Const, 2, Const));
+    gradcheck(&ae, &x3, opts).unwrap_or_else(|e| panic!("circulant autoencoder: {e}"));
+}
+
+/// The effective weight (`gather_effective`, behind `weight_effective` and `try_effective`) on the
+/// CPU's table op equals dfdx's gather, values and the stored values' gradient.
+#[test]
+fn effective_weight_matches_the_gather() {
+    fn one<P: Tie<I, O>, const I: usize, const O: usize>() {
+        let dev = Cpu::default();
+        let numel = <P::Stored as ConstShape>::NUMEL;
+        let stored: Tensor<P::Stored, f64, Cpu> =
+            dev.tensor_from_vec(values(numel, 11), Default::default());
+        let r: Tensor<Rank2<I, O>, f64, Cpu> =
+            dev.tensor_from_vec(values(I * O, 12), (Const, Const));
+        let go = || {
+            let w = tied_runtime::gather_effective::<P, I, O, f64, Cpu, _>(stored.leaky_trace())
+                .unwrap();
+            let w_vals = w.retaped::<NoneTape>().as_vec();
+            let grads = (w * r.clone()).sum::<Rank0, _>().backward();
+            (w_vals, grads.get(&stored).as_vec())
+        };
+        let (w, g) = go();
+        let (w_ref, g_ref) = with_reference(go);
+        assert_eq!(w, w_ref, "{}: W", P::NAME);
+        assert_close(P::NAME, &g, &g_ref, 1e-12);
+    }
+    one::<Stripes, 40, 30>();
+    one::<Symmetric<{ 50 * 51 / 2 }>, 50, 50>();
+    one::<Banded<5>, 20, 25>();
+    one::<Toeplitz<70>, 40, 31>();
+}

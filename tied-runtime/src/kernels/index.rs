@@ -1,0 +1,873 @@
+//! Slice kernels of the index family without a faster structure: `Symmetric` (indices computed on
+//! the fly) and any other pattern (a compact `u32` index table, built once per pattern type and
+//! size and shared). Both materialize `W` on all cores and fold `dW` back into the stored values
+//! without a second I×O buffer. Also the numeric helpers the family's kernels share.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use rayon::prelude::*;
+
+use super::{enabled, Backward, Forward, KernelDtype, LinearKernel, MapKernel, OnCpu};
+
+/// `y += a·x`, element by element (vectorizes: every lane is independent).
+#[inline]
+pub(crate) fn axpy<E: KernelDtype>(a: E, x: &[E], y: &mut [E]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+/// `Σ x·y` with eight partial sums, so the loop vectorizes without reordering one sum.
+#[inline]
+pub(crate) fn dot<E: KernelDtype>(x: &[E], y: &[E]) -> E {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let mut lanes = [E::zero(); 8];
+    let mut xc = x.chunks_exact(8);
+    let mut yc = y.chunks_exact(8);
+    for (xs, ys) in (&mut xc).zip(&mut yc) {
+        for l in 0..8 {
+            lanes[l] += xs[l] * ys[l];
+        }
+    }
+    let mut tail = E::zero();
+    for (&a, &b) in xc.remainder().iter().zip(yc.remainder()) {
+        tail += a * b;
+    }
+    let half = [
+        lanes[0] + lanes[4],
+        lanes[1] + lanes[5],
+        lanes[2] + lanes[6],
+        lanes[3] + lanes[7],
+    ];
+    (half[0] + half[2]) + (half[1] + half[3]) + tail
+}
+
+/// Work (multiply-adds, roughly) below which a task is not worth handing to another thread.
+const TASK_WORK: usize = 1 << 15;
+
+/// Rows per parallel task for `rows` rows costing `row_work` each: enough work per task to pay
+/// for the hand-off, and a few tasks per thread to balance the load.
+pub(crate) fn rows_per_task(rows: usize, row_work: usize) -> usize {
+    let by_work = TASK_WORK.div_ceil(row_work.max(1));
+    let by_threads = rows.div_ceil(4 * rayon::current_num_threads());
+    by_work.max(by_threads).max(1)
+}
+
+/// Runs `task(first_row, rows, out_rows)` over `rows` rows split in tasks of `per_task` rows, in
+/// parallel when there is more than one task, and returns each task's result in row order (so a
+/// reduction over them is the same on every run with the same thread count).
+///
+/// `out` holds `out_width` values per row (an output or an input gradient); `None` gives each task
+/// an empty slice.
+pub(crate) fn map_row_tasks<E, R, F>(
+    rows: usize,
+    per_task: usize,
+    out: Option<&mut [E]>,
+    out_width: usize,
+    task: F,
+) -> Vec<R>
+where
+    E: Send,
+    R: Send,
+    F: Fn(usize, usize, &mut [E]) -> R + Sync + Send,
+{
+    let tasks = rows.div_ceil(per_task);
+    let mut outs: Vec<&mut [E]> = match out {
+        Some(out) if out_width > 0 => out.chunks_mut(per_task * out_width).collect(),
+        _ => (0..tasks).map(|_| <&mut [E]>::default()).collect(),
+    };
+    let run = |(t, out): (usize, &mut &mut [E])| {
+        let first = t * per_task;
+        task(first, per_task.min(rows - first), out)
+    };
+    if tasks <= 1 {
+        outs.iter_mut().enumerate().map(run).collect()
+    } else {
+        outs.par_iter_mut().enumerate().map(run).collect()
+    }
+}
+
+/// Adds the per-task partial sums into `total`, in task order.
+pub(crate) fn add_partials<E: KernelDtype>(partials: &[Vec<E>], total: &mut [E]) {
+    for p in partials {
+        for (t, &v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+}
+
+/// Adds the bias row to every output row (`y` holds whole rows of `bias.len()` values).
+pub(crate) fn add_bias<E: KernelDtype>(y: &mut [E], bias: Option<&[E]>) {
+    if let Some(bias) = bias.filter(|b| !b.is_empty()) {
+        y.chunks_exact_mut(bias.len())
+            .for_each(|row| axpy(E::one(), bias, row));
+    }
+}
+
+/// Adds the column sums of `dy` (rows of `db.len()` values) into the bias gradient.
+pub(crate) fn add_bias_grad<E: KernelDtype>(dy: &[E], db: Option<&mut [E]>) {
+    if let Some(db) = db.filter(|b| !b.is_empty()) {
+        let width = db.len();
+        dy.chunks_exact(width)
+            .for_each(|row| axpy(E::one(), row, db));
+    }
+}
+
+/// Rows of `W` per parallel task when materializing or folding an I×O weight.
+fn weight_rows_per_task(rows: usize, cols: usize) -> usize {
+    rows_per_task(rows, cols)
+}
+
+/// A weight materialized from its stored values and folded back, a block of rows at a time:
+/// [`SymmetricKernel`] or a shared [`IndexTable`].
+pub trait WeightSource: Send + Sync + 'static {
+    /// `W`'s rows (inputs) and columns (outputs).
+    fn shape(&self) -> (usize, usize);
+    /// Writes rows `first..` of `W` (as many as `w` holds, row-major) from the stored values.
+    fn materialize_rows<E: KernelDtype>(&self, v: &[E], first: usize, w: &mut [E]);
+    /// Adds rows `first..` of `dW` (as many as `dw` holds) into the stored values' gradient.
+    fn fold_rows<E: KernelDtype>(&self, first: usize, dw: &[E], grad: &mut [E]);
+}
+
+/// The shared index table of pattern `P` (I×O), where a fused CPU kernel would run (a CPU f32/f64
+/// device, kernels on) and the positions fit in `u32`; `None` otherwise, so the table is only
+/// built when it is used.
+pub(crate) fn table_of<P, const I: usize, const O: usize, E, D>() -> Option<Arc<IndexTable>>
+where
+    P: crate::Tie<I, O>,
+    E: dfdx::shapes::Dtype,
+    D: dfdx::tensor::Storage<E>,
+{
+    let on_cpu = OnCpu::<E, D, f32>::new().is_some() || OnCpu::<E, D, f64>::new().is_some();
+    if !(enabled() && on_cpu) {
+        return None;
+    }
+    let stored = <P::Stored as dfdx::shapes::ConstShape>::NUMEL;
+    IndexTable::of(TypeId::of::<P>(), I, O, stored, P::index)
+}
+
+/// The table kernel of pattern `P` (I×O), for [`crate::Tie::try_apply_fused`]'s provided version:
+/// [`table_of`], and `None` for a pattern that ties nothing (a value per entry: dense, a
+/// permutation), which gains nothing from it.
+pub(crate) fn table_kernel<P, const I: usize, const O: usize, E, D>(
+) -> Option<MaterializedKernel<Arc<IndexTable>>>
+where
+    P: crate::Tie<I, O>,
+    E: dfdx::shapes::Dtype,
+    D: dfdx::tensor::Storage<E>,
+{
+    let stored = <P::Stored as dfdx::shapes::ConstShape>::NUMEL;
+    if stored >= I.saturating_mul(O) {
+        return None;
+    }
+    table_of::<P, I, O, E, D>().map(MaterializedKernel::new)
+}
+
+/// The whole `W` of a [`WeightSource`] as a tape op ([`MapKernel`]): stored values in, `W` out,
+/// `dW` folded back in the backward. What [`crate::gather_effective`] runs on the CPU.
+pub struct WholeWeight<S>(pub S);
+
+impl<S: WeightSource> MapKernel for WholeWeight<S> {
+    fn forward<F: KernelDtype>(&self, input: &[F], out: &mut [F]) {
+        self.0.materialize_rows(input, 0, out);
+    }
+
+    fn backward<F: KernelDtype>(&self, _input: &[F], d_out: &[F], d_input: &mut [F]) {
+        self.0.fold_rows(0, d_out, d_input);
+    }
+}
+
+/// Side of the square tiles the symmetric kernels transpose through (cache-sized).
+const TILE: usize = 64;
+
+/// `W = Wᵀ` of side `n`, stored as the upper triangle row by row: `W[a, b]` (a ≤ b) is stored
+/// value `a·n − a(a−1)/2 + (b − a)`, as [`crate::Symmetric`]'s `index` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SymmetricKernel {
+    /// The side of `W`.
+    pub n: usize,
+}
+
+impl SymmetricKernel {
+    /// Where row `a` of the upper triangle starts in the stored values.
+    #[inline]
+    fn row_start(&self, a: usize) -> usize {
+        a * self.n - a * a.saturating_sub(1) / 2
+    }
+
+    /// The number of stored values, `n(n + 1)/2`.
+    pub fn stored_len(&self) -> usize {
+        self.n * (self.n + 1) / 2
+    }
+}
+
+impl SymmetricKernel {
+    /// Splits `grad` into the triangle rows `ranges` own (consecutive, increasing), so tasks
+    /// over them write disjoint parts.
+    fn split_rows<'g, E>(
+        &self,
+        ranges: &[usize],
+        mut grad: &'g mut [E],
+    ) -> Vec<(usize, usize, &'g mut [E])> {
+        let mut pieces = Vec::with_capacity(ranges.len());
+        let mut at = 0;
+        for w in ranges.windows(2) {
+            let (start, end) = (self.row_start(w[0]), self.row_start(w[1]));
+            let (_, rest) = std::mem::take(&mut grad).split_at_mut(start - at);
+            let (piece, rest) = rest.split_at_mut(end - start);
+            pieces.push((w[0], w[1], piece));
+            grad = rest;
+            at = end;
+        }
+        pieces
+    }
+
+    /// Boundaries splitting rows `lo..hi` into about `tasks` ranges.
+    fn bounds(lo: usize, hi: usize, tasks: usize) -> Vec<usize> {
+        let step = (hi - lo).div_ceil(tasks.max(1)).max(1);
+        let mut b: Vec<usize> = (lo..hi).step_by(step).collect();
+        b.push(hi);
+        b
+    }
+}
+
+impl WeightSource for SymmetricKernel {
+    fn shape(&self) -> (usize, usize) {
+        (self.n, self.n)
+    }
+
+    /// Writes rows of `W` from the stored values `v`, on all cores.
+    fn materialize_rows<E: KernelDtype>(&self, v: &[E], first: usize, w: &mut [E]) {
+        let n = self.n;
+        assert_eq!(v.len(), self.stored_len(), "symmetric: stored values");
+        if n == 0 {
+            return;
+        }
+        let rows = w.len() / n;
+        assert!(
+            w.len() == rows * n && first + rows <= n,
+            "symmetric: weight rows"
+        );
+        let per_task = weight_rows_per_task(rows, n).next_multiple_of(TILE);
+        map_row_tasks(rows, per_task, Some(w), n, |task_first, rows, w| {
+            let first = first + task_first;
+            // The upper part of each row is one contiguous run of `v`.
+            for r in 0..rows {
+                let a = first + r;
+                let start = self.row_start(a);
+                w[r * n + a..(r + 1) * n].copy_from_slice(&v[start..start + n - a]);
+            }
+            // The lower part, W[i, j] = v[row_start(j) + i − j] for j < i, runs along `v` as i
+            // grows and down `W`: copy it in TILE×TILE tiles, so the lines and pages of both
+            // sides a tile touches stay cached.
+            for r0 in (0..rows).step_by(TILE) {
+                let r1 = (r0 + TILE).min(rows);
+                for j0 in (0..first + r1).step_by(TILE) {
+                    for j in j0..(j0 + TILE).min(first + r1) {
+                        let start = self.row_start(j);
+                        for r in r0.max((j + 1).saturating_sub(first))..r1 {
+                            w[r * n + j] = v[start + first + r - j];
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Adds rows of `dW` into the stored values' gradient: `dW[a, b]` goes to the triangle's
+    /// `(min, max)` entry. Two passes, each over disjoint triangle rows: the block's upper part
+    /// (`b ≥ a`, triangle row `a`), then its lower part (`b < a`, triangle row `b`), so no task
+    /// shares a gradient entry and no n×n temporary is needed.
+    fn fold_rows<E: KernelDtype>(&self, first: usize, dw: &[E], grad: &mut [E]) {
+        let n = self.n;
+        assert_eq!(grad.len(), self.stored_len(), "symmetric: stored values");
+        if n == 0 {
+            return;
+        }
+        let rows = dw.len() / n;
+        assert!(
+            dw.len() == rows * n && first + rows <= n,
+            "symmetric: weight rows"
+        );
+        let tasks = 4 * rayon::current_num_threads();
+        let tasks = tasks.min((rows * n).div_ceil(TASK_WORK)).max(1);
+        let end = first + rows;
+        let upper = self.split_rows(&Self::bounds(first, end, tasks), grad);
+        upper.into_par_iter().for_each(|(a0, a1, g)| {
+            let base = self.row_start(a0);
+            for a in a0..a1 {
+                let row = &dw[(a - first) * n..][..n];
+                let at = self.row_start(a) - base;
+                axpy(E::one(), &row[a..], &mut g[at..at + n - a]);
+            }
+        });
+        let lower = self.split_rows(&Self::bounds(0, end, tasks), grad);
+        lower.into_par_iter().for_each(|(b0, b1, g)| {
+            let base = self.row_start(b0);
+            for a0 in (first.max(b0 + 1)..end).step_by(TILE) {
+                let a1 = (a0 + TILE).min(end);
+                for b in b0..b1.min(a1) {
+                    let at = self.row_start(b) - base;
+                    for a in a0.max(b + 1)..a1 {
+                        g[at + a - b] += dw[(a - first) * n + b];
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// A pattern's `index` as a compact table: `W[i, j]`'s stored value, or [`IndexTable::ZERO`] for
+/// a structural zero. Built once per pattern type and size ([`IndexTable::of`]) and shared.
+#[derive(Debug)]
+pub struct IndexTable {
+    rows: usize,
+    cols: usize,
+    stored: usize,
+    index: Vec<u32>,
+}
+
+impl IndexTable {
+    /// The entry of a structural zero (and of an index past the stored values).
+    pub const ZERO: u32 = u32::MAX;
+
+    /// Builds the table of `index` for a `rows`×`cols` weight on `stored` values, on all cores;
+    /// `None` when the positions do not fit in `u32`.
+    pub fn build(
+        rows: usize,
+        cols: usize,
+        stored: usize,
+        index: impl Fn(usize, usize) -> Option<usize> + Sync,
+    ) -> Option<Self> {
+        if stored >= Self::ZERO as usize || rows.checked_mul(cols)? >= Self::ZERO as usize {
+            return None;
+        }
+        let mut table = vec![Self::ZERO; rows * cols];
+        let out_of_range = core::sync::atomic::AtomicBool::new(false);
+        if cols > 0 {
+            let per_task = weight_rows_per_task(rows, cols);
+            map_row_tasks(rows, per_task, Some(&mut table), cols, |first, n, t| {
+                for r in 0..n {
+                    for (j, e) in t[r * cols..(r + 1) * cols].iter_mut().enumerate() {
+                        match index(first + r, j) {
+                            Some(k) if k < stored => *e = k as u32,
+                            Some(_) => {
+                                out_of_range.store(true, core::sync::atomic::Ordering::Relaxed)
+                            }
+                            None => {}
+                        }
+                    }
+                }
+            });
+        }
+        // An index past the stored values is never a silent zero: no table, so the caller takes
+        // the reference path, which reports the pattern's error (generated layers refuse such
+        // patterns when built, so only a pattern used outside one gets here).
+        if out_of_range.into_inner() {
+            return None;
+        }
+        Some(Self {
+            rows,
+            cols,
+            stored,
+            index: table,
+        })
+    }
+
+    /// The shared table of pattern `key` (a type) for a `rows`×`cols` weight, built on first use.
+    pub fn of(
+        key: TypeId,
+        rows: usize,
+        cols: usize,
+        stored: usize,
+        index: impl Fn(usize, usize) -> Option<usize> + Sync,
+    ) -> Option<Arc<Self>> {
+        let cache = table_cache();
+        let found = cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(key, rows, cols))
+            .cloned();
+        if let Some(table) = found {
+            return Some(table);
+        }
+        // Built outside the lock: another thread may build the same table meanwhile; the first
+        // one stored wins and both are equal.
+        let built = Arc::new(Self::build(rows, cols, stored, index)?);
+        let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(cache.entry((key, rows, cols)).or_insert(built).clone())
+    }
+}
+
+type TableCache = HashMap<(TypeId, usize, usize), Arc<IndexTable>>;
+
+/// The process-wide tables of [`IndexTable::of`].
+fn table_cache() -> &'static Mutex<TableCache> {
+    static CACHE: OnceLock<Mutex<TableCache>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Drops every cached index table: the next forward of each pattern rebuilds its table from
+/// [`Tie::index`](crate::Tie::index).
+///
+/// `index` is meant to be a pure function of `(i, j)`, and the CPU kernels build its table once per
+/// (pattern type, I, O). Only a pattern whose `index` reads state that changes at run time (a test
+/// drawing random tables, say) needs this, after each change.
+pub fn forget_index_tables() {
+    table_cache()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
+}
+
+impl WeightSource for Arc<IndexTable> {
+    fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// Writes rows of `W` from the stored values `v`, on all cores.
+    fn materialize_rows<E: KernelDtype>(&self, v: &[E], first: usize, w: &mut [E]) {
+        assert_eq!(v.len(), self.stored, "index table: stored values");
+        let cols = self.cols;
+        if cols == 0 {
+            return;
+        }
+        let rows = w.len() / cols;
+        let table = &self.index[first * cols..(first + rows) * cols];
+        let per_task = weight_rows_per_task(rows, cols);
+        map_row_tasks(rows, per_task, Some(w), cols, |task_first, _, w| {
+            let t = &table[task_first * cols..task_first * cols + w.len()];
+            for (w, &k) in w.iter_mut().zip(t) {
+                *w = if k == IndexTable::ZERO {
+                    E::zero()
+                } else {
+                    v[k as usize]
+                };
+            }
+        });
+    }
+
+    /// Adds rows of `dW` into the stored values' gradient. Tasks over rows keep their own
+    /// partial gradient when that is cheaper than the pass over `dW` (few stored values);
+    /// otherwise one pass adds in place.
+    fn fold_rows<E: KernelDtype>(&self, first: usize, dw: &[E], grad: &mut [E]) {
+        assert_eq!(grad.len(), self.stored, "index table: stored values");
+        let cols = self.cols;
+        if cols == 0 {
+            return;
+        }
+        let rows = dw.len() / cols;
+        let table = &self.index[first * cols..(first + rows) * cols];
+        let add = |t: &[u32], dw: &[E], g: &mut [E]| {
+            for (&k, &d) in t.iter().zip(dw) {
+                if k != IndexTable::ZERO {
+                    g[k as usize] += d;
+                }
+            }
+        };
+        let per_task = weight_rows_per_task(rows, cols);
+        let tasks = rows.div_ceil(per_task);
+        if tasks <= 1 || self.stored * tasks > table.len() {
+            add(table, dw, grad);
+            return;
+        }
+        let partials = map_row_tasks::<E, _, _>(rows, per_task, None, 0, |task_first, n, _| {
+            let span = task_first * cols..(task_first + n) * cols;
+            let mut g = vec![E::zero(); self.stored];
+            add(&table[span.clone()], &dw[span], &mut g);
+            g
+        });
+        add_partials(&partials, grad);
+    }
+}
+
+/// `x·W` (or `x·Wᵀ`) for a weight from a [`WeightSource`], a block of `W`'s rows at a time: each
+/// block is materialized on all cores and multiplied with `gemm` (the library dfdx's CPU `matmul`
+/// calls); the backward materializes the block again for the input's gradient, then overwrites
+/// the same buffer with that block of `dW` and folds it into the stored values. So a step holds
+/// one block (about [`BLOCK_ENTRIES`] values), never the whole I×O weight or its gradient.
+#[derive(Debug, Clone)]
+pub struct MaterializedKernel<S> {
+    source: S,
+    transposed: bool,
+    block_entries: usize,
+}
+
+/// Entries of `W` materialized at a time (4 MiB of f32): large enough that each block's
+/// multiply runs at full speed, small against a dense layer's weight gradient.
+pub const BLOCK_ENTRIES: usize = 1 << 20;
+
+/// A strided matrix: entry `(p, q)` at `data[p·rs + q·cs]`.
+struct Mat<T> {
+    data: T,
+    rs: usize,
+    cs: usize,
+}
+
+/// Row-major with `stride` values per row (a block of columns when `data` starts inside a row).
+fn rows_of<T>(data: T, stride: usize) -> Mat<T> {
+    Mat {
+        data,
+        rs: stride,
+        cs: 1,
+    }
+}
+
+/// The transpose of a row-major matrix with `stride` values per row.
+fn cols_of<T>(data: T, stride: usize) -> Mat<T> {
+    Mat {
+        data,
+        rs: 1,
+        cs: stride,
+    }
+}
+
+/// Whether an m×n matrix at these strides lies inside `len` values.
+fn fits(len: usize, (m, n): (usize, usize), rs: usize, cs: usize) -> bool {
+    m == 0 || n == 0 || (m - 1) * rs + (n - 1) * cs < len
+}
+
+/// `dst (m×n) = lhs (m×k) · rhs (k×n)`, or `+=` when `accumulate`, on all cores.
+fn gemm_into<E: KernelDtype>(
+    dst: Mat<&mut [E]>,
+    (m, n, k): (usize, usize, usize),
+    lhs: Mat<&[E]>,
+    rhs: Mat<&[E]>,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 || (k == 0 && accumulate) {
+        return;
+    }
+    assert!(
+        fits(dst.data.len(), (m, n), dst.rs, dst.cs)
+            && fits(lhs.data.len(), (m, k), lhs.rs, lhs.cs)
+            && fits(rhs.data.len(), (k, n), rhs.rs, rhs.cs),
+        "gemm operands out of bounds"
+    );
+    // SAFETY: each matrix lies inside its buffer at its strides (asserted above), and `dst` is
+    // borrowed mutably, so it overlaps neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.data.as_mut_ptr(),
+            dst.cs as isize,
+            dst.rs as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            if accumulate { E::one() } else { E::zero() },
+            E::one(),
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        )
+    }
+}
+
+impl<S: WeightSource> MaterializedKernel<S> {
+    /// `x·W` for the source's `W`.
+    pub fn new(source: S) -> Self {
+        Self {
+            source,
+            transposed: false,
+            block_entries: BLOCK_ENTRIES,
+        }
+    }
+
+    /// Materializes about `entries` values of `W` at a time instead of [`BLOCK_ENTRIES`].
+    pub fn with_block_entries(self, entries: usize) -> Self {
+        Self {
+            block_entries: entries,
+            ..self
+        }
+    }
+
+    /// `x·Wᵀ` instead.
+    pub fn transposed(self) -> Self {
+        Self {
+            transposed: !self.transposed,
+            ..self
+        }
+    }
+
+    /// Inputs and outputs per row.
+    pub fn features(&self) -> (usize, usize) {
+        let (r, c) = self.source.shape();
+        if self.transposed {
+            (c, r)
+        } else {
+            (r, c)
+        }
+    }
+
+    /// The blocks of `W`'s rows, and a buffer for the largest.
+    fn blocks<E: KernelDtype>(&self) -> (Vec<(usize, usize)>, Vec<E>) {
+        let (r, c) = self.source.shape();
+        let per = (self.block_entries / c.max(1)).clamp(1, r.max(1));
+        let blocks = (0..r).step_by(per).map(|a| (a, per.min(r - a))).collect();
+        (blocks, vec![E::zero(); per * c])
+    }
+
+    /// `y = x·W` (or `x·Wᵀ`) for `x.len() / inputs` rows.
+    pub fn forward<E: KernelDtype>(&self, v: &[E], x: &[E], y: &mut [E]) {
+        let (fi, fo) = self.features();
+        let (r, c) = self.source.shape();
+        let n = x.len().checked_div(fi).unwrap_or(0);
+        assert_eq!(y.len(), n * fo, "materialized kernel: output rows");
+        if n == 0 || fo == 0 {
+            return;
+        }
+        let (blocks, mut buf) = self.blocks::<E>();
+        if blocks.is_empty() {
+            y.fill(E::zero());
+        }
+        for (k, &(a, len)) in blocks.iter().enumerate() {
+            let w = &mut buf[..len * c];
+            self.source.materialize_rows(v, a, w);
+            if self.transposed {
+                // y[:, a..a+len] = x · W[a.., :]ᵀ
+                let dst = rows_of(&mut y[a..], r);
+                gemm_into(dst, (n, len, c), rows_of(x, c), cols_of(&*w, c), false);
+            } else {
+                // y += x[:, a..a+len] · W[a.., :]
+                let lhs = rows_of(&x[a..], r);
+                gemm_into(
+                    rows_of(&mut *y, c),
+                    (n, c, len),
+                    lhs,
+                    rows_of(&*w, c),
+                    k > 0,
+                );
+            }
+        }
+    }
+
+    /// Adds `g·Wᵀ` (or `g·W`) into `grad_x` and the stored values' gradient into `grad_v`.
+    pub fn backward<E: KernelDtype>(
+        &self,
+        v: &[E],
+        x: &[E],
+        g: &[E],
+        mut grad_x: Option<&mut [E]>,
+        mut grad_v: Option<&mut [E]>,
+    ) {
+        let (fi, fo) = self.features();
+        let (r, c) = self.source.shape();
+        let n = x.len().checked_div(fi).unwrap_or(0);
+        assert_eq!(g.len(), n * fo, "materialized kernel: output gradient rows");
+        if n == 0 || fi == 0 || fo == 0 || (grad_x.is_none() && grad_v.is_none()) {
+            return;
+        }
+        let (blocks, mut buf) = self.blocks::<E>();
+        for &(a, len) in &blocks {
+            let w = &mut buf[..len * c];
+            if let Some(gx) = grad_x.as_deref_mut() {
+                self.source.materialize_rows(v, a, w);
+                if self.transposed {
+                    // dx += g[:, a..a+len] · W[a.., :]
+                    let lhs = rows_of(&g[a..], r);
+                    gemm_into(rows_of(gx, c), (n, c, len), lhs, rows_of(&*w, c), true);
+                } else {
+                    // dx[:, a..a+len] += g · W[a.., :]ᵀ
+                    let dst = rows_of(&mut gx[a..], r);
+                    gemm_into(dst, (n, len, c), rows_of(g, c), cols_of(&*w, c), true);
+                }
+            }
+            if let Some(gv) = grad_v.as_deref_mut() {
+                // dW[a.., :] = x[:, a..]ᵀ·g (or g[:, a..]ᵀ·x for the transpose), into the buffer.
+                let (rows_side, other) = if self.transposed { (g, x) } else { (x, g) };
+                let lhs = cols_of(&rows_side[a..], r);
+                gemm_into(
+                    rows_of(&mut *w, c),
+                    (len, c, n),
+                    lhs,
+                    rows_of(other, c),
+                    false,
+                );
+                self.source.fold_rows(a, w, gv);
+            }
+        }
+    }
+}
+
+impl<S: WeightSource> LinearKernel for MaterializedKernel<S> {
+    fn forward<F: KernelDtype>(&self, a: Forward<'_, F>) {
+        MaterializedKernel::forward(self, a.w, a.x, a.y);
+        add_bias(a.y, a.bias);
+    }
+
+    fn backward<F: KernelDtype>(&self, a: Backward<'_, F>) {
+        MaterializedKernel::backward(self, a.w, a.x, a.dy, Some(a.dx), Some(a.dw));
+        add_bias_grad(a.dy, a.db);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn symmetric_index(n: usize, i: usize, j: usize) -> usize {
+        let (a, b) = if i <= j { (i, j) } else { (j, i) };
+        a * n - a * a.saturating_sub(1) / 2 + (b - a)
+    }
+
+    #[test]
+    fn symmetric_materialize_and_fold_match_the_index() {
+        for n in [1, 2, 5, 63, 64, 65, 130] {
+            let k = SymmetricKernel { n };
+            let v: Vec<f64> = (0..k.stored_len()).map(|t| t as f64 * 0.5 - 3.0).collect();
+            let mut w = vec![f64::NAN; n * n];
+            k.materialize_rows(&v, 0, &mut w);
+            let dw: Vec<f64> = (0..n * n).map(|p| ((p * 7919) % 101) as f64).collect();
+            let mut grad = vec![1.0; k.stored_len()];
+            k.fold_rows(0, &dw, &mut grad);
+            let mut expect = vec![1.0; k.stored_len()];
+            for i in 0..n {
+                for j in 0..n {
+                    let s = symmetric_index(n, i, j);
+                    assert_eq!(w[i * n + j], v[s], "n = {n}, W[{i}, {j}]");
+                    expect[s] += dw[i * n + j];
+                }
+            }
+            assert_eq!(grad, expect, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn table_materialize_and_fold_match_the_index() {
+        let index = |i: usize, j: usize| (i != j).then_some((i * 3 + j) % 7);
+        for (rows, cols) in [(1, 1), (3, 5), (64, 9), (300, 200)] {
+            let table = Arc::new(IndexTable::build(rows, cols, 7, index).unwrap());
+            let v: Vec<f64> = (0..7).map(|t| t as f64 + 1.0).collect();
+            let mut w = vec![f64::NAN; rows * cols];
+            table.materialize_rows(&v, 0, &mut w);
+            let dw: Vec<f64> = (0..rows * cols).map(|p| (p % 13) as f64).collect();
+            let mut grad = vec![0.5; 7];
+            table.fold_rows(0, &dw, &mut grad);
+            let mut expect = vec![0.5; 7];
+            for i in 0..rows {
+                for j in 0..cols {
+                    let p = i * cols + j;
+                    match index(i, j) {
+                        Some(k) => {
+                            assert_eq!(w[p], v[k]);
+                            expect[k] += dw[p];
+                        }
+                        None => assert_eq!(w[p], 0.0),
+                    }
+                }
+            }
+            assert_eq!(grad, expect);
+        }
+    }
+
+    #[test]
+    fn materialized_kernel_matches_the_dense_product() {
+        let index = |i: usize, j: usize| (i + 2 * j != 5).then_some((i * 5 + j) % 11);
+        let table = Arc::new(IndexTable::build(6, 4, 11, index).unwrap());
+        let v: Vec<f64> = (0..11).map(|t| t as f64 * 0.25 - 1.0).collect();
+        for (transposed, block) in [(false, 1 << 20), (true, 1 << 20), (false, 9), (true, 4)] {
+            let mut k = MaterializedKernel::new(table.clone()).with_block_entries(block);
+            if transposed {
+                k = k.transposed();
+            }
+            let (fi, fo) = k.features();
+            let w = |a: usize, b: usize| {
+                let (i, j) = if transposed { (b, a) } else { (a, b) };
+                index(i, j).map_or((0.0, None), |t| (v[t], Some(t)))
+            };
+            let n = 5;
+            let x: Vec<f64> = (0..n * fi).map(|t| (t as f64 * 0.3).sin()).collect();
+            let g: Vec<f64> = (0..n * fo).map(|t| (t as f64 * 0.7).cos()).collect();
+            let mut y = vec![f64::NAN; n * fo];
+            k.forward(&v, &x, &mut y);
+            let mut gx = vec![1.0; n * fi];
+            let mut gv = vec![1.0; 11];
+            k.backward(&v, &x, &g, Some(&mut gx), Some(&mut gv));
+            let mut gv_ref = vec![1.0; 11];
+            for r in 0..n {
+                for a in 0..fi {
+                    for b in 0..fo {
+                        if let (_, Some(t)) = w(a, b) {
+                            gv_ref[t] += x[r * fi + a] * g[r * fo + b];
+                        }
+                    }
+                }
+                for b in 0..fo {
+                    let y_ref: f64 = (0..fi).map(|a| x[r * fi + a] * w(a, b).0).sum();
+                    assert!((y[r * fo + b] - y_ref).abs() < 1e-12, "t={transposed} y");
+                }
+                for a in 0..fi {
+                    let gx_ref: f64 = 1.0 + (0..fo).map(|b| g[r * fo + b] * w(a, b).0).sum::<f64>();
+                    assert!((gx[r * fi + a] - gx_ref).abs() < 1e-12, "t={transposed} gx");
+                }
+            }
+            for (a, b) in gv.iter().zip(&gv_ref) {
+                assert!(
+                    (a - b).abs() < 1e-12,
+                    "t={transposed} gv {gv:?} vs {gv_ref:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn symmetric_kernel_in_blocks_matches_the_dense_product() {
+        let n = 37;
+        let sym = SymmetricKernel { n };
+        let v: Vec<f64> = (0..sym.stored_len())
+            .map(|t| (t as f64 * 0.1).sin())
+            .collect();
+        let mut w = vec![0.0; n * n];
+        sym.materialize_rows(&v, 0, &mut w);
+        let rows = 3;
+        let x: Vec<f64> = (0..rows * n).map(|t| (t as f64 * 0.3).cos()).collect();
+        let g: Vec<f64> = (0..rows * n).map(|t| (t as f64 * 0.7).sin()).collect();
+        let whole = MaterializedKernel::new(sym).with_block_entries(n * n);
+        let (mut y0, mut gx0, mut gv0) =
+            (vec![0.0; rows * n], vec![0.0; rows * n], vec![0.0; v.len()]);
+        whole.forward(&v, &x, &mut y0);
+        whole.backward(&v, &x, &g, Some(&mut gx0), Some(&mut gv0));
+        for r in 0..rows {
+            for j in 0..n {
+                let want: f64 = (0..n).map(|i| x[r * n + i] * w[i * n + j]).sum();
+                assert!((y0[r * n + j] - want).abs() < 1e-12);
+            }
+        }
+        for block in [1, 5 * n, 10 * n + 3] {
+            let k = MaterializedKernel::new(sym).with_block_entries(block);
+            let (mut y, mut gx, mut gv) =
+                (vec![0.0; rows * n], vec![0.0; rows * n], vec![0.0; v.len()]);
+            k.forward(&v, &x, &mut y);
+            k.backward(&v, &x, &g, Some(&mut gx), Some(&mut gv));
+            for (a, b) in y
+                .iter()
+                .zip(&y0)
+                .chain(gx.iter().zip(&gx0))
+                .chain(gv.iter().zip(&gv0))
+            {
+                assert!((a - b).abs() < 1e-12, "block {block}");
+            }
+        }
+    }
+
+    #[test]
+    fn dot_sums_every_product() {
+        for n in [0, 1, 7, 8, 9, 33] {
+            let x: Vec<f64> = (0..n).map(|t| t as f64).collect();
+            let y: Vec<f64> = (0..n).map(|t| 2.0 - t as f64).collect();
+            let expect: f64 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
+            assert_eq!(dot(&x, &y), expect);
+        }
+    }
+}
