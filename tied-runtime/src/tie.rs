@@ -1024,6 +1024,24 @@ impl<const I: usize, const O: usize> Tie<I, O> for Diagonal {
         diagonal_apply::<I, O, E, D, T>(x, stored)
     }
 
+    // The provided fused path materializes `W` for patterns without a kernel of their own; the
+    // elementwise lowering above is O(n·N) and never builds `W`, so decline it.
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        _stored: &Tensor<Rank1<O>, E, D>,
+        _bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        Fused::Declined(x)
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        _stored: &Tensor<Rank1<O>, E, D>,
+        _bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        Fused::Declined(x)
+    }
+
     fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<O, E, D, T>,
         stored: &Tensor<Rank1<O>, E, D>,
