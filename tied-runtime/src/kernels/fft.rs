@@ -496,7 +496,7 @@ fn correlate<E: KernelDtype>(a: &[E], u: &[E], c: &mut [E]) {
 pub fn fast_len(n: usize) -> usize {
     let smooth = |mut m: usize| {
         for p in [2, 3, 5] {
-            while m % p == 0 {
+            while m.is_multiple_of(p) {
                 m /= p;
             }
         }
@@ -590,7 +590,7 @@ impl<E: KernelDtype> Spectrum<E> {
     /// real signal's spectrum are real: rounding may leave an imaginary part, dropped here.
     fn inverse(&self, w: &mut Workspace<E>) {
         w.spec[0].im = E::zero();
-        if self.len % 2 == 0 {
+        if self.len.is_multiple_of(2) {
             let last = w.spec.len() - 1;
             w.spec[last].im = E::zero();
         }
