@@ -456,3 +456,91 @@ fn effective_weight_matches_the_gather() {
     one::<Banded<5>, 20, 25>();
     one::<Toeplitz<70>, 40, 31>();
 }
+
+/// A user pattern with its own lowering (a checkerboard, `x·W` by two sums per row): the
+/// generated forward, `matmul_*` and a `transpose_of` weight must run it, never bypass it with the
+/// generic table kernel. Counted per call, on this test's thread only.
+pub struct OwnLowering;
+
+thread_local! {
+    static OWN_LOWERING_CALLS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+impl<const I: usize, const O: usize> Tie<I, O> for OwnLowering {
+    type Stored = Rank1<2>;
+    const NAME: &'static str = "own_lowering";
+    fn index(i: usize, j: usize) -> Option<usize> {
+        Some((i + j) % 2)
+    }
+
+    fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<2>, E, D>,
+    ) -> Result<Batch<O, E, D, T>, D::Err> {
+        OWN_LOWERING_CALLS.with(|c| c.set(c.get() + 1));
+        let w = tied::gather_effective::<Self, I, O, E, D, T>(stored.retaped::<T>())?;
+        x.try_matmul(w)
+    }
+
+    fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<2>, E, D>,
+    ) -> Result<Batch<I, E, D, T>, D::Err> {
+        OWN_LOWERING_CALLS.with(|c| c.set(c.get() + 1));
+        let w = tied::gather_effective::<Transposed<Self>, O, I, E, D, T>(stored.retaped::<T>())?;
+        x.try_matmul(w)
+    }
+}
+
+#[tied::layer]
+pub struct OwnLoweringLayer<E: Dtype, D: Device<E>> {
+    #[tied(pattern = OwnLowering)]
+    pub weight: Tensor<Rank2<6, 4>, E, D>,
+    pub bias: Tensor<Rank1<4>, E, D>,
+    #[tied(transpose_of = weight)]
+    pub back: Tensor<Rank2<4, 6>, E, D>,
+}
+
+#[test]
+fn a_user_patterns_own_lowering_is_what_runs() {
+    let dev = Cpu::default();
+    let layer = dev.build_module::<OwnLoweringLayerConfig, f64>();
+    let x: Tensor<Rank2<3, 6>, f64, _> = dev.sample_normal();
+    let w = layer.weight_effective(NoneTape).array();
+    let calls = || OWN_LOWERING_CALLS.with(|c| c.get());
+
+    let before = calls();
+    let y = layer.matmul_weight(x.clone()).array();
+    assert_eq!(
+        calls(),
+        before + 1,
+        "matmul_weight ran the pattern's own try_apply"
+    );
+    let x_arr = x.array();
+    for n in 0..3 {
+        for j in 0..4 {
+            let want: f64 = (0..6).map(|i| x_arr[n][i] * w[i][j]).sum();
+            assert!(
+                (y[n][j] - want).abs() < 1e-12,
+                "y[{n}][{j}] = {} vs {want}",
+                y[n][j]
+            );
+        }
+    }
+
+    let h: Tensor<Rank2<3, 4>, f64, _> = dev.sample_normal();
+    let before = calls();
+    let back = layer.matmul_back(h.clone()).array();
+    assert_eq!(
+        calls(),
+        before + 1,
+        "the transpose ran the pattern's own try_apply_transposed"
+    );
+    let h_arr = h.array();
+    for n in 0..3 {
+        for i in 0..6 {
+            let want: f64 = (0..4).map(|j| h_arr[n][j] * w[i][j]).sum();
+            assert!((back[n][i] - want).abs() < 1e-12);
+        }
+    }
+}

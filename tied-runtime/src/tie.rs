@@ -89,43 +89,45 @@ pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
     /// `y = x·W` for a batch of `n` input rows, with gradients for `x` and the stored values.
     ///
     /// The result is contiguous, so it can go into `matmul` safely. The provided version runs the
-    /// pattern's fused kernel ([`Tie::try_apply_fused`]) where there is one, and otherwise
-    /// materializes `W` and multiplies.
+    /// pattern's fused kernel ([`Tie::try_apply_fused`]) where there is one; otherwise, on the CPU,
+    /// it materializes `W` on all cores from a `u32` table of [`Tie::index`] (built once per
+    /// pattern and size) and multiplies, and elsewhere gathers `W` and multiplies.
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<I, E, D, T>,
         stored: &Tensor<Self::Stored, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
         let () = Self::SIZE_CHECK;
         Self::try_apply_fused(x, stored, None).or_else(|x| {
-            let w = Self::try_effective(stored.retaped::<T>())?;
-            x.try_matmul(w)
+            let table = table_kernel::<Self, I, O, E, D>();
+            fold_fused::<I, O, _, _, _, _>(table, x, stored, None).or_else(|x| {
+                let w = Self::try_effective(stored.retaped::<T>())?;
+                x.try_matmul(w)
+            })
         })
     }
 
     /// `x·W (+ b)` by a fused CPU kernel (see [`crate::kernels`]), or `Declined(x)` where the
-    /// pattern has none for this device and dtype: the caller then runs the reference lowering.
-    /// The provided version materializes `W` on all cores from a `u32` table of [`Tie::index`],
-    /// built once per pattern and size, and multiplies; it declines where the pattern stores a
-    /// value per entry (nothing to gain).
+    /// pattern has none for this device and dtype: the caller then runs [`Tie::try_apply`].
+    /// The provided version declines, so a pattern's own `try_apply` (a structure-aware lowering
+    /// of yours) is what runs, never bypassed by a generic kernel.
     #[doc(hidden)]
     fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<I, E, D, T>,
-        stored: &Tensor<Self::Stored, E, D>,
-        bias: Option<&FusedBias<E, D>>,
+        _stored: &Tensor<Self::Stored, E, D>,
+        _bias: Option<&FusedBias<E, D>>,
     ) -> FusedLinear<I, O, E, D, T> {
-        fold_fused::<I, O, _, _, _, _>(table_kernel::<Self, I, O, E, D>(), x, stored, bias)
+        Fused::Declined(x)
     }
 
     /// `x·Wᵀ (+ b)` by a fused CPU kernel, or `Declined(x)`: [`Tie::try_apply_fused`] for
-    /// [`Tie::try_apply_transposed`]. The provided version is the table kernel's, transposed.
+    /// [`Tie::try_apply_transposed`]. The provided version declines.
     #[doc(hidden)]
     fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<O, E, D, T>,
-        stored: &Tensor<Self::Stored, E, D>,
-        bias: Option<&FusedBias<E, D>>,
+        _stored: &Tensor<Self::Stored, E, D>,
+        _bias: Option<&FusedBias<E, D>>,
     ) -> FusedLinear<O, I, E, D, T> {
-        let kernel = table_kernel::<Self, I, O, E, D>().map(MaterializedKernel::transposed);
-        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
+        Fused::Declined(x)
     }
 
     /// `x·W`, possibly as a broadcast (stride-0) view, for [`crate::try_apply_biased`] to add a
@@ -149,15 +151,19 @@ pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
 
     /// `y = x·Wᵀ` (`O` features in, `I` out): the lowering of a weight declared
     /// `transpose_of` this one. The provided version runs the fused kernel
-    /// ([`Tie::try_apply_transposed_fused`]) where there is one, and otherwise materializes `Wᵀ`
-    /// contiguously and multiplies; structured patterns compute it from the structure.
+    /// ([`Tie::try_apply_transposed_fused`]) where there is one, then the table kernel of
+    /// [`Tie::try_apply`] transposed, and otherwise materializes `Wᵀ` contiguously and
+    /// multiplies; structured patterns compute it from the structure.
     fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<O, E, D, T>,
         stored: &Tensor<Self::Stored, E, D>,
     ) -> Result<Batch<I, E, D, T>, D::Err> {
         Self::try_apply_transposed_fused(x, stored, None).or_else(|x| {
-            let w = Self::try_effective(stored.retaped::<T>())?;
-            x.try_matmul(contiguous(w.try_permute::<Rank2<O, I>, _>()?)?)
+            let table = table_kernel::<Self, I, O, E, D>().map(MaterializedKernel::transposed);
+            fold_fused::<O, I, _, _, _, _>(table, x, stored, None).or_else(|x| {
+                let w = Self::try_effective(stored.retaped::<T>())?;
+                x.try_matmul(contiguous(w.try_permute::<Rank2<O, I>, _>()?)?)
+            })
         })
     }
 }
@@ -1022,24 +1028,6 @@ impl<const I: usize, const O: usize> Tie<I, O> for Diagonal {
     ) -> Result<Batch<O, E, D, T>, D::Err> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
         diagonal_apply::<I, O, E, D, T>(x, stored)
-    }
-
-    // The provided fused path materializes `W` for patterns without a kernel of their own; the
-    // elementwise lowering above is O(n·N) and never builds `W`, so decline it.
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        _stored: &Tensor<Rank1<O>, E, D>,
-        _bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        Fused::Declined(x)
-    }
-
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        _stored: &Tensor<Rank1<O>, E, D>,
-        _bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        Fused::Declined(x)
     }
 
     fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
