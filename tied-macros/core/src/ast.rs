@@ -171,6 +171,17 @@ impl<'a> Layer<'a> {
         for field in &named.named {
             let ident = field.ident.as_ref()?;
             let tie = attr::field_tie(&field.attrs, errors);
+            if ident == "_" {
+                // syn reads `_: T` as a field (unnamed fields are an unstable Rust feature); a
+                // parameter needs a name for optimizers and safetensors, and the generated code
+                // reads each field by it.
+                errors.spanned(
+                    ident,
+                    "a field of a tied layer needs a name: it is the parameter's name in \
+                     safetensors files and the generated code reads the field by it",
+                );
+                continue;
+            }
             if is_phantom(&field.ty) {
                 // A marker for an extra type parameter (an activation type, say): no values.
                 if let Some(tie) = tie {

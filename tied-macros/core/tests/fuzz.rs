@@ -24,6 +24,27 @@ use tied_patterns::{Form, Rule, PATTERNS};
 /// Cases per run: 5000 expansions take about three seconds in the dev profile.
 const CASES: u32 = 5000;
 
+/// The property test's configuration: `CASES` cases from a fixed seed, so `cargo test` (and CI)
+/// runs the same inputs every time and a red run is a change in the macro, not the dice. To
+/// search new inputs, set `PROPTEST_RNG_SEED` (any `u64`) and, for a long search,
+/// `PROPTEST_CASES`; every failure found is kept as a deterministic test below.
+fn config() -> ProptestConfig {
+    let env = ProptestConfig::default();
+    ProptestConfig {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
+            env.cases
+        } else {
+            CASES
+        },
+        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+            env.rng_seed
+        } else {
+            proptest::test_runner::RngSeed::Fixed(0x7115_d0c5)
+        },
+        ..env
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The corpus: valid layers, and the layer options around them.
 // ---------------------------------------------------------------------------------------------
@@ -936,7 +957,7 @@ fn check(args: &TokenStream, input: &TokenStream) -> Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    #![proptest_config(config())]
 
     #[test]
     fn expansion_never_panics_and_always_returns_items(case in case()) {
@@ -1091,4 +1112,19 @@ fn huge_sizes_do_not_overflow() {
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Found by the property test in CI: syn reads `_: T` as a named field; the generated code then
+/// named the field `_`, which is not an expression.
+#[test]
+fn a_field_named_underscore_is_an_error_not_broken_output() {
+    let input = quote! {
+        pub struct Layer<E: Dtype, D: Device<E>> {
+            #[tied(rows)]
+            pub weight: Tensor<Rank2<4, 4>, E, D>,
+            pub _: Tensor<Rank1<4>, E, D>,
+        }
+    };
+    assert_eq!(check(&TokenStream::new(), &input), Ok(()));
+    assert_one_error(TokenStream::new(), input, "needs a name");
 }
