@@ -10,7 +10,9 @@
 //!   tile only: the cost of the generated code is the ratio `tied`/`hand`);
 //! - `naive`: the same layer's effective weight materialized (`weight_effective`) and multiplied,
 //!   `x·W + b` (cache on only at N = 4096: it is the slow reference);
-//! - `dense`: dfdx's `Linear<N, N>`, N×N parameters (one group of its own).
+//! - `dense`: dfdx's `Linear<N, N>`, N×N parameters (one group of its own);
+//! - `harness`: the step without a layer, `(x * 2).sum()` and its backward: what each case
+//!   pays to dfdx (tape, `sum`, the gradients' buffers) before its layer does any work.
 //!
 //! plus a tied autoencoder 1024 → 256 → 1024 (decoder `transpose_of` the encoder) against the
 //! same network untied in dfdx. Each is measured with dfdx's tensor cache off and on
@@ -237,6 +239,19 @@ fn cases_at<const N: usize, const K: usize, const S: usize>(dev: &Cpu, cases: &m
                 &tile.bias,
             );
             black_box(y.unwrap().sum().backward());
+        }),
+    });
+
+    // The step without a layer: one elementwise op on the same input, the sum, the backward.
+    // What every case above pays to dfdx before its layer does any work.
+    let x = input::<N>(dev);
+    cases.push(Case {
+        pattern: "harness",
+        variant: "elementwise",
+        n: N,
+        cache_off: true,
+        step: Box::new(move || {
+            black_box((x.leaky_trace() * 2.0).sum().backward());
         }),
     });
 

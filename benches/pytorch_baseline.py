@@ -18,6 +18,7 @@ Forms (the fastest way to write each layer in PyTorch, not the literal dense wei
   banded17   conv1d with a kernel of 17, padding 8               W[i, j] = v[i - j + 8], |i - j| <= 8
   dense      nn.Linear(N, N); naive: the rows layer's W materialized, x @ W
   autoencoder 1024 -> 256 -> 1024, decoder = encoder transposed, against the untied network
+  harness    x * 2: the step without a layer (the sum and the backward), as in patterns.rs
 
 Optional for users of `tied`: `pip install torch`, then
     python3 benches/pytorch_baseline.py [--quick] [--threads T] [--sizes 256,1024]
@@ -141,6 +142,10 @@ def autoencoder_untied(n=1024, h=256):
     return list(net.parameters()), net
 
 
+def harness(n):
+    return [], lambda x: x * 2.0
+
+
 def median_ms(params, forward, n, reps, warmup):
     x = torch.randn(B, n).requires_grad_(True)
     times = []
@@ -179,6 +184,7 @@ def main():
         ("banded17", "conv1d", banded17),
         ("dense", "nn.Linear", dense),
         ("naive", "rows W materialized", naive_rows),
+        ("harness", "elementwise", harness),
     ]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, B = {B}, float32")
     print(f"{'pattern':<22} {'form':<30} {'N':>5} {'median ms':>10}")

@@ -358,3 +358,23 @@ fn a_training_step_on_an_empty_batch_changes_nothing() {
     assert_eq!(model.3.bias.array(), before.3.bias.array());
     assert_eq!(model.5.bias.array(), before.5.bias.array());
 }
+
+/// `gradcheck` on an empty batch says why it cannot check instead of panicking in dfdx's `sum`;
+/// `gradcheck_with` and a loss that reduces the batch axis first checks the parameters (their
+/// gradients are zero, and so are the finite differences).
+#[test]
+fn gradcheck_on_an_empty_batch() {
+    let model = build::<TileLayerConfig>();
+    let x: Batch<4, f64, Cpu, NoneTape> = Cpu::default().zeros_like(&(0, Const));
+    let err = tied::gradcheck(&model, &x, Default::default()).unwrap_err();
+    assert_eq!(err, tied::GradcheckError::Empty { tensor: "input" });
+    assert!(err.to_string().contains("no elements"), "{err}");
+
+    let report = tied::gradcheck_with(&model, &x, Default::default(), |m, x| {
+        m.forward(x).sum::<Rank1<6>, _>().sum()
+    })
+    .unwrap();
+    // The tile's 2×3 stored values and the bias's 6, each compared; no input entries.
+    assert_eq!(report.checked, 6 + 6);
+    assert_eq!(report.max_abs_error, 0.0);
+}

@@ -42,26 +42,48 @@ pub struct GradcheckReport {
     pub max_abs_error: f64,
 }
 
-/// The first entry whose analytic and numeric gradients disagree.
+/// Why a gradient check failed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GradcheckError {
-    /// The parameter's `TensorCollection` name, or `"input"`.
-    pub tensor: String,
-    /// The entry's position in the tensor (row-major).
-    pub index: usize,
-    /// The gradient dfdx's tape computed.
-    pub analytic: f64,
-    /// The central finite difference.
-    pub numeric: f64,
+#[non_exhaustive]
+pub enum GradcheckError {
+    /// The first entry whose analytic and numeric gradients disagree.
+    Mismatch {
+        /// The parameter's `TensorCollection` name, or `"input"`.
+        tensor: String,
+        /// The entry's position in the tensor (row-major).
+        index: usize,
+        /// The gradient dfdx's tape computed.
+        analytic: f64,
+        /// The central finite difference.
+        numeric: f64,
+    },
+    /// The input or the output has no elements (an empty batch): there is no loss to
+    /// differentiate, so nothing would be checked.
+    Empty {
+        /// `"input"` or `"output"`.
+        tensor: &'static str,
+    },
 }
 
 impl fmt::Display for GradcheckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "gradient mismatch at {}[{}]: tape gives {:e}, finite difference gives {:e}",
-            self.tensor, self.index, self.analytic, self.numeric
-        )
+        match self {
+            GradcheckError::Mismatch {
+                tensor,
+                index,
+                analytic,
+                numeric,
+            } => write!(
+                f,
+                "gradient mismatch at {tensor}[{index}]: tape gives {analytic:e}, finite \
+                 difference gives {numeric:e}"
+            ),
+            GradcheckError::Empty { tensor } => write!(
+                f,
+                "the {tensor} has no elements (an empty batch?): a gradient check needs at least \
+                 one, nothing was checked"
+            ),
+        }
     }
 }
 
@@ -76,6 +98,13 @@ type Owned = OwnedTape<f64, Dev>;
 /// The loss is `Σ y ⊙ r` for a fixed pseudo-random `r`, so every output contributes with its own
 /// weight. The analytic gradients come from a forward on an `OwnedTape`; the numeric ones from
 /// forwards on `NoneTape`, so the check also proves both tapes compute the same function.
+///
+/// # Errors
+///
+/// [`GradcheckError::Mismatch`] at the first entry outside the tolerances;
+/// [`GradcheckError::Empty`] when `x` or the output has no elements (an empty batch: the loss
+/// would be a sum over nothing, which dfdx 0.13's `sum` to a scalar refuses with a panic). For
+/// empty batches use [`gradcheck_with`] and a loss that reduces the batch axes first.
 pub fn gradcheck<M, S, S2>(
     model: &M,
     x: &Tensor<S, f64, Dev>,
@@ -90,7 +119,13 @@ where
         + Module<Tensor<S, f64, Dev>, Output = Tensor<S2, f64, Dev>>,
 {
     let dev = x.device().clone();
+    if x.shape().num_elements() == 0 {
+        return Err(GradcheckError::Empty { tensor: "input" });
+    }
     let probe = model.forward(x.clone());
+    if probe.shape().num_elements() == 0 {
+        return Err(GradcheckError::Empty { tensor: "output" });
+    }
     let weights = pseudo_random(probe.shape().num_elements(), 0x5eed);
     let r: Tensor<S2, f64, Dev> = dev.tensor_from_vec(weights, *probe.shape());
     check(
@@ -103,7 +138,12 @@ where
 }
 
 /// Checks the gradients of a loss of your own, `loss(model, x)`, for every parameter of `model`
-/// and every element of `x`.
+/// and every element of `x`. An empty `x` is allowed: the parameters' gradients are still
+/// checked, through whatever `loss` makes of an empty output.
+///
+/// # Errors
+///
+/// [`GradcheckError::Mismatch`] at the first entry outside the tolerances.
 pub fn gradcheck_with<M, S, F>(
     model: &M,
     x: &Tensor<S, f64, Dev>,
@@ -143,7 +183,7 @@ where
     walk(&mut model.clone(), &mut params);
     let mut grads = params.grads.take().unwrap_or_else(Gradients::leaky);
     grads.try_alloc_for(x).expect("allocating a CPU gradient");
-    let x_grad = grads.get(x).as_vec();
+    let x_grad = as_vec(&grads.get(x));
 
     let mut report = GradcheckReport {
         parameters: params
@@ -160,7 +200,7 @@ where
         report.checked += 1;
         report.max_abs_error = report.max_abs_error.max(err);
         if err.is_nan() || err > opts.atol + opts.rtol * numeric.abs() {
-            return Err(GradcheckError {
+            return Err(GradcheckError::Mismatch {
                 tensor: tensor.to_owned(),
                 index,
                 analytic,
@@ -189,7 +229,7 @@ where
             compare(&found.name, k, analytic, plus, minus)?;
         }
     }
-    let x_vals = x.as_vec();
+    let x_vals = as_vec(x);
     for (k, &analytic) in x_grad.iter().enumerate() {
         let eval = |delta: f64| {
             let mut v = x_vals.clone();
@@ -202,6 +242,15 @@ where
         compare("input", k, analytic, plus, minus)?;
     }
     Ok(report)
+}
+
+/// The tensor's values; dfdx's `as_vec` reads element 0 first and panics on an empty tensor.
+fn as_vec<S: Shape>(t: &Tensor<S, f64, Dev>) -> Vec<f64> {
+    if t.shape().num_elements() == 0 {
+        Vec::new()
+    } else {
+        t.as_vec()
+    }
 }
 
 /// A fixed pseudo-random sequence in [-1, 1) (SplitMix64), so checks are reproducible.
@@ -257,7 +306,7 @@ impl TensorVisitor<f64, Dev> for Params {
         let grad = match self.grads.as_mut() {
             Some(grads) => {
                 grads.try_alloc_for(t)?;
-                grads.get(t).as_vec()
+                as_vec(&grads.get(t))
             }
             None => Vec::new(),
         };
