@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use tied::prelude::*;
-use tied::{Batch, Block, Cols, Rows, Scalar, Tie, Tile, Transposed};
+use tied::{Batch, Block, Cols, Diagonal, Rows, Scalar, Tie, Tile, Transposed};
 use tied_runtime::__private::TiedBias;
 use tied_runtime::kernels::with_reference;
 use tied_runtime::{try_apply_biased, try_linear, Bias};
@@ -280,6 +280,8 @@ macro_rules! check_all {
         check::<Transposed<Scalar>, 4, 6, $e>($n);
         check::<Transposed<Tile<3, 2>>, 4, 6, $e>($n);
         check::<Transposed<Block<3, 2>>, 4, 6, $e>($n);
+        check::<Diagonal, 6, 6, $e>($n);
+        check::<Transposed<Diagonal>, 6, 6, $e>($n);
     };
 }
 
@@ -392,6 +394,8 @@ fn every_broadcast_kernel_matches_finite_differences() {
         finite_differences::<Transposed<Rows>, 4, 6>(bias);
         finite_differences::<Transposed<Tile<3, 2>>, 4, 6>(bias);
         finite_differences::<Transposed<Block<3, 2>>, 4, 6>(bias);
+        finite_differences::<Diagonal, 6, 6>(bias);
+        finite_differences::<Transposed<Diagonal>, 6, 6>(bias);
     }
 }
 
@@ -516,7 +520,9 @@ fn kernels_run_on_the_cpu_and_step_aside_for_the_reference() {
     let tile: Tensor<Rank2<2, 3>, f32, Cpu> = dev.tensor_from_vec(vals(6, 1), (Const, Const));
     let block: Tensor<Rank2<3, 2>, f32, Cpu> = dev.tensor_from_vec(vals(6, 1), (Const, Const));
     let x = || -> Batch<4, f32, Cpu, NoneTape> { dev.tensor_from_vec(vals(8, 2), (2, Const)) };
-    let ran = |fused: &Fused<_, _>| matches!(fused, Fused::Done(Ok(_)));
+    fn ran<Y, X, Err>(fused: &Fused<Result<Y, Err>, X>) -> bool {
+        matches!(fused, Fused::Done(Ok(_)))
+    }
     assert!(ran(&<Tile<2, 3> as Tie<4, 6>>::try_apply_fused(
         x(),
         &tile,
@@ -525,6 +531,17 @@ fn kernels_run_on_the_cpu_and_step_aside_for_the_reference() {
     assert!(ran(
         &<Transposed<Block<3, 2>> as Tie<4, 6>>::try_apply_fused(x(), &block, None)
     ));
+    let diagonal: Tensor<Rank1<4>, f32, Cpu> = dev.tensor_from_vec(vals(4, 1), (Const,));
+    assert!(ran(&<Diagonal as Tie<4, 4>>::try_apply_fused(
+        x(),
+        &diagonal,
+        None
+    )));
+    assert!(ran(&<Transposed<Diagonal> as Tie<4, 4>>::try_apply_fused(
+        x(),
+        &diagonal,
+        None
+    )));
     assert!(with_reference(|| {
         !ran(&<Tile<2, 3> as Tie<4, 6>>::try_apply_fused(
             x(),

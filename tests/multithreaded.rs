@@ -18,8 +18,8 @@ mod common;
 use common::*;
 use tied::prelude::*;
 use tied::{
-    Banded, Batch, Block, Circulant, Cols, Dense, Hankel, Rows, Scalar, Symmetric, Tile, Toeplitz,
-    Transposed,
+    Banded, Batch, Block, Circulant, Cols, Dense, Diagonal, Hankel, Rows, Scalar, Symmetric, Tile,
+    Toeplitz, Transposed,
 };
 
 const N: usize = 1024;
@@ -111,6 +111,8 @@ fn every_matmul_lowering_matches_the_dense_reference_under_16_threads() {
     check_fused::<Transposed<Scalar>, N, N>(&mut mismatches);
     check_fused::<Transposed<Tile<64, 32>>, N, N>(&mut mismatches);
     check_fused::<Transposed<Block<32, 64>>, N, N>(&mut mismatches);
+    check_fused::<Diagonal, N, N>(&mut mismatches);
+    check_fused::<Transposed<Diagonal>, N, N>(&mut mismatches);
     assert!(mismatches.is_empty(), "{mismatches:#?}");
 }
 

@@ -19,6 +19,7 @@
 use dfdx::prelude::*;
 
 use crate::kernels::band::BandKernel;
+use crate::kernels::diagonal::DiagonalKernel;
 use crate::kernels::fft::ShiftKernel;
 use crate::kernels::index::{
     table_kernel, table_of, MaterializedKernel, SymmetricKernel, WholeWeight,
@@ -1008,7 +1009,9 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Banded<K> {
 /// `N` stored values.
 ///
 /// Lowering: `y[n, i] = x[n, i]·v[i]`, one elementwise product: O(n·N), no N×N tensor, no
-/// `matmul` (so no broadcast operand can reach one).
+/// `matmul` (so no broadcast operand can reach one). On the CPU a fused kernel
+/// ([`DiagonalKernel`](crate::kernels::diagonal::DiagonalKernel)) does the product and the bias
+/// in one pass, and the backward in another.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Diagonal;
 
@@ -1027,7 +1030,8 @@ impl<const I: usize, const O: usize> Tie<I, O> for Diagonal {
         stored: &Tensor<Rank1<O>, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
-        diagonal_apply::<I, O, E, D, T>(x, stored)
+        <Self as Tie<I, O>>::try_apply_fused(x, stored, None)
+            .or_else(|x| diagonal_apply::<I, O, E, D, T>(x, stored))
     }
 
     fn try_apply_transposed<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -1035,10 +1039,31 @@ impl<const I: usize, const O: usize> Tie<I, O> for Diagonal {
         stored: &Tensor<Rank1<O>, E, D>,
     ) -> Result<Batch<I, E, D, T>, D::Err> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
-        // Wᵀ = W: the same product.
-        let n = x.shape().0;
-        let x: Batch<I, E, D, T> = x.try_reshape_like(&(n, Const::<I>))?;
-        diagonal_apply::<I, O, E, D, T>(x, stored)?.try_reshape_like(&(n, Const::<I>))
+        <Self as Tie<I, O>>::try_apply_transposed_fused(x, stored, None).or_else(|x| {
+            // Wᵀ = W: the same product.
+            let n = x.shape().0;
+            let x: Batch<I, E, D, T> = x.try_reshape_like(&(n, Const::<I>))?;
+            diagonal_apply::<I, O, E, D, T>(x, stored)?.try_reshape_like(&(n, Const::<I>))
+        })
+    }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank1<O>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
+        fold_fused::<I, O, _, _, _, _>(Some(DiagonalKernel::new(O)), x, stored, bias)
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank1<O>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
+        // Wᵀ = W: the same kernel.
+        fold_fused::<O, I, _, _, _, _>(Some(DiagonalKernel::new(O)), x, stored, bias)
     }
 }
 

@@ -43,6 +43,7 @@
 
 pub mod band;
 mod cpu;
+pub mod diagonal;
 pub mod fft;
 mod fold;
 pub mod index;
