@@ -374,7 +374,7 @@ fn slice_kernel_case(kind: u8, rows: usize, cols: usize, transposed: bool, n: us
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(common::proptest_config(48))]
 
     /// Any shape near and past the crossover: the FFT and direct paths equal the definition.
     #[test]

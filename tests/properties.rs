@@ -43,7 +43,7 @@ macro_rules! check_shapes {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(common::proptest_config(24))]
 
     #[test]
     fn every_pattern_matches_the_dense_reference(b in 1usize..9, s in 1usize..5, seed in any::<u32>()) {

@@ -5,6 +5,8 @@
 //! - for a valid table, the forward, `matmul_*` and `*_effective` of the weight and of its
 //!   transpose (`transpose_of`), and every gradient (input, stored values, bias).
 
+mod common;
+
 use std::cell::RefCell;
 
 use proptest::prelude::*;
@@ -357,7 +359,7 @@ fn cases() -> impl Strategy<Value = (usize, Case)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(common::proptest_config(256))]
 
     #[test]
     fn random_tables_match_the_dense_reference((shape, case) in cases()) {
