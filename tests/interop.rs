@@ -128,7 +128,7 @@ fn off_tie_checkpoint_is_refused_and_the_model_kept() {
     // make_fixture.py moved PyTorch's weight[2, 1] = W[1, 2] by 0.25: W[1, ·] = (w, w, w + 0.25),
     // projected to w + 0.25/3, so that entry is off by 2/3·0.25.
     assert_eq!(
-        (v.field, v.name.as_str(), v.i, v.j),
+        (v.field.as_str(), v.name.as_str(), v.i, v.j),
         ("weight", "noisy.weight", 1, 2)
     );
     assert!((v.distance() - 0.25 * 2.0 / 3.0).abs() < 1e-6, "{v:?}");
@@ -159,7 +159,7 @@ fn missing_and_misshapen_tensors_are_refused() {
     // Field names as dfdx names them are not in a PyTorch file.
     let err = import_dense(&mut ae, &ckpt, 1e-6).unwrap_err();
     assert!(
-        matches!(&err, InteropError::Missing { field: "enc", name } if name == "enc"),
+        matches!(&err, InteropError::Missing { field, name } if field == "enc" && name == "enc"),
         "{err}"
     );
     // A 6×3 weight where 3×6 is expected (the rows layer's names on the autoencoder's shape).
@@ -359,4 +359,96 @@ fn dfdx_linear_round_trip() {
     import_dense_as(&mut linear, &ckpt, 0.0, |f: &str| format!("rows.{f}")).unwrap();
     let (_, w) = read(&ckpt, "rows.weight");
     assert_eq!(linear.weight.as_vec(), w);
+}
+
+/// A whole dfdx tuple model, tied layers between dfdx's: every field under its element's index
+/// (`0.weight`, `2.dec`: the names `nn.Sequential` gives the same layers in PyTorch), ties
+/// between fields of one element kept with both names prefixed, and the round trip exact.
+#[test]
+fn a_tuple_model_round_trips_under_sequential_names() {
+    type Model = (
+        RowsLinearConfig<4, 6>,
+        ReLU,
+        AutoEncoderConfig<6, 3>,
+        Tanh,
+        Linear<6, 2>,
+    );
+    let dev = Cpu::default();
+    let model = dev.build_module::<Model, f32>();
+    let path = temp("tuple.safetensors");
+    let manifest = export_dense(&model, &path).unwrap();
+    let names: Vec<&str> = manifest.tensors.iter().map(|t| t.1.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "0.weight",
+            "0.bias",
+            "2.enc",
+            "2.enc_bias",
+            "2.dec",
+            "2.dec_bias",
+            "4.weight",
+            "4.bias"
+        ]
+    );
+    assert_eq!(
+        manifest.tied,
+        [("2.dec".to_owned(), "2.enc".to_owned(), true)]
+    );
+    // Each dense tensor is the effective weight, out×in, as PyTorch's `nn.Linear` holds it.
+    let (shape, w0) = read(&path, "0.weight");
+    assert_eq!(shape, [6, 4]);
+    let eff = model.0.weight_effective(NoneTape).as_vec();
+    let transposed: Vec<f32> = (0..24).map(|f| eff[(f % 4) * 6 + f / 4]).collect();
+    assert_eq!(w0, transposed);
+    let (shape, w4) = read(&path, "4.weight");
+    assert_eq!((shape, w4), (vec![2, 6], model.4.weight.as_vec()));
+
+    // Into a freshly initialized model: the same parameters, the same outputs.
+    let mut other = dev.build_module::<Model, f32>();
+    let report = import_dense(&mut other, &path, 0.0).unwrap();
+    assert_eq!(report.max_violation(), 0.0, "{report:?}");
+    assert!(report.unused.is_empty() && report.absent.is_empty());
+    assert_eq!(other.0.weight.as_vec(), model.0.weight.as_vec());
+    assert_eq!(other.2.enc.as_vec(), model.2.enc.as_vec());
+    assert_eq!(other.4.bias.as_vec(), model.4.bias.as_vec());
+    let x: Tensor<Rank2<3, 4>, f32, Cpu> = dev.sample_normal();
+    assert_eq!(other.forward(x.clone()).as_vec(), model.forward(x).as_vec());
+}
+
+/// A tuple's tied field may be missing from the file like a layer's; the names in the report and
+/// the errors carry the element's index.
+#[test]
+fn a_tuple_models_errors_name_the_element() {
+    type Model = (Linear<2, 6>, AutoEncoderConfig<6, 3>);
+    let dev = Cpu::default();
+    let model = dev.build_module::<Model, f32>();
+    let path = temp("tuple-errors.safetensors");
+    export_dense(&model, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let file = ::safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let without = |drop: &str| {
+        let kept: Vec<_> = file
+            .tensors()
+            .into_iter()
+            .filter(|(name, _)| name != drop)
+            .collect();
+        let out = temp(&format!("tuple-without-{drop}.safetensors"));
+        ::safetensors::serialize_to_file(kept, &None, &out).unwrap();
+        out
+    };
+
+    let mut other = dev.build_module::<Model, f32>();
+    let report = import_dense(&mut other, without("1.dec"), 0.0).unwrap();
+    assert_eq!(report.absent, ["1.dec"]);
+    assert_eq!(other.1.enc.as_vec(), model.1.enc.as_vec());
+
+    let mut untouched = dev.build_module::<Model, f32>();
+    let before = untouched.1.enc.as_vec();
+    let err = import_dense(&mut untouched, without("1.enc_bias"), 0.0).unwrap_err();
+    assert!(
+        matches!(&err, InteropError::Missing { field, name } if field == "1.enc_bias" && name == "1.enc_bias"),
+        "{err}"
+    );
+    assert_eq!(untouched.1.enc.as_vec(), before);
 }

@@ -11,6 +11,7 @@
 //! [`EffectiveField`] per weight and bias (name, stored parameter, shape, pattern).
 
 use core::fmt;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -26,24 +27,43 @@ use num_traits::Float;
 
 use crate::Tie;
 
-/// How an effective field shares its values with another field of the same layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How an effective field shares its values with another field of the same layer (named as its
+/// [`EffectiveField::name`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TiedTo {
     /// `#[tied(transpose_of = field)]`: this weight is the other's transpose.
-    TransposeOf(&'static str),
+    TransposeOf(Cow<'static, str>),
     /// `#[tied(same_as = field)]`: this weight (or bias) is the other one.
-    SameAs(&'static str),
+    SameAs(Cow<'static, str>),
+}
+
+impl TiedTo {
+    /// The field this one is tied to.
+    pub fn source(&self) -> &str {
+        match self {
+            TiedTo::TransposeOf(source) | TiedTo::SameAs(source) => source,
+        }
+    }
+
+    /// The same tie, to the field under `prefix`.
+    fn prefixed(self, prefix: &str) -> Self {
+        match self {
+            TiedTo::TransposeOf(s) => TiedTo::TransposeOf(format!("{prefix}{s}").into()),
+            TiedTo::SameAs(s) => TiedTo::SameAs(format!("{prefix}{s}").into()),
+        }
+    }
 }
 
 /// One effective weight (`W`, I×O, `y = x·W`) or bias (`b`, 1×O) of a layer, as the dense
 /// checkpoint functions see it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EffectiveField {
-    /// The field's name as declared (`dec`).
-    pub name: &'static str,
+    /// The field's name as declared (`dec`); in a model of several layers, with the path to its
+    /// layer (`2.dec` for the third element of a tuple, as dfdx names its tensors).
+    pub name: Cow<'static, str>,
     /// The name of the stored tensor (the parameter) that holds its values, as dfdx's
     /// `TensorCollection` names it: the field itself, or the field it is tied to (`enc`).
-    pub parameter: &'static str,
+    pub parameter: Cow<'static, str>,
     /// The tie to another field, if any.
     pub tied_to: Option<TiedTo>,
     /// A bias (written as a length-`outputs` vector) rather than a weight.
@@ -67,8 +87,8 @@ impl EffectiveField {
         tied_to: Option<TiedTo>,
     ) -> Self {
         EffectiveField {
-            name,
-            parameter,
+            name: Cow::Borrowed(name),
+            parameter: Cow::Borrowed(parameter),
             tied_to,
             is_bias: false,
             inputs: I,
@@ -88,6 +108,17 @@ impl EffectiveField {
         EffectiveField {
             is_bias: true,
             ..Self::weight::<P, 1, O>(name, parameter, tied_to)
+        }
+    }
+
+    /// The same field inside a larger model, at `prefix` (`"2."`): its name, its parameter and
+    /// the field it is tied to, all prefixed.
+    pub fn prefixed(self, prefix: &str) -> Self {
+        EffectiveField {
+            name: format!("{prefix}{}", self.name).into(),
+            parameter: format!("{prefix}{}", self.parameter).into(),
+            tied_to: self.tied_to.map(|t| t.prefixed(prefix)),
+            ..self
         }
     }
 
@@ -123,7 +154,7 @@ impl EffectiveField {
 /// ```text
 /// EffectiveField::weight::<Dense, I, H>("enc", "enc", None),
 /// EffectiveField::bias::<Dense, H>("enc_bias", "enc_bias", None),
-/// EffectiveField::weight::<Transposed<Dense>, H, I>("dec", "enc", Some(TiedTo::TransposeOf("enc"))),
+/// EffectiveField::weight::<Transposed<Dense>, H, I>("dec", "enc", Some(TiedTo::TransposeOf("enc".into()))),
 /// EffectiveField::bias::<Dense, I>("dec_bias", "dec_bias", None),
 /// ```
 ///
@@ -148,6 +179,73 @@ impl<const I: usize, const O: usize, E: Dtype, D: Device<E>> TiedWeights
         ]
     }
 }
+
+/// Modules without parameters (dfdx's activations, dropout, reshapes): no fields, so they can sit
+/// in a model that is written or read whole.
+macro_rules! no_weights {
+    ($($module:ty),+ $(,)?) => {$(
+        impl TiedWeights for $module {
+            fn effective_fields() -> Vec<EffectiveField> {
+                Vec::new()
+            }
+        }
+    )+};
+}
+
+no_weights!(
+    dfdx::nn::modules::ReLU,
+    dfdx::nn::modules::FastGeLU,
+    dfdx::nn::modules::AccurateGeLU,
+    dfdx::nn::modules::Sin,
+    dfdx::nn::modules::Cos,
+    dfdx::nn::modules::Ln,
+    dfdx::nn::modules::Exp,
+    dfdx::nn::modules::Sigmoid,
+    dfdx::nn::modules::Tanh,
+    dfdx::nn::modules::Square,
+    dfdx::nn::modules::Sqrt,
+    dfdx::nn::modules::Abs,
+    dfdx::nn::modules::Softmax,
+    dfdx::nn::modules::LogSoftmax,
+    dfdx::nn::modules::Dropout,
+);
+
+impl<E: Dtype> TiedWeights for dfdx::nn::modules::LeakyReLU<E> {
+    fn effective_fields() -> Vec<EffectiveField> {
+        Vec::new()
+    }
+}
+
+impl<const N: usize> TiedWeights for dfdx::nn::modules::DropoutOneIn<N> {
+    fn effective_fields() -> Vec<EffectiveField> {
+        Vec::new()
+    }
+}
+
+/// A dfdx tuple model: each element's fields under its index, `0.weight`, `2.dec`, as dfdx's
+/// `TensorCollection` names them (and as PyTorch's `nn.Sequential` names its layers' tensors,
+/// when the tuple lists the activations too).
+macro_rules! tuple_weights {
+    ($($m:ident $k:tt),+) => {
+        impl<$($m: TiedWeights),+> TiedWeights for ($($m,)+) {
+            fn effective_fields() -> Vec<EffectiveField> {
+                let mut fields = Vec::new();
+                $(
+                    let prefix = concat!(stringify!($k), ".");
+                    fields.extend($m::effective_fields().into_iter().map(|f| f.prefixed(prefix)));
+                )+
+                fields
+            }
+        }
+    };
+}
+
+tuple_weights!(M0 0);
+tuple_weights!(M0 0, M1 1);
+tuple_weights!(M0 0, M1 1, M2 2);
+tuple_weights!(M0 0, M1 1, M2 2, M3 3);
+tuple_weights!(M0 0, M1 1, M2 2, M3 3, M4 4);
+tuple_weights!(M0 0, M1 1, M2 2, M3 3, M4 4, M5 5);
 
 /// The names fields get in a dense checkpoint.
 ///
@@ -202,14 +300,14 @@ pub enum InteropError {
     /// A field's tensor is not in the file.
     Missing {
         /// The field.
-        field: &'static str,
+        field: String,
         /// The name looked up in the file.
         name: String,
     },
     /// A field's tensor has the wrong shape or an unsupported dtype in the file.
     Shape {
         /// The field.
-        field: &'static str,
+        field: String,
         /// The name in the file.
         name: String,
         /// What was expected (`[O, I]` of dtype F32, ...).
@@ -225,7 +323,7 @@ pub enum InteropError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Violation {
     /// The field.
-    pub field: &'static str,
+    pub field: String,
     /// Its name in the file.
     pub name: String,
     /// The field's pattern.
@@ -322,7 +420,7 @@ pub struct DenseManifest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldFit {
     /// The field.
-    pub field: &'static str,
+    pub field: String,
     /// Its name in the file.
     pub name: String,
     /// Its pattern.
@@ -338,7 +436,7 @@ pub struct ImportReport {
     /// One line per field found in the file, in declaration order.
     pub fields: Vec<FieldFit>,
     /// Tied fields absent from the file: their values came from the field they are tied to.
-    pub absent: Vec<&'static str>,
+    pub absent: Vec<String>,
     /// Tensors in the file that no field uses.
     pub unused: Vec<String>,
 }
@@ -401,25 +499,22 @@ where
     let mut tensors = Vec::new();
     for field in &fields {
         let values = parameter(&stored, field)?;
-        let name = names.dense_name(field.name);
+        let name = names.dense_name(&field.name);
         let numel = field.inputs * field.outputs;
         let bytes: Vec<u8> = (0..numel)
             .map(|flat| field.stored_at(flat).map_or_else(E::zero, |k| values[k]))
             .flat_map(SafeDtype::to_le_bytes)
             .collect();
         manifest.tensors.push((
-            field.name.to_owned(),
+            field.name.to_string(),
             name.clone(),
             field.pattern.to_owned(),
         ));
-        if let Some(tie) = field.tied_to {
-            let (source, transposed) = match tie {
-                TiedTo::TransposeOf(source) => (source, true),
-                TiedTo::SameAs(source) => (source, false),
-            };
+        if let Some(tie) = &field.tied_to {
+            let transposed = matches!(tie, TiedTo::TransposeOf(_));
             manifest
                 .tied
-                .push((name.clone(), names.dense_name(source), transposed));
+                .push((name.clone(), names.dense_name(tie.source()), transposed));
         }
         tensors.push((name, field.dense_shape(), bytes));
     }
@@ -499,13 +594,13 @@ where
     let mut report = ImportReport::default();
     let mut dense = Vec::new();
     for field in &fields {
-        let name = names.dense_name(field.name);
+        let name = names.dense_name(&field.name);
         match file.tensor(&name) {
             Ok(view) => dense.push((field, name.clone(), read_dense(field, &name, &view)?)),
-            Err(_) if field.tied_to.is_some() => report.absent.push(field.name),
+            Err(_) if field.tied_to.is_some() => report.absent.push(field.name.to_string()),
             Err(_) => {
                 return Err(InteropError::Missing {
-                    field: field.name,
+                    field: field.name.to_string(),
                     name,
                 })
             }
@@ -525,7 +620,7 @@ where
     for (field, _, values) in &dense {
         let numel = parameter(&stored, field)?.len();
         let (sum, count) = sums
-            .entry(field.parameter)
+            .entry(&field.parameter)
             .or_insert_with(|| (vec![0.0; numel], vec![0; numel]));
         for (flat, value) in values.iter().enumerate() {
             if let Some(k) = field.stored_at(flat) {
@@ -547,11 +642,11 @@ where
         if !projected.contains_key(name) {
             let field = fields
                 .iter()
-                .find(|f| f.parameter == name)
+                .find(|f| f.parameter == name.as_str())
                 .ok_or_else(|| InteropError::Layout(format!("no field describes `{name}`")))?;
             return Err(InteropError::Missing {
-                field: field.name,
-                name: names.dense_name(field.name),
+                field: field.name.to_string(),
+                name: names.dense_name(&field.name),
             });
         }
         debug_assert_eq!(projected[name].len(), values.len());
@@ -559,7 +654,7 @@ where
 
     // How far each field is from its projection; refuse past the tolerance.
     for (field, name, values) in &dense {
-        let means = &projected[field.parameter];
+        let means = &projected[field.parameter.as_ref()];
         let mut worst: Option<(usize, f64)> = None;
         for (flat, value) in values.iter().enumerate() {
             let tied = field.stored_at(flat).map_or(0.0, |k| means[k]);
@@ -577,7 +672,7 @@ where
             if distance > tolerance {
                 let (i, j) = field.entry(flat);
                 return Err(InteropError::TieViolated(Violation {
-                    field: field.name,
+                    field: field.name.to_string(),
                     name: name.clone(),
                     pattern: field.pattern,
                     is_bias: field.is_bias,
@@ -590,7 +685,7 @@ where
             }
         }
         report.fields.push(FieldFit {
-            field: field.name,
+            field: field.name.to_string(),
             name: name.clone(),
             pattern: field.pattern,
             max_violation,
@@ -641,7 +736,7 @@ fn parameter<'a, E>(
     stored: &'a BTreeMap<String, Vec<E>>,
     field: &EffectiveField,
 ) -> Result<&'a [E], InteropError> {
-    let values = stored.get(field.parameter).ok_or_else(|| {
+    let values = stored.get(field.parameter.as_ref()).ok_or_else(|| {
         InteropError::Layout(format!(
             "field `{}` names parameter `{}`, which the model does not store (it stores {:?})",
             field.name,
@@ -672,7 +767,7 @@ fn read_dense(
 ) -> Result<Vec<f64>, InteropError> {
     let expected = field.dense_shape();
     let shape_error = || InteropError::Shape {
-        field: field.name,
+        field: field.name.to_string(),
         name: name.to_owned(),
         expected: format!("{expected:?} of F32, F64 or BF16"),
         found: format!("{:?} of {:?}", view.shape(), view.dtype()),

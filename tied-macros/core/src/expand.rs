@@ -714,9 +714,13 @@ pub fn tied_weights(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
         if is_stored {
             quote!(::core::option::Option::None)
         } else if transposed {
-            quote!(::core::option::Option::Some(::tied::__private::TiedTo::TransposeOf(#stored)))
+            quote!(::core::option::Option::Some(::tied::__private::TiedTo::TransposeOf(
+                ::std::borrow::Cow::Borrowed(#stored),
+            )))
         } else {
-            quote!(::core::option::Option::Some(::tied::__private::TiedTo::SameAs(#stored)))
+            quote!(::core::option::Option::Some(::tied::__private::TiedTo::SameAs(
+                ::std::borrow::Cow::Borrowed(#stored),
+            )))
         }
     };
     let fields = layer.fields.iter().filter_map(|field| {
