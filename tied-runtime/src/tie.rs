@@ -20,9 +20,8 @@ use dfdx::prelude::*;
 
 use crate::kernels::band::BandKernel;
 use crate::kernels::fft::ShiftKernel;
-use crate::kernels::index::{
-    table_kernel, table_of, MaterializedKernel, SymmetricKernel, WholeWeight,
-};
+use crate::kernels::index::{table_kernel, table_of, MaterializedKernel, WholeWeight};
+use crate::kernels::symmetric::SymmetricBlocks;
 use crate::kernels::{
     try_fused_linear, try_fused_map, Fold, FoldKernel, Fused, FusedBias, FusedLinear, LinearKernel,
 };
@@ -962,10 +961,9 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Symmetric<K> 
 }
 
 /// The symmetric kernel, when the sizes are a symmetric pattern's (square, `K = N(N + 1)/2`).
-fn symmetric_kernel<const I: usize, const O: usize, const K: usize>(
-) -> Option<MaterializedKernel<SymmetricKernel>> {
-    let kernel = SymmetricKernel { n: O };
-    (I == O && K == kernel.stored_len()).then(|| MaterializedKernel::new(kernel))
+fn symmetric_kernel<const I: usize, const O: usize, const K: usize>() -> Option<SymmetricBlocks> {
+    let kernel = SymmetricBlocks::new(O);
+    (I == O && K == kernel.stored_len()).then_some(kernel)
 }
 
 /// A Toeplitz band: `K = 2b + 1` stored values for bandwidth `b`; `W[i, j] = v[i − j + b]` where

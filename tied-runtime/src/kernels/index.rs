@@ -501,14 +501,14 @@ pub struct MaterializedKernel<S> {
 pub const BLOCK_ENTRIES: usize = 1 << 20;
 
 /// A strided matrix: entry `(p, q)` at `data[p·rs + q·cs]`.
-struct Mat<T> {
+pub(super) struct Mat<T> {
     data: T,
     rs: usize,
     cs: usize,
 }
 
 /// Row-major with `stride` values per row (a block of columns when `data` starts inside a row).
-fn rows_of<T>(data: T, stride: usize) -> Mat<T> {
+pub(super) fn rows_of<T>(data: T, stride: usize) -> Mat<T> {
     Mat {
         data,
         rs: stride,
@@ -517,7 +517,7 @@ fn rows_of<T>(data: T, stride: usize) -> Mat<T> {
 }
 
 /// The transpose of a row-major matrix with `stride` values per row.
-fn cols_of<T>(data: T, stride: usize) -> Mat<T> {
+pub(super) fn cols_of<T>(data: T, stride: usize) -> Mat<T> {
     Mat {
         data,
         rs: 1,
@@ -530,13 +530,19 @@ fn fits(len: usize, (m, n): (usize, usize), rs: usize, cs: usize) -> bool {
     m == 0 || n == 0 || (m - 1) * rs + (n - 1) * cs < len
 }
 
-/// `dst (m×n) = lhs (m×k) · rhs (k×n)`, or `+=` when `accumulate`, on all cores.
-fn gemm_into<E: KernelDtype>(
+/// `gemm` on every rayon thread.
+pub(super) fn all_cores() -> gemm::Parallelism {
+    gemm::Parallelism::Rayon(rayon::current_num_threads())
+}
+
+/// `dst (m×n) = lhs (m×k) · rhs (k×n)`, or `+=` when `accumulate`, on `par`'s threads.
+pub(super) fn gemm_into<E: KernelDtype>(
     dst: Mat<&mut [E]>,
     (m, n, k): (usize, usize, usize),
     lhs: Mat<&[E]>,
     rhs: Mat<&[E]>,
     accumulate: bool,
+    par: gemm::Parallelism,
 ) {
     if m == 0 || n == 0 || (k == 0 && accumulate) {
         return;
@@ -569,7 +575,7 @@ fn gemm_into<E: KernelDtype>(
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            par,
         )
     }
 }
@@ -637,7 +643,14 @@ impl<S: WeightSource> MaterializedKernel<S> {
             if self.transposed {
                 // y[:, a..a+len] = x · W[a.., :]ᵀ
                 let dst = rows_of(&mut y[a..], r);
-                gemm_into(dst, (n, len, c), rows_of(x, c), cols_of(&*w, c), false);
+                gemm_into(
+                    dst,
+                    (n, len, c),
+                    rows_of(x, c),
+                    cols_of(&*w, c),
+                    false,
+                    all_cores(),
+                );
             } else {
                 // y += x[:, a..a+len] · W[a.., :]
                 let lhs = rows_of(&x[a..], r);
@@ -647,6 +660,7 @@ impl<S: WeightSource> MaterializedKernel<S> {
                     lhs,
                     rows_of(&*w, c),
                     k > 0,
+                    all_cores(),
                 );
             }
         }
@@ -676,11 +690,25 @@ impl<S: WeightSource> MaterializedKernel<S> {
                 if self.transposed {
                     // dx += g[:, a..a+len] · W[a.., :]
                     let lhs = rows_of(&g[a..], r);
-                    gemm_into(rows_of(gx, c), (n, c, len), lhs, rows_of(&*w, c), true);
+                    gemm_into(
+                        rows_of(gx, c),
+                        (n, c, len),
+                        lhs,
+                        rows_of(&*w, c),
+                        true,
+                        all_cores(),
+                    );
                 } else {
                     // dx[:, a..a+len] += g · W[a.., :]ᵀ
                     let dst = rows_of(&mut gx[a..], r);
-                    gemm_into(dst, (n, len, c), rows_of(g, c), cols_of(&*w, c), true);
+                    gemm_into(
+                        dst,
+                        (n, len, c),
+                        rows_of(g, c),
+                        cols_of(&*w, c),
+                        true,
+                        all_cores(),
+                    );
                 }
             }
             if let Some(gv) = grad_v.as_deref_mut() {
@@ -693,6 +721,7 @@ impl<S: WeightSource> MaterializedKernel<S> {
                     lhs,
                     rows_of(other, c),
                     false,
+                    all_cores(),
                 );
                 self.source.fold_rows(a, w, gv);
             }
