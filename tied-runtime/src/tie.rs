@@ -6,8 +6,8 @@
 //!   structure, in O(n·(I + O)) plus a small matmul with the stored block, never building `W`;
 //! - **index** (`Toeplitz`, `Circulant`, `Hankel`, `Symmetric`, `Banded`, and your own patterns):
 //!   on the CPU, fused kernels: an FFT (or direct) correlation for Toeplitz, circulant and Hankel,
-//!   a direct band kernel for banded, `W` materialized on all cores and multiplied for the rest
-//!   (see [`crate::kernels`]); elsewhere, and as the reference, `W` is gathered from the stored
+//!   a direct band kernel for banded, cache-sized blocks of the upper triangle for symmetric, `W`
+//!   materialized on all cores and multiplied for the rest (see [`crate::kernels`]); elsewhere, and as the reference, `W` is gathered from the stored
 //!   values by [`Tie::index`] and multiplied densely.
 //!
 //! On dfdx's `Cpu` (f32, f64) the broadcast family runs as fused kernels with their own backward
@@ -927,6 +927,9 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Hankel<K> {
 }
 
 /// `W = Wᵀ`, square `N`×`N`: the upper triangle row by row, `K = N(N + 1)/2` stored values.
+///
+/// On the CPU its kernel ([`SymmetricBlocks`]) multiplies by blocks of the upper triangle, each
+/// used for `W` and its mirror image, never building `W`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Symmetric<const K: usize>;
 

@@ -12,7 +12,7 @@
 //!   values' rows `I`, which task `I` alone writes.
 //!
 //! So a step makes the same multiply-adds as a dense layer and holds one block per thread; the
-//! block buffers are kept per thread and reused ([`with_scratch`]), so a warm step allocates
+//! block buffers are kept per thread and reused (`with_scratch`), so a warm step allocates
 //! nothing here (what dfdx's cache saves for a dense layer's buffers).
 
 use core::any::Any;
