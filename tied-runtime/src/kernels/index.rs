@@ -399,6 +399,30 @@ pub(super) fn all_cores() -> gemm::Parallelism {
 /// `dst (m×n) = lhs (m×k) · rhs (k×n)`, or `+=` when `accumulate`, on `par`'s threads.
 pub(super) fn gemm_into<E: KernelDtype>(
     dst: Mat<&mut [E]>,
+    mnk: (usize, usize, usize),
+    lhs: Mat<&[E]>,
+    rhs: Mat<&[E]>,
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
+    let dst = Mat {
+        data: (dst.data.as_mut_ptr(), dst.data.len()),
+        rs: dst.rs,
+        cs: dst.cs,
+    };
+    // SAFETY: `dst` is borrowed mutably: valid, and nothing else reads or writes it meanwhile.
+    unsafe { gemm_raw(dst, mnk, lhs, rhs, accumulate, par) }
+}
+
+/// [`gemm_into`] into a buffer given as a pointer and its length, so that tasks on several
+/// threads can each write their own rectangle of one output.
+///
+/// # Safety
+/// `dst.data` must be valid for reads and writes of its length in values, and while this runs
+/// nothing else may access the m×n entries it writes at its strides (other entries may be written
+/// by other threads).
+pub(super) unsafe fn gemm_raw<E: KernelDtype>(
+    dst: Mat<(*mut E, usize)>,
     (m, n, k): (usize, usize, usize),
     lhs: Mat<&[E]>,
     rhs: Mat<&[E]>,
@@ -409,19 +433,19 @@ pub(super) fn gemm_into<E: KernelDtype>(
         return;
     }
     assert!(
-        fits(dst.data.len(), (m, n), dst.rs, dst.cs)
+        fits(dst.data.1, (m, n), dst.rs, dst.cs)
             && fits(lhs.data.len(), (m, k), lhs.rs, lhs.cs)
             && fits(rhs.data.len(), (k, n), rhs.rs, rhs.cs),
         "gemm operands out of bounds"
     );
-    // SAFETY: each matrix lies inside its buffer at its strides (asserted above), and `dst` is
-    // borrowed mutably, so it overlaps neither operand.
+    // SAFETY: each matrix lies inside its buffer at its strides (asserted above); the entries of
+    // `dst` written are the caller's alone, so they overlap neither operand (shared borrows).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.data.as_mut_ptr(),
+            dst.data.0,
             dst.cs as isize,
             dst.rs as isize,
             accumulate,

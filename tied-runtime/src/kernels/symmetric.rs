@@ -21,7 +21,7 @@ use std::thread::LocalKey;
 
 use rayon::prelude::*;
 
-use super::index::{add_bias, add_bias_grad, axpy, cols_of, gemm_into, rows_of, Mat};
+use super::index::{add_bias, add_bias_grad, axpy, cols_of, gemm_into, gemm_raw, rows_of, Mat};
 use super::{Backward, Forward, KernelDtype, LinearKernel};
 
 /// `y = x·W (+ b)` for a symmetric `W` of side `n`: see the module documentation.
@@ -144,10 +144,10 @@ impl SymmetricBlocks {
                         cols_of(&buf[..il * cl], il)
                     };
                     let lhs = rows_of(&inp[r0 * n + i0..], n);
-                    // SAFETY: tasks write disjoint rectangles `y[r0..r0+rows, c0..c0+cl]`, and
-                    // `out` is borrowed mutably for the whole parallel section.
-                    let dst = unsafe { out_at.rows_from(r0 * n + c0, n) };
-                    gemm_into(dst, (rows, cl, il), lhs, rhs, accumulate || k > 0, par);
+                    let dst = out_at.rows_from(r0 * n + c0, n);
+                    // SAFETY: `out` is borrowed mutably for the whole parallel section, and each
+                    // task writes its own rectangle `out[r0..r0 + rows, c0..c0 + cl]`.
+                    unsafe { gemm_raw(dst, (rows, cl, il), lhs, rhs, accumulate || k > 0, par) };
                 }
             })
         };
@@ -237,7 +237,8 @@ impl LinearKernel for SymmetricBlocks {
     }
 }
 
-/// An output buffer that parallel tasks write disjoint parts of through `gemm`.
+/// An output buffer that parallel tasks write disjoint rectangles of through [`gemm_raw`] (never
+/// as overlapping `&mut` slices).
 #[derive(Clone, Copy)]
 struct OutPtr<E>(*mut E, usize);
 
@@ -247,15 +248,10 @@ unsafe impl<E: Send> Send for OutPtr<E> {}
 unsafe impl<E: Send> Sync for OutPtr<E> {}
 
 impl<E> OutPtr<E> {
-    /// The buffer from `offset` on, as rows of `stride` values.
-    ///
-    /// # Safety
-    /// The buffer must outlive the view, and no two live views may write the same entry.
-    unsafe fn rows_from<'a>(self, offset: usize, stride: usize) -> Mat<&'a mut [E]> {
+    /// The buffer from `offset` on, as rows of `stride` values (for [`gemm_raw`]).
+    fn rows_from(self, offset: usize, stride: usize) -> Mat<(*mut E, usize)> {
         assert!(offset <= self.1, "symmetric: output offset");
-        // SAFETY: in bounds (asserted); exclusivity of what is written is the caller's.
-        let rest = unsafe { core::slice::from_raw_parts_mut(self.0.add(offset), self.1 - offset) };
-        rows_of(rest, stride)
+        rows_of((self.0.wrapping_add(offset), self.1 - offset), stride)
     }
 }
 
