@@ -6,8 +6,8 @@
 //!   structure, in O(n·(I + O)) plus a small matmul with the stored block, never building `W`;
 //! - **index** (`Toeplitz`, `Circulant`, `Hankel`, `Symmetric`, `Banded`, and your own patterns):
 //!   on the CPU, fused kernels: an FFT (or direct) correlation for Toeplitz, circulant and Hankel,
-//!   a direct band kernel for banded, `W` materialized on all cores and multiplied for the rest
-//!   (see [`crate::kernels`]); elsewhere, and as the reference, `W` is gathered from the stored
+//!   a direct band kernel for banded, cache-sized blocks of the upper triangle for symmetric, `W`
+//!   materialized on all cores and multiplied for the rest (see [`crate::kernels`]); elsewhere, and as the reference, `W` is gathered from the stored
 //!   values by [`Tie::index`] and multiplied densely.
 //!
 //! On dfdx's `Cpu` (f32, f64) the broadcast family runs as fused kernels with their own backward
@@ -21,9 +21,8 @@ use dfdx::prelude::*;
 use crate::kernels::band::BandKernel;
 use crate::kernels::diagonal::DiagonalKernel;
 use crate::kernels::fft::ShiftKernel;
-use crate::kernels::index::{
-    table_kernel, table_of, MaterializedKernel, SymmetricKernel, WholeWeight,
-};
+use crate::kernels::index::{table_kernel, table_of, MaterializedKernel, WholeWeight};
+use crate::kernels::symmetric::SymmetricBlocks;
 use crate::kernels::{
     try_fused_linear, try_fused_map, Fold, FoldKernel, Fused, FusedBias, FusedLinear, LinearKernel,
 };
@@ -929,6 +928,9 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Hankel<K> {
 }
 
 /// `W = Wᵀ`, square `N`×`N`: the upper triangle row by row, `K = N(N + 1)/2` stored values.
+///
+/// On the CPU its kernel ([`SymmetricBlocks`]) multiplies by blocks of the upper triangle, each
+/// used for `W` and its mirror image, never building `W`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Symmetric<const K: usize>;
 
@@ -963,10 +965,9 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Symmetric<K> 
 }
 
 /// The symmetric kernel, when the sizes are a symmetric pattern's (square, `K = N(N + 1)/2`).
-fn symmetric_kernel<const I: usize, const O: usize, const K: usize>(
-) -> Option<MaterializedKernel<SymmetricKernel>> {
-    let kernel = SymmetricKernel { n: O };
-    (I == O && K == kernel.stored_len()).then(|| MaterializedKernel::new(kernel))
+fn symmetric_kernel<const I: usize, const O: usize, const K: usize>() -> Option<SymmetricBlocks> {
+    let kernel = SymmetricBlocks::new(O);
+    (I == O && K == kernel.stored_len()).then_some(kernel)
 }
 
 /// A Toeplitz band: `K = 2b + 1` stored values for bandwidth `b`; `W[i, j] = v[i − j + b]` where

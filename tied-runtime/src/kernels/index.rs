@@ -1,7 +1,8 @@
-//! Slice kernels of the index family without a faster structure: `Symmetric` (indices computed on
-//! the fly) and any other pattern (a compact `u32` index table, built once per pattern type and
-//! size and shared). Both materialize `W` on all cores and fold `dW` back into the stored values
-//! without a second I×O buffer. Also the numeric helpers the family's kernels share.
+//! Slice kernels of the index family without a faster structure: any pattern without a kernel of
+//! its own, through a compact `u32` index table, built once per pattern type and size and shared:
+//! `W` materialized on all cores and multiplied, `dW` folded back into the stored values without a
+//! second I×O buffer. Also the numeric and `gemm` helpers the family's kernels share (`Symmetric`'s
+//! kernel, `symmetric.rs`, uses them).
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -121,8 +122,8 @@ fn weight_rows_per_task(rows: usize, cols: usize) -> usize {
     rows_per_task(rows, cols)
 }
 
-/// A weight materialized from its stored values and folded back, a block of rows at a time:
-/// [`SymmetricKernel`] or a shared [`IndexTable`].
+/// A weight materialized from its stored values and folded back, a block of rows at a time (a
+/// shared [`IndexTable`]).
 pub trait WeightSource: Send + Sync + 'static {
     /// `W`'s rows (inputs) and columns (outputs).
     fn shape(&self) -> (usize, usize);
@@ -177,146 +178,6 @@ impl<S: WeightSource> MapKernel for WholeWeight<S> {
 
     fn backward<F: KernelDtype>(&self, _input: &[F], d_out: &[F], d_input: &mut [F]) {
         self.0.fold_rows(0, d_out, d_input);
-    }
-}
-
-/// Side of the square tiles the symmetric kernels transpose through (cache-sized).
-const TILE: usize = 64;
-
-/// `W = Wᵀ` of side `n`, stored as the upper triangle row by row: `W[a, b]` (a ≤ b) is stored
-/// value `a·n − a(a−1)/2 + (b − a)`, as [`crate::Symmetric`]'s `index` says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SymmetricKernel {
-    /// The side of `W`.
-    pub n: usize,
-}
-
-impl SymmetricKernel {
-    /// Where row `a` of the upper triangle starts in the stored values.
-    #[inline]
-    fn row_start(&self, a: usize) -> usize {
-        a * self.n - a * a.saturating_sub(1) / 2
-    }
-
-    /// The number of stored values, `n(n + 1)/2`.
-    pub fn stored_len(&self) -> usize {
-        self.n * (self.n + 1) / 2
-    }
-}
-
-impl SymmetricKernel {
-    /// Splits `grad` into the triangle rows `ranges` own (consecutive, increasing), so tasks
-    /// over them write disjoint parts.
-    fn split_rows<'g, E>(
-        &self,
-        ranges: &[usize],
-        mut grad: &'g mut [E],
-    ) -> Vec<(usize, usize, &'g mut [E])> {
-        let mut pieces = Vec::with_capacity(ranges.len());
-        let mut at = 0;
-        for w in ranges.windows(2) {
-            let (start, end) = (self.row_start(w[0]), self.row_start(w[1]));
-            let (_, rest) = std::mem::take(&mut grad).split_at_mut(start - at);
-            let (piece, rest) = rest.split_at_mut(end - start);
-            pieces.push((w[0], w[1], piece));
-            grad = rest;
-            at = end;
-        }
-        pieces
-    }
-
-    /// Boundaries splitting rows `lo..hi` into about `tasks` ranges.
-    fn bounds(lo: usize, hi: usize, tasks: usize) -> Vec<usize> {
-        let step = (hi - lo).div_ceil(tasks.max(1)).max(1);
-        let mut b: Vec<usize> = (lo..hi).step_by(step).collect();
-        b.push(hi);
-        b
-    }
-}
-
-impl WeightSource for SymmetricKernel {
-    fn shape(&self) -> (usize, usize) {
-        (self.n, self.n)
-    }
-
-    /// Writes rows of `W` from the stored values `v`, on all cores.
-    fn materialize_rows<E: KernelDtype>(&self, v: &[E], first: usize, w: &mut [E]) {
-        let n = self.n;
-        assert_eq!(v.len(), self.stored_len(), "symmetric: stored values");
-        if n == 0 {
-            return;
-        }
-        let rows = w.len() / n;
-        assert!(
-            w.len() == rows * n && first + rows <= n,
-            "symmetric: weight rows"
-        );
-        let per_task = weight_rows_per_task(rows, n).next_multiple_of(TILE);
-        map_row_tasks(rows, per_task, Some(w), n, |task_first, rows, w| {
-            let first = first + task_first;
-            // The upper part of each row is one contiguous run of `v`.
-            for r in 0..rows {
-                let a = first + r;
-                let start = self.row_start(a);
-                w[r * n + a..(r + 1) * n].copy_from_slice(&v[start..start + n - a]);
-            }
-            // The lower part, W[i, j] = v[row_start(j) + i − j] for j < i, runs along `v` as i
-            // grows and down `W`: copy it in TILE×TILE tiles, so the lines and pages of both
-            // sides a tile touches stay cached.
-            for r0 in (0..rows).step_by(TILE) {
-                let r1 = (r0 + TILE).min(rows);
-                for j0 in (0..first + r1).step_by(TILE) {
-                    for j in j0..(j0 + TILE).min(first + r1) {
-                        let start = self.row_start(j);
-                        for r in r0.max((j + 1).saturating_sub(first))..r1 {
-                            w[r * n + j] = v[start + first + r - j];
-                        }
-                    }
-                }
-            }
-        });
-    }
-
-    /// Adds rows of `dW` into the stored values' gradient: `dW[a, b]` goes to the triangle's
-    /// `(min, max)` entry. Two passes, each over disjoint triangle rows: the block's upper part
-    /// (`b ≥ a`, triangle row `a`), then its lower part (`b < a`, triangle row `b`), so no task
-    /// shares a gradient entry and no n×n temporary is needed.
-    fn fold_rows<E: KernelDtype>(&self, first: usize, dw: &[E], grad: &mut [E]) {
-        let n = self.n;
-        assert_eq!(grad.len(), self.stored_len(), "symmetric: stored values");
-        if n == 0 {
-            return;
-        }
-        let rows = dw.len() / n;
-        assert!(
-            dw.len() == rows * n && first + rows <= n,
-            "symmetric: weight rows"
-        );
-        let tasks = 4 * rayon::current_num_threads();
-        let tasks = tasks.min((rows * n).div_ceil(TASK_WORK)).max(1);
-        let end = first + rows;
-        let upper = self.split_rows(&Self::bounds(first, end, tasks), grad);
-        upper.into_par_iter().for_each(|(a0, a1, g)| {
-            let base = self.row_start(a0);
-            for a in a0..a1 {
-                let row = &dw[(a - first) * n..][..n];
-                let at = self.row_start(a) - base;
-                axpy(E::one(), &row[a..], &mut g[at..at + n - a]);
-            }
-        });
-        let lower = self.split_rows(&Self::bounds(0, end, tasks), grad);
-        lower.into_par_iter().for_each(|(b0, b1, g)| {
-            let base = self.row_start(b0);
-            for a0 in (first.max(b0 + 1)..end).step_by(TILE) {
-                let a1 = (a0 + TILE).min(end);
-                for b in b0..b1.min(a1) {
-                    let at = self.row_start(b) - base;
-                    for a in a0.max(b + 1)..a1 {
-                        g[at + a - b] += dw[(a - first) * n + b];
-                    }
-                }
-            }
-        });
     }
 }
 
@@ -501,14 +362,14 @@ pub struct MaterializedKernel<S> {
 pub const BLOCK_ENTRIES: usize = 1 << 20;
 
 /// A strided matrix: entry `(p, q)` at `data[p·rs + q·cs]`.
-struct Mat<T> {
+pub(super) struct Mat<T> {
     data: T,
     rs: usize,
     cs: usize,
 }
 
 /// Row-major with `stride` values per row (a block of columns when `data` starts inside a row).
-fn rows_of<T>(data: T, stride: usize) -> Mat<T> {
+pub(super) fn rows_of<T>(data: T, stride: usize) -> Mat<T> {
     Mat {
         data,
         rs: stride,
@@ -517,7 +378,7 @@ fn rows_of<T>(data: T, stride: usize) -> Mat<T> {
 }
 
 /// The transpose of a row-major matrix with `stride` values per row.
-fn cols_of<T>(data: T, stride: usize) -> Mat<T> {
+pub(super) fn cols_of<T>(data: T, stride: usize) -> Mat<T> {
     Mat {
         data,
         rs: 1,
@@ -530,31 +391,61 @@ fn fits(len: usize, (m, n): (usize, usize), rs: usize, cs: usize) -> bool {
     m == 0 || n == 0 || (m - 1) * rs + (n - 1) * cs < len
 }
 
-/// `dst (m×n) = lhs (m×k) · rhs (k×n)`, or `+=` when `accumulate`, on all cores.
-fn gemm_into<E: KernelDtype>(
+/// `gemm` on every rayon thread.
+pub(super) fn all_cores() -> gemm::Parallelism {
+    gemm::Parallelism::Rayon(rayon::current_num_threads())
+}
+
+/// `dst (m×n) = lhs (m×k) · rhs (k×n)`, or `+=` when `accumulate`, on `par`'s threads.
+pub(super) fn gemm_into<E: KernelDtype>(
     dst: Mat<&mut [E]>,
+    mnk: (usize, usize, usize),
+    lhs: Mat<&[E]>,
+    rhs: Mat<&[E]>,
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
+    let dst = Mat {
+        data: (dst.data.as_mut_ptr(), dst.data.len()),
+        rs: dst.rs,
+        cs: dst.cs,
+    };
+    // SAFETY: `dst` is borrowed mutably: valid, and nothing else reads or writes it meanwhile.
+    unsafe { gemm_raw(dst, mnk, lhs, rhs, accumulate, par) }
+}
+
+/// [`gemm_into`] into a buffer given as a pointer and its length, so that tasks on several
+/// threads can each write their own rectangle of one output.
+///
+/// # Safety
+/// `dst.data` must be valid for reads and writes of its length in values, and while this runs
+/// nothing else may access the m×n entries it writes at its strides (other entries may be written
+/// by other threads).
+pub(super) unsafe fn gemm_raw<E: KernelDtype>(
+    dst: Mat<(*mut E, usize)>,
     (m, n, k): (usize, usize, usize),
     lhs: Mat<&[E]>,
     rhs: Mat<&[E]>,
     accumulate: bool,
+    par: gemm::Parallelism,
 ) {
     if m == 0 || n == 0 || (k == 0 && accumulate) {
         return;
     }
     assert!(
-        fits(dst.data.len(), (m, n), dst.rs, dst.cs)
+        fits(dst.data.1, (m, n), dst.rs, dst.cs)
             && fits(lhs.data.len(), (m, k), lhs.rs, lhs.cs)
             && fits(rhs.data.len(), (k, n), rhs.rs, rhs.cs),
         "gemm operands out of bounds"
     );
-    // SAFETY: each matrix lies inside its buffer at its strides (asserted above), and `dst` is
-    // borrowed mutably, so it overlaps neither operand.
+    // SAFETY: each matrix lies inside its buffer at its strides (asserted above); the entries of
+    // `dst` written are the caller's alone, so they overlap neither operand (shared borrows).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.data.as_mut_ptr(),
+            dst.data.0,
             dst.cs as isize,
             dst.rs as isize,
             accumulate,
@@ -569,7 +460,7 @@ fn gemm_into<E: KernelDtype>(
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            par,
         )
     }
 }
@@ -637,7 +528,14 @@ impl<S: WeightSource> MaterializedKernel<S> {
             if self.transposed {
                 // y[:, a..a+len] = x · W[a.., :]ᵀ
                 let dst = rows_of(&mut y[a..], r);
-                gemm_into(dst, (n, len, c), rows_of(x, c), cols_of(&*w, c), false);
+                gemm_into(
+                    dst,
+                    (n, len, c),
+                    rows_of(x, c),
+                    cols_of(&*w, c),
+                    false,
+                    all_cores(),
+                );
             } else {
                 // y += x[:, a..a+len] · W[a.., :]
                 let lhs = rows_of(&x[a..], r);
@@ -647,6 +545,7 @@ impl<S: WeightSource> MaterializedKernel<S> {
                     lhs,
                     rows_of(&*w, c),
                     k > 0,
+                    all_cores(),
                 );
             }
         }
@@ -676,11 +575,25 @@ impl<S: WeightSource> MaterializedKernel<S> {
                 if self.transposed {
                     // dx += g[:, a..a+len] · W[a.., :]
                     let lhs = rows_of(&g[a..], r);
-                    gemm_into(rows_of(gx, c), (n, c, len), lhs, rows_of(&*w, c), true);
+                    gemm_into(
+                        rows_of(gx, c),
+                        (n, c, len),
+                        lhs,
+                        rows_of(&*w, c),
+                        true,
+                        all_cores(),
+                    );
                 } else {
                     // dx[:, a..a+len] += g · W[a.., :]ᵀ
                     let dst = rows_of(&mut gx[a..], r);
-                    gemm_into(dst, (n, len, c), rows_of(g, c), cols_of(&*w, c), true);
+                    gemm_into(
+                        dst,
+                        (n, len, c),
+                        rows_of(g, c),
+                        cols_of(&*w, c),
+                        true,
+                        all_cores(),
+                    );
                 }
             }
             if let Some(gv) = grad_v.as_deref_mut() {
@@ -693,6 +606,7 @@ impl<S: WeightSource> MaterializedKernel<S> {
                     lhs,
                     rows_of(other, c),
                     false,
+                    all_cores(),
                 );
                 self.source.fold_rows(a, w, gv);
             }
@@ -715,33 +629,6 @@ impl<S: WeightSource> LinearKernel for MaterializedKernel<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn symmetric_index(n: usize, i: usize, j: usize) -> usize {
-        let (a, b) = if i <= j { (i, j) } else { (j, i) };
-        a * n - a * a.saturating_sub(1) / 2 + (b - a)
-    }
-
-    #[test]
-    fn symmetric_materialize_and_fold_match_the_index() {
-        for n in [1, 2, 5, 63, 64, 65, 130] {
-            let k = SymmetricKernel { n };
-            let v: Vec<f64> = (0..k.stored_len()).map(|t| t as f64 * 0.5 - 3.0).collect();
-            let mut w = vec![f64::NAN; n * n];
-            k.materialize_rows(&v, 0, &mut w);
-            let dw: Vec<f64> = (0..n * n).map(|p| ((p * 7919) % 101) as f64).collect();
-            let mut grad = vec![1.0; k.stored_len()];
-            k.fold_rows(0, &dw, &mut grad);
-            let mut expect = vec![1.0; k.stored_len()];
-            for i in 0..n {
-                for j in 0..n {
-                    let s = symmetric_index(n, i, j);
-                    assert_eq!(w[i * n + j], v[s], "n = {n}, W[{i}, {j}]");
-                    expect[s] += dw[i * n + j];
-                }
-            }
-            assert_eq!(grad, expect, "n = {n}");
-        }
-    }
 
     #[test]
     fn table_materialize_and_fold_match_the_index() {
@@ -817,46 +704,6 @@ mod tests {
                     (a - b).abs() < 1e-12,
                     "t={transposed} gv {gv:?} vs {gv_ref:?}"
                 );
-            }
-        }
-    }
-
-    #[test]
-    fn symmetric_kernel_in_blocks_matches_the_dense_product() {
-        let n = 37;
-        let sym = SymmetricKernel { n };
-        let v: Vec<f64> = (0..sym.stored_len())
-            .map(|t| (t as f64 * 0.1).sin())
-            .collect();
-        let mut w = vec![0.0; n * n];
-        sym.materialize_rows(&v, 0, &mut w);
-        let rows = 3;
-        let x: Vec<f64> = (0..rows * n).map(|t| (t as f64 * 0.3).cos()).collect();
-        let g: Vec<f64> = (0..rows * n).map(|t| (t as f64 * 0.7).sin()).collect();
-        let whole = MaterializedKernel::new(sym).with_block_entries(n * n);
-        let (mut y0, mut gx0, mut gv0) =
-            (vec![0.0; rows * n], vec![0.0; rows * n], vec![0.0; v.len()]);
-        whole.forward(&v, &x, &mut y0);
-        whole.backward(&v, &x, &g, Some(&mut gx0), Some(&mut gv0));
-        for r in 0..rows {
-            for j in 0..n {
-                let want: f64 = (0..n).map(|i| x[r * n + i] * w[i * n + j]).sum();
-                assert!((y0[r * n + j] - want).abs() < 1e-12);
-            }
-        }
-        for block in [1, 5 * n, 10 * n + 3] {
-            let k = MaterializedKernel::new(sym).with_block_entries(block);
-            let (mut y, mut gx, mut gv) =
-                (vec![0.0; rows * n], vec![0.0; rows * n], vec![0.0; v.len()]);
-            k.forward(&v, &x, &mut y);
-            k.backward(&v, &x, &g, Some(&mut gx), Some(&mut gv));
-            for (a, b) in y
-                .iter()
-                .zip(&y0)
-                .chain(gx.iter().zip(&gx0))
-                .chain(gv.iter().zip(&gv0))
-            {
-                assert!((a - b).abs() < 1e-12, "block {block}");
             }
         }
     }

@@ -50,6 +50,7 @@ pub mod index;
 mod linear;
 mod map;
 pub mod par;
+pub mod symmetric;
 
 use core::cell::Cell;
 
