@@ -180,17 +180,6 @@ impl ShiftKernel {
         }
     }
 
-    fn slot(&self, slot: Slot, m: usize, i: usize) -> usize {
-        match slot {
-            Slot::Same => i,
-            Slot::Reversed => m - 1 - i,
-            Slot::Negated => {
-                let n = self.period.unwrap_or(m);
-                (n - i % n) % n
-            }
-        }
-    }
-
     /// `buf[..m] = row` placed by `slot` (the rest of `buf` zeroed).
     fn place<E: KernelDtype>(&self, slot: Slot, m: usize, row: &[E], buf: &mut [E]) {
         match slot {
@@ -205,10 +194,15 @@ impl ShiftKernel {
                 buf[m..].fill(E::zero());
             }
             Slot::Negated => {
+                // Entry `c·N + k` goes to `−k mod N`: `0` for `k = 0`, else `N − k`, so each
+                // period of the row is added reversed behind its first entry (no division).
+                let n = self.period.unwrap_or(m);
                 buf.fill(E::zero());
-                for (i, &r) in row.iter().enumerate() {
-                    let s = self.slot(slot, m, i);
-                    buf[s] += r;
+                for chunk in row.chunks(n) {
+                    buf[0] += chunk[0];
+                    for (b, &r) in buf[1..n].iter_mut().rev().zip(&chunk[1..]) {
+                        *b += r;
+                    }
                 }
             }
         }
@@ -228,18 +222,18 @@ impl ShiftKernel {
 
     /// `row = buf` read back by `slot`, added to `row` when `add`.
     fn read<E: KernelDtype>(&self, slot: Slot, m: usize, buf: &[E], row: &mut [E], add: bool) {
-        let m_read = |i| self.slot(slot, m, i);
-        match (slot, add) {
-            (Slot::Same, false) => row.copy_from_slice(&buf[..row.len()]),
-            (Slot::Same, true) => axpy(E::one(), &buf[..row.len()], row),
-            (_, false) => row
-                .iter_mut()
-                .enumerate()
-                .for_each(|(i, r)| *r = buf[m_read(i)]),
-            (_, true) => row
-                .iter_mut()
-                .enumerate()
-                .for_each(|(i, r)| *r += buf[m_read(i)]),
+        match slot {
+            Slot::Same => put(row.iter_mut(), buf.iter(), add),
+            Slot::Reversed => put(row.iter_mut(), buf[..m].iter().rev(), add),
+            Slot::Negated => {
+                // Entry `c·N + k` reads `−k mod N`, as placed.
+                let n = self.period.unwrap_or(m);
+                for chunk in row.chunks_mut(n) {
+                    let (first, rest) = chunk.split_at_mut(1);
+                    put(first.iter_mut(), buf[..1].iter(), add);
+                    put(rest.iter_mut(), buf[1..n].iter().rev(), add);
+                }
+            }
         }
     }
 
@@ -477,6 +471,20 @@ impl LinearKernel for ShiftOp {
         self.kernel
             .backward(a.w, a.x, spectra, a.dy, Some(a.dx), Some(a.dw));
         add_bias_grad(a.dy, a.db);
+    }
+}
+
+/// `dst = src` (or `dst += src` when `add`), one loop per case so each vectorizes.
+#[inline]
+fn put<'a, E: KernelDtype>(
+    dst: impl Iterator<Item = &'a mut E>,
+    src: impl Iterator<Item = &'a E>,
+    add: bool,
+) {
+    if add {
+        dst.zip(src).for_each(|(d, &s)| *d += s);
+    } else {
+        dst.zip(src).for_each(|(d, &s)| *d = s);
     }
 }
 
