@@ -237,7 +237,9 @@ impl ShiftKernel {
         self.place(self.slot_out, self.m_out, row, buf);
     }
 
-    /// `row = part(buf)` read back by `slot`, added to `row` when `add`.
+    /// `row = part(buf)` read back by `slot`, added to `row` when `add`; `flipped`: from the
+    /// circular reversal of `buf` (`buf[−s mod L]` at `s`, `L = buf.len()`), see [`flips`].
+    #[allow(clippy::too_many_arguments)]
     fn read<E: KernelDtype, S: Copy>(
         &self,
         slot: Slot,
@@ -246,18 +248,31 @@ impl ShiftKernel {
         part: fn(S) -> E,
         row: &mut [E],
         add: bool,
+        flipped: bool,
     ) {
+        debug_assert!(!flipped || slot != Slot::Same, "`Same` reads never flip");
         let at = |s: &S| part(*s);
-        match slot {
-            Slot::Same => put(row.iter_mut(), buf.iter().map(at), add),
-            Slot::Reversed => put(row.iter_mut(), buf[..m].iter().rev().map(at), add),
-            Slot::Negated => {
-                // Entry `c·N + k` reads `−k mod N`, as placed.
+        let l = buf.len();
+        match (slot, flipped) {
+            (Slot::Same, _) => put(row.iter_mut(), buf.iter().map(at), add),
+            (Slot::Reversed, false) => put(row.iter_mut(), buf[..m].iter().rev().map(at), add),
+            // Entry `j` reads `−(m − 1 − j) mod L`: `L − m + 1 + j`, and `0` for `j = m − 1`.
+            (Slot::Reversed, true) => {
+                let (head, last) = row.split_at_mut(m - 1);
+                put(head.iter_mut(), buf[l + 1 - m..].iter().map(at), add);
+                put(last.iter_mut(), buf[..1].iter().map(at), add);
+            }
+            (Slot::Negated, _) => {
+                // Entry `c·N + k` reads `−k mod N` (`0`, else `N − k`), or `k mod N` flipped (`0`,
+                // else `L − N + k`), as placed.
                 let n = self.period.unwrap_or(m);
                 for chunk in row.chunks_mut(n) {
                     let (first, rest) = chunk.split_at_mut(1);
                     put(first.iter_mut(), buf[..1].iter().map(at), add);
-                    put(rest.iter_mut(), buf[1..n].iter().rev().map(at), add);
+                    match flipped {
+                        false => put(rest.iter_mut(), buf[1..n].iter().rev().map(at), add),
+                        true => put(rest.iter_mut(), buf[l + 1 - n..].iter().map(at), add),
+                    }
                 }
             }
         }
@@ -275,19 +290,28 @@ impl ShiftKernel {
 
     /// Rows `a` and `b` (`None`: zeros) of one side, placed by `slot` as the real and imaginary
     /// parts of `z`, in convolution order: correlation buffer entry `s` at `−s mod L`, so that the
-    /// product of `z`'s spectrum with the values' is the correlation of both rows.
+    /// product of `z`'s spectrum with the values' is the correlation of both rows; `flipped`
+    /// (only for `Slot::Same`, see [`flips`]): at `s`, and the product is with the values'
+    /// conjugate spectrum.
     fn place_pair<E: KernelDtype>(
         &self,
-        slot: Slot,
-        m: usize,
+        (slot, m): (Slot, usize),
         a: &[E],
         b: Option<&[E]>,
         z: &mut [Complex<E>],
+        flipped: bool,
     ) {
+        debug_assert!(
+            !flipped || slot == Slot::Same,
+            "only `Same` placements flip"
+        );
         z.fill(Complex::default());
-        self.place_part(slot, m, a, z, re_mut);
-        if let Some(b) = b {
-            self.place_part(slot, m, b, z, im_mut);
+        for (row, part) in [(Some(a), re_mut as fn(&mut _) -> &mut _), (b, im_mut)] {
+            match (row, flipped) {
+                (None, _) => {}
+                (Some(row), true) => z.iter_mut().zip(row).for_each(|(z, &r)| *part(z) = r),
+                (Some(row), false) => self.place_part(slot, m, row, z, part),
+            }
         }
     }
 
@@ -406,7 +430,7 @@ impl ShiftKernel {
                     self.place_row_in(x, first + r, &mut a);
                     correlate(&a, &u, &mut c);
                     let out = &mut y[r * self.len_out..][..self.len_out];
-                    self.read(self.slot_out, self.m_out, &c, same, out, false);
+                    self.read(self.slot_out, self.m_out, &c, same, out, false, false);
                     add_bias(out, bias);
                 }
             });
@@ -415,6 +439,7 @@ impl ShiftKernel {
         let spectrum = Spectrum::<E>::new(len);
         let u = spectrum.values(self, v);
         let per_task = spectrum.rows_per_task(rows);
+        let x_flip = flips(self.slot_in, self.slot_out);
         let mut kept = if keep {
             spare_spectra(rows.div_ceil(2) * len)
         } else {
@@ -437,19 +462,17 @@ impl ShiftKernel {
                         } else {
                             &mut work.zx[..]
                         };
-                        self.place_pair(self.slot_in, self.m_in, a, b, zx);
+                        self.place_pair((self.slot_in, self.m_in), a, b, zx, x_flip);
                         spectrum.forward(zx, &mut work.scratch);
-                        for ((z, &s), &u) in work.z.iter_mut().zip(&*zx).zip(&u) {
-                            *z = s * u;
-                        }
+                        multiply(&mut work.z, zx, &u, x_flip);
                         spectrum.inverse(&mut work.z, &mut work.scratch);
                         let out = &mut y[pair * self.len_out..];
                         let (out_a, out_b) = out.split_at_mut(self.len_out);
-                        self.read(self.slot_out, self.m_out, &work.z, re, out_a, false);
+                        self.read(self.slot_out, self.m_out, &work.z, re, out_a, false, x_flip);
                         add_bias(out_a, bias);
                         if b.is_some() {
                             let out_b = &mut out_b[..self.len_out];
-                            self.read(self.slot_out, self.m_out, &work.z, im, out_b, false);
+                            self.read(self.slot_out, self.m_out, &work.z, im, out_b, false, x_flip);
                             add_bias(out_b, bias);
                         }
                     }
@@ -530,7 +553,7 @@ impl ShiftKernel {
                     if want_x {
                         correlate(&b, &u, &mut a);
                         let out = &mut gx[r * self.len_in..][..self.len_in];
-                        self.read(self.slot_in, self.m_in, &a, same, out, true);
+                        self.read(self.slot_in, self.m_in, &a, same, out, true, false);
                     }
                 }
                 gu
@@ -547,6 +570,9 @@ impl ShiftKernel {
         let u = spectrum.values(self, v);
         let kept = spectra.len() == rows.div_ceil(2) * len;
         let per_task = spectrum.rows_per_task(rows);
+        // The forward's placement of `x` (kept or placed again), and this one's of `g`.
+        let x_flip = flips(self.slot_in, self.slot_out);
+        let g_flip = flips(self.slot_out, self.slot_in);
         let want_bias = grad_bias.is_some();
         let gx_chunk = per_task * self.len_in;
         let gx = grad_x.unwrap_or_default();
@@ -568,28 +594,34 @@ impl ShiftKernel {
                             gb.into_iter()
                                 .for_each(|gb| axpy(E::one(), gb, &mut bias_acc));
                         }
-                        self.place_pair(self.slot_out, self.m_out, ga, gb, &mut work.z);
+                        self.place_pair((self.slot_out, self.m_out), ga, gb, &mut work.z, g_flip);
                         spectrum.forward(&mut work.z, &mut work.scratch);
                         if want_v {
                             let zx = if kept {
                                 &spectra[row / 2 * len..][..len]
                             } else {
                                 let (xa, xb) = self.pair_in(x, row, n - pair);
-                                self.place_pair(self.slot_in, self.m_in, xa, xb, &mut work.zx);
+                                self.place_pair(
+                                    (self.slot_in, self.m_in),
+                                    xa,
+                                    xb,
+                                    &mut work.zx,
+                                    x_flip,
+                                );
                                 spectrum.forward(&mut work.zx, &mut work.scratch);
                                 &work.zx
                             };
-                            accumulate_pair(&mut acc, zx, &work.z);
+                            accumulate_pair(&mut acc, zx, &work.z, x_flip == g_flip);
                         }
                         if want_x {
-                            work.z.iter_mut().zip(&u).for_each(|(z, &u)| *z = *z * u);
+                            multiply_in_place(&mut work.z, &u, g_flip);
                             spectrum.inverse(&mut work.z, &mut work.scratch);
                             let rows_in = &mut gx[pair * self.len_in..];
                             let (in_a, in_b) = rows_in.split_at_mut(self.len_in);
-                            self.read(self.slot_in, self.m_in, &work.z, re, in_a, true);
+                            self.read(self.slot_in, self.m_in, &work.z, re, in_a, true, g_flip);
                             if gb.is_some() {
                                 let in_b = &mut in_b[..self.len_in];
-                                self.read(self.slot_in, self.m_in, &work.z, im, in_b, true);
+                                self.read(self.slot_in, self.m_in, &work.z, im, in_b, true, g_flip);
                             }
                         }
                     }
@@ -607,13 +639,19 @@ impl ShiftKernel {
                     work.z.iter_mut().zip(p).for_each(|(s, &a)| *s = *s + a);
                 }
                 spectrum.inverse(&mut work.z, &mut work.scratch);
-                // The sum's inverse holds the values' gradient reversed, in its real part
-                // (see `accumulate_pair`).
+                // The sum's inverse holds the values' gradient in its real part, reversed unless
+                // `x` was placed flipped (see `accumulate_pair`).
                 let scale = E::one() / E::from_usize(len).unwrap_or_else(E::one);
                 let mut gu = vec![E::zero(); len];
-                gu[0] = work.z[0].re * scale;
-                for (g, z) in gu[1..].iter_mut().zip(work.z[1..].iter().rev()) {
-                    *g = z.re * scale;
+                if x_flip {
+                    gu.iter_mut()
+                        .zip(&work.z)
+                        .for_each(|(g, z)| *g = z.re * scale);
+                } else {
+                    gu[0] = work.z[0].re * scale;
+                    for (g, z) in gu[1..].iter_mut().zip(work.z[1..].iter().rev()) {
+                        *g = z.re * scale;
+                    }
                 }
                 if self.period == Some(len) {
                     axpy(E::one(), &gu, gv);
@@ -724,6 +762,34 @@ fn put<'a, E: KernelDtype>(
         dst.zip(src).for_each(|(d, s)| *d += s);
     } else {
         dst.zip(src).for_each(|(d, s)| *d = s);
+    }
+}
+
+/// Whether the FFT path runs a correlation from `place` to `read` on circularly reversed signals
+/// (`p[s]` at `−s`, results read at `−j`, the values' spectrum conjugated): a `Same` placement is a
+/// reversed copy and a `Reversed` or `Negated` read a reversed read, so flipping both makes them
+/// forward copies (circulant, Toeplitz and their transposes: all but Hankel, one way or the other).
+fn flips(place: Slot, read: Slot) -> bool {
+    place == Slot::Same && read != Slot::Same
+}
+
+/// `z = z·u`, or `z·conj(u)` when `conj`.
+fn multiply_in_place<E: KernelDtype>(z: &mut [Complex<E>], u: &[Complex<E>], conj: bool) {
+    let zs = z.iter_mut().zip(u);
+    if conj {
+        zs.for_each(|(z, &u)| *z = *z * u.conj());
+    } else {
+        zs.for_each(|(z, &u)| *z = *z * u);
+    }
+}
+
+/// `z = s·u`, or `s·conj(u)` when `conj`.
+fn multiply<E: KernelDtype>(z: &mut [Complex<E>], s: &[Complex<E>], u: &[Complex<E>], conj: bool) {
+    let zs = z.iter_mut().zip(s).zip(u);
+    if conj {
+        zs.for_each(|((z, &s), &u)| *z = s * u.conj());
+    } else {
+        zs.for_each(|((z, &s), &u)| *z = s * u);
     }
 }
 
@@ -903,16 +969,29 @@ impl<E: KernelDtype> Spectrum<E> {
     }
 }
 
-/// `acc[k] += zx[k]·conj(zg[−k mod L])`, for two pairs of rows placed by
-/// [`ShiftKernel::place_pair`] and transformed.
+/// `acc[k] += zx[k]·conj(zg[−k mod L])` (`reversed`) or `zx[k]·conj(zg[k])`, for two pairs of rows
+/// placed by [`ShiftKernel::place_pair`] and transformed.
 ///
 /// With `zx = X₁ + i·X₂` and `zg = G₁ + i·G₂` (the `X`, `G` spectra of real rows, so
-/// `X(−k) = conj X(k)`), the sum's inverse has real part `IFFT(X₁·G₁ + X₂·G₂)`: both rows'
-/// products, without separating the packed spectra.
-fn accumulate_pair<E: KernelDtype>(acc: &mut [Complex<E>], zx: &[Complex<E>], zg: &[Complex<E>]) {
-    acc[0] = acc[0] + zx[0] * zg[0].conj();
-    for ((a, &x), &g) in acc[1..].iter_mut().zip(&zx[1..]).zip(zg[1..].iter().rev()) {
-        *a = *a + x * g.conj();
+/// `X(−k) = conj X(k)`), the `reversed` sum's inverse has real part `IFFT(X₁·G₁ + X₂·G₂)`: both
+/// rows' products, without separating the packed spectra. When one of the two was placed flipped
+/// (its spectrum at `−k`), the same sum is the forward one; when both were, the reversed one
+/// gives the sum at `−k`, whose inverse is the gradient the other way round.
+fn accumulate_pair<E: KernelDtype>(
+    acc: &mut [Complex<E>],
+    zx: &[Complex<E>],
+    zg: &[Complex<E>],
+    reversed: bool,
+) {
+    if reversed {
+        acc[0] = acc[0] + zx[0] * zg[0].conj();
+        for ((a, &x), &g) in acc[1..].iter_mut().zip(&zx[1..]).zip(zg[1..].iter().rev()) {
+            *a = *a + x * g.conj();
+        }
+    } else {
+        for ((a, &x), &g) in acc.iter_mut().zip(zx).zip(zg) {
+            *a = *a + x * g.conj();
+        }
     }
 }
 
