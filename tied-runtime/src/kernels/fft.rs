@@ -1151,6 +1151,60 @@ mod tests {
         }
     }
 
+    /// The fused op (what the layers run): the bias added in the row tasks, its gradient summed
+    /// there, and kept spectra given back and reused by the next forward (three rounds, new data
+    /// each), on the FFT path against the direct one.
+    #[test]
+    fn fused_op_adds_the_bias_and_reuses_kept_spectra() {
+        let wave = |len: usize, f: f64| (0..len).map(|t| (t as f64 * f).sin()).collect::<Vec<_>>();
+        for kind in ["hankel", "toeplitz", "circulant"] {
+            for transposed in [false, true] {
+                let base = kernel(kind, 40, 48);
+                let k = if transposed { base.transposed() } else { base };
+                let (fi, fo) = (k.len_in(), k.len_out());
+                let v = wave(k.values(), 0.37);
+                let bias = wave(fo, 0.53);
+                for (round, n) in [5, 6, 5].into_iter().enumerate() {
+                    let f = 0.1 + round as f64 * 0.07;
+                    let (x, g) = (wave(n * fi, f), wave(n * fo, f + 0.13));
+                    let op = k.forcing(true).op(true);
+                    let mut y = vec![f64::NAN; n * fo];
+                    op.forward(Forward {
+                        n,
+                        x: &x,
+                        w: &v,
+                        bias: Some(&bias),
+                        y: &mut y,
+                    });
+                    let (mut gx, mut gv, mut gb) =
+                        (vec![0.5; n * fi], vec![0.5; v.len()], vec![0.0; fo]);
+                    op.backward(Backward {
+                        n,
+                        x: &x,
+                        w: &v,
+                        dy: &g,
+                        dx: &mut gx,
+                        dw: &mut gv,
+                        db: Some(&mut gb),
+                    });
+                    let direct = k.forcing(false);
+                    let mut y_ref = vec![0.0; n * fo];
+                    direct.forward(&v, &x, &mut y_ref, false);
+                    add_bias(&mut y_ref, Some(&bias));
+                    let (mut gx_ref, mut gv_ref) = (vec![0.5; n * fi], vec![0.5; v.len()]);
+                    direct.backward(&v, &x, &[], &g, Some(&mut gx_ref), Some(&mut gv_ref));
+                    let mut gb_ref = vec![0.0; fo];
+                    add_bias_grad(&g, Some(&mut gb_ref));
+                    let what = format!("{kind} t={transposed} round {round}");
+                    assert!(close(&y, &y_ref, 1e-12), "{what}: y");
+                    assert!(close(&gx, &gx_ref, 1e-12), "{what}: gx");
+                    assert!(close(&gv, &gv_ref, 1e-12), "{what}: gv");
+                    assert!(close(&gb, &gb_ref, 1e-12), "{what}: gb");
+                }
+            }
+        }
+    }
+
     #[test]
     fn fast_lengths_are_even_and_smooth() {
         assert_eq!(fast_len(1), 2);
