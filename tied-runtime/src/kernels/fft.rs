@@ -670,6 +670,10 @@ const SPARE_WORKSPACES: usize = 4;
 /// as the input, and zeroing a fresh one costs as much as placing a row.
 const SPARE_SPECTRA: usize = 4;
 
+/// The largest buffer of spectra kept for reuse (bytes): a larger batch pays for a fresh one
+/// rather than holding its memory between steps.
+const SPARE_SPECTRA_BYTES: usize = 32 << 20;
+
 fn spectra_pool() -> &'static Mutex<Vec<Box<dyn Any + Send>>> {
     static POOL: OnceLock<Mutex<Vec<Box<dyn Any + Send>>>> = OnceLock::new();
     POOL.get_or_init(Default::default)
@@ -695,6 +699,9 @@ fn spare_spectra<E: KernelDtype>(len: usize) -> Vec<Complex<E>> {
 
 /// Gives a kept buffer back once its backward has used it.
 fn give_back_spectra<E: KernelDtype>(spectra: Vec<Complex<E>>) {
+    if std::mem::size_of_val(spectra.as_slice()) > SPARE_SPECTRA_BYTES {
+        return;
+    }
     let mut pool = spectra_pool()
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
