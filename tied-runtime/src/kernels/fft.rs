@@ -47,13 +47,13 @@ use super::{Backward, Forward, KernelDtype, LinearKernel};
 /// take the same time: the FFT path is used when `m_in·m_out > FFT_CROSSOVER·L·log₂ L`.
 ///
 /// Measured with `benches/fft_crossover.rs` (B = 64, f32, forward + backward, one thread, on a
-/// loaded 2-core machine, so only the ordering is reliable): square Toeplitz (L = 2N) is faster
-/// direct at N = 32 (48 µs against 140 µs) and by FFT at N = 64 (163 µs against 212 µs), ratios
-/// `N²/(L·log₂ L)` of 2.7 and 4.6; circulant (L = N) direct at N = 32 (110 against 199 µs), FFT
-/// at 64 (350 against 483 µs). 4 puts the switch between those sizes for Toeplitz and Hankel,
-/// and at N = 32 for circulant, where both paths are within noise. Rerun the benchmark on an idle
-/// machine to refine it.
-pub const FFT_CROSSOVER: f64 = 4.0;
+/// loaded 2-core machine, so only the ordering is reliable). With two rows per complex FFT and
+/// the workspaces kept per thread, the FFT path was the faster at every size measured, N = 4 to
+/// 128, square Toeplitz and circulant: at N = 4, 3.7 µs against 4.3 (Toeplitz, ratio
+/// `N²/(L·log₂ L)` 0.67) and 2.7 against 5.0 (circulant, ratio 2); at N = 8, 4.2 against 7.4
+/// (Toeplitz, ratio 1). Both take a few µs there: 1 keeps the direct path (exact, no transform)
+/// for the smallest shapes only. Rerun the benchmark on an idle machine to refine it.
+pub const FFT_CROSSOVER: f64 = 1.0;
 
 /// The relative error (‖FFT result − exact‖ / ‖exact‖) the FFT path stays within for a
 /// correlation of length `len`, in the precision of `E`: `4·ε·log₂ len`, a bound with margin
