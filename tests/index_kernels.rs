@@ -396,6 +396,74 @@ fn f32_fft_tolerance_at_4096() {
     slice_kernel_case(2, 4096, 4096, true, 2);
 }
 
+/// The FFT path at N ≥ 1024 on odd batches split over several tasks (rows go through the
+/// transforms in pairs, the last of a task may be alone), each pattern both ways: a circulant
+/// with as many rows as its period, more (summed periods) and fewer, periods that are FFT lengths
+/// (the circular path) and one that is not, rectangular Toeplitz and Hankel.
+#[test]
+fn fft_path_in_pairs_at_large_sizes() {
+    for transposed in [false, true] {
+        slice_kernel_case(2, 1024, 1024, transposed, 9);
+        slice_kernel_case(2, 1500, 1024, transposed, 7);
+        slice_kernel_case(2, 700, 1024, transposed, 5);
+        slice_kernel_case(2, 1000, 1000, transposed, 3);
+        slice_kernel_case(2, 1022, 1022, transposed, 3);
+        slice_kernel_case(1, 1024, 1024, transposed, 9);
+        slice_kernel_case(1, 1100, 900, transposed, 3);
+        slice_kernel_case(0, 1030, 1000, transposed, 9);
+    }
+}
+
+/// A circulant and a Toeplitz autoencoder (the decoder the encoder's transpose), both on the FFT
+/// path, through f64 finite differences on 1-D, 2-D and 3-D inputs.
+#[tied::layer(forward = [enc + enc_bias, ReLU, dec + dec_bias])]
+#[derive(Clone, Debug)]
+pub struct WideCirculant<E: Dtype, D: Device<E>> {
+    #[tied(circulant)]
+    pub enc: Tensor<Rank2<128, 128>, E, D>,
+    pub enc_bias: Tensor<Rank1<128>, E, D>,
+    #[tied(transpose_of = enc)]
+    pub dec: Tensor<Rank2<128, 128>, E, D>,
+    pub dec_bias: Tensor<Rank1<128>, E, D>,
+}
+
+#[tied::layer(forward = [enc + enc_bias, ReLU, dec + dec_bias])]
+#[derive(Clone, Debug)]
+pub struct WideToeplitz<E: Dtype, D: Device<E>> {
+    #[tied(toeplitz = 175)]
+    pub enc: Tensor<Rank2<96, 80>, E, D>,
+    pub enc_bias: Tensor<Rank1<80>, E, D>,
+    #[tied(transpose_of = enc)]
+    pub dec: Tensor<Rank2<80, 96>, E, D>,
+    pub dec_bias: Tensor<Rank1<96>, E, D>,
+}
+
+#[test]
+fn fft_layers_pass_finite_differences_on_1d_2d_3d_inputs() {
+    assert!(ShiftKernel::circulant(128, 128).fft_len().is_some());
+    assert!(ShiftKernel::toeplitz(96, 80).fft_len().is_some());
+    let dev = Cpu::seed_from_u64(5);
+    let opts = GradcheckOptions::default();
+    let circ = dev.build_module::<WideCirculantConfig, f64>();
+    let x1: Tensor<Rank1<128>, f64, Cpu> = dev.tensor_from_vec(values(128, 1), (Const,));
+    let x2: Tensor<(usize, Const<128>), f64, Cpu> =
+        dev.tensor_from_vec(values(3 * 128, 2), (3, Const));
+    let x3: Tensor<Rank3<2, 3, 128>, f64, Cpu> =
+        dev.tensor_from_vec(values(6 * 128, 3), (Const, Const, Const));
+    gradcheck(&circ, &x1, opts).unwrap_or_else(|e| panic!("circulant 1-D: {e}"));
+    gradcheck(&circ, &x2, opts).unwrap_or_else(|e| panic!("circulant 2-D: {e}"));
+    gradcheck(&circ, &x3, opts).unwrap_or_else(|e| panic!("circulant 3-D: {e}"));
+    let toep = dev.build_module::<WideToeplitzConfig, f64>();
+    let x1: Tensor<Rank1<96>, f64, Cpu> = dev.tensor_from_vec(values(96, 4), (Const,));
+    let x2: Tensor<(usize, Const<96>), f64, Cpu> =
+        dev.tensor_from_vec(values(5 * 96, 5), (5, Const));
+    let x3: Tensor<Rank3<3, 1, 96>, f64, Cpu> =
+        dev.tensor_from_vec(values(3 * 96, 6), (Const, Const, Const));
+    gradcheck(&toep, &x1, opts).unwrap_or_else(|e| panic!("toeplitz 1-D: {e}"));
+    gradcheck(&toep, &x2, opts).unwrap_or_else(|e| panic!("toeplitz 2-D: {e}"));
+    gradcheck(&toep, &x3, opts).unwrap_or_else(|e| panic!("toeplitz 3-D: {e}"));
+}
+
 /// Generated layers on the fused kernels, through f64 finite differences, past the crossover.
 #[tied::layer]
 #[derive(Clone, Debug)]

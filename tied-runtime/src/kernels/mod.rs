@@ -69,7 +69,7 @@ pub use map::{try_fused_map, MapKernel};
 /// Kernels are generic over it; add a bound here if a kernel needs more of its dtype (both `f32` and
 /// `f64` must provide it).
 pub trait KernelDtype:
-    Dtype + num_traits::Float + core::iter::Sum + Send + Sync + realfft::FftNum
+    Dtype + num_traits::Float + core::iter::Sum + Send + Sync + rustfft::FftNum
 {
 }
 impl KernelDtype for f32 {}
