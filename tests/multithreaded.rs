@@ -21,6 +21,7 @@ use tied::{
     Banded, Batch, Block, Circulant, Cols, Dense, Diagonal, Hankel, Rows, Scalar, Symmetric, Tile,
     Toeplitz, Transposed,
 };
+use tied_runtime::kernels::par::with_min_work_per_chunk;
 
 const N: usize = 1024;
 const B: usize = 256;
@@ -100,20 +101,25 @@ fn every_matmul_lowering_matches_the_dense_reference_under_16_threads() {
     check_lowering::<Banded<65>, N, N>(&mut mismatches);
 
     // Every fused broadcast kernel (their own threads: disjoint rows, per-chunk gradient
-    // partials), with the bias fused in.
-    check_fused::<Rows, N, N>(&mut mismatches);
-    check_fused::<Cols, N, N>(&mut mismatches);
-    check_fused::<Scalar, N, N>(&mut mismatches);
-    check_fused::<Tile<64, 64>, N, N>(&mut mismatches);
-    check_fused::<Block<64, 64>, N, N>(&mut mismatches);
-    check_fused::<Transposed<Rows>, N, N>(&mut mismatches);
-    check_fused::<Transposed<Cols>, N, N>(&mut mismatches);
-    check_fused::<Transposed<Scalar>, N, N>(&mut mismatches);
-    check_fused::<Transposed<Tile<64, 32>>, N, N>(&mut mismatches);
-    check_fused::<Transposed<Block<32, 64>>, N, N>(&mut mismatches);
-    check_fused::<Diagonal, N, N>(&mut mismatches);
-    check_fused::<Transposed<Diagonal>, N, N>(&mut mismatches);
+    // partials), with the bias fused in. At this size they would run on one thread (a second
+    // one does not pay below `MIN_WORK_PER_CHUNK`): split them as a large batch would be.
+    with_min_work_per_chunk(1 << 12, || check_broadcast_kernels(&mut mismatches));
     assert!(mismatches.is_empty(), "{mismatches:#?}");
+}
+
+fn check_broadcast_kernels(mismatches: &mut Vec<String>) {
+    check_fused::<Rows, N, N>(mismatches);
+    check_fused::<Cols, N, N>(mismatches);
+    check_fused::<Scalar, N, N>(mismatches);
+    check_fused::<Tile<64, 64>, N, N>(mismatches);
+    check_fused::<Block<64, 64>, N, N>(mismatches);
+    check_fused::<Transposed<Rows>, N, N>(mismatches);
+    check_fused::<Transposed<Cols>, N, N>(mismatches);
+    check_fused::<Transposed<Scalar>, N, N>(mismatches);
+    check_fused::<Transposed<Tile<64, 32>>, N, N>(mismatches);
+    check_fused::<Transposed<Block<32, 64>>, N, N>(mismatches);
+    check_fused::<Diagonal, N, N>(mismatches);
+    check_fused::<Transposed<Diagonal>, N, N>(mismatches);
 }
 
 /// A user pattern: three values in stripes along the anti-diagonals, zero on the diagonal (the

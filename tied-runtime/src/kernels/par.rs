@@ -2,20 +2,45 @@
 //! thread writes its own rows and reductions are per-chunk partials summed in chunk order (the
 //! same result on every run with the same thread count).
 
+use core::cell::Cell;
 use core::ops::Range;
 
 use rayon::prelude::*;
 
-/// Below this much work (elements touched) per chunk a thread costs more than it saves: a chunk
-/// of 32 Ki elements takes several microseconds, above what handing it to another rayon thread
-/// costs. A first choice, not yet tuned on an idle machine.
-pub const MIN_WORK_PER_CHUNK: usize = 1 << 15;
+/// Below this much work (elements touched) per chunk a second thread costs more than it saves.
+/// These kernels stream memory at a few elements per nanosecond, while handing a chunk to a rayon
+/// worker that went to sleep during the single-threaded dfdx ops around the layer costs about
+/// 0.1 ms (waking it, and the caches it starts cold). Measured on 2 idle cores (`tile(64, 64)`,
+/// N = 4096, dfdx's cache on, one training step): one thread is faster up to B = 128 (1.13 against
+/// 1.21 ms), even at B = 256 (2.47 against 2.58 ms), and two threads win from B = 512 (4.06
+/// against 5.18 ms), where a backward touches about 10 M elements. At B = 64 the step took
+/// 0.52 ms on one thread and 0.77 ms on two. So a second chunk starts at 8 Mi elements.
+pub const MIN_WORK_PER_CHUNK: usize = 1 << 22;
 
-/// How many chunks to split `rows` rows of `work_per_row` each into: 1 below the threshold, at
-/// most one per rayon thread and one per row.
+thread_local! {
+    static MIN_WORK: Cell<usize> = const { Cell::new(MIN_WORK_PER_CHUNK) };
+}
+
+/// Runs `f` with `work` instead of [`MIN_WORK_PER_CHUNK`] on this thread: kernels called from it
+/// split smaller batches over the threads. For tests of the multi-chunk paths (per-chunk
+/// partial sums) at sizes a dense reference can check, and for measuring the threshold.
+pub fn with_min_work_per_chunk<R>(work: usize, f: impl FnOnce() -> R) -> R {
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            MIN_WORK.with(|m| m.set(self.0));
+        }
+    }
+    let _restore = Restore(MIN_WORK.with(|m| m.replace(work.max(1))));
+    f()
+}
+
+/// How many chunks to split `rows` rows of `work_per_row` each into: 1 below the threshold
+/// ([`MIN_WORK_PER_CHUNK`], or what [`with_min_work_per_chunk`] set), at most one per rayon thread
+/// and one per row.
 pub fn chunks(rows: usize, work_per_row: usize) -> usize {
     let work = rows.saturating_mul(work_per_row.max(1));
-    (work / MIN_WORK_PER_CHUNK)
+    (work / MIN_WORK.with(Cell::get))
         .min(rayon::current_num_threads())
         .min(rows)
         .max(1)
