@@ -838,8 +838,8 @@ fn correlate<E: KernelDtype>(a: &[E], u: &[E], c: &mut [E]) {
     }
 }
 
-/// The smallest even length `≥ n` whose half has no prime factor above 5: the lengths rustfft
-/// transforms fastest (realfft does an even length as a complex FFT of half the length).
+/// The smallest even length `≥ n` whose half has no prime factor above 5: lengths with only
+/// small prime factors are the ones rustfft transforms fastest.
 pub fn fast_len(n: usize) -> usize {
     let smooth = |mut m: usize| {
         for p in [2, 3, 5] {
