@@ -16,6 +16,9 @@
 //! larger than the `R`, `C` vectors and the per-thread partial of `dV`. A transposed pattern is
 //! the same kernel with the maps swapped and `V` read transposed.
 
+use std::any::Any;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use super::par;
 use super::{Backward, Forward, KernelDtype, LinearKernel};
 
@@ -46,7 +49,7 @@ impl Fold {
 }
 
 /// The broadcast family's kernel for an I×O weight (see the module documentation).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct FoldKernel {
     inputs: usize,
     outputs: usize,
@@ -55,6 +58,9 @@ pub(crate) struct FoldKernel {
     /// `V[r, c]` is stored at `r·rs + c·cs`.
     rs: usize,
     cs: usize,
+    /// The forward's folded input rows `fold_φ(x)` (n×R, a `Vec<F>`), kept for the backward so
+    /// it never reads `x` again (not kept when φ is the identity: then they are `x` itself).
+    kept: Arc<Mutex<Option<Box<dyn Any + Send>>>>,
 }
 
 impl FoldKernel {
@@ -71,6 +77,7 @@ impl FoldKernel {
             psi,
             rs: c,
             cs: 1,
+            kept: Arc::default(),
         })
     }
 
@@ -83,6 +90,7 @@ impl FoldKernel {
             psi: self.phi,
             rs: self.cs,
             cs: self.rs,
+            kept: self.kept,
         }
     }
 
@@ -155,25 +163,49 @@ impl FoldKernel {
     }
 }
 
+impl FoldKernel {
+    /// The folded input rows the forward kept, when they are there for `n` rows.
+    fn take_kept<F: KernelDtype>(&self, n: usize) -> Option<Vec<F>> {
+        let kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()?;
+        let kept = *kept.downcast::<Vec<F>>().ok()?;
+        (kept.len() == n * self.r()).then_some(kept)
+    }
+}
+
 impl LinearKernel for FoldKernel {
     fn forward<F: KernelDtype>(&self, a: Forward<'_, F>) {
         let (i, o, r, c) = (self.inputs, self.outputs, self.r(), self.c());
         let chunks = par::chunks(a.n, i + o + r * c);
         let (x, w, bias) = (a.x, a.w, a.bias);
-        par::for_rows(a.y, o, a.n, chunks, |rows, y| {
+        let keep = self.phi != Fold::Div(i);
+        let folded = par::for_rows(a.y, o, a.n, chunks, |rows, y| {
+            let mut kept = Vec::with_capacity(if keep { rows.len() * r } else { 0 });
             let (mut f, mut z) = (vec![F::zero(); r], vec![F::zero(); c]);
             for (row, y) in rows.zip(y.chunks_exact_mut(o)) {
                 let f = fold(self.phi, &x[row * i..(row + 1) * i], &mut f);
+                if keep {
+                    kept.extend_from_slice(f);
+                }
                 self.times_v(w, f, &mut z);
                 spread(self.psi, &z, y, bias);
             }
+            kept
         });
+        if keep {
+            let kept: Vec<F> = folded.concat();
+            *self.kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(kept));
+        }
     }
 
     fn backward<F: KernelDtype>(&self, a: Backward<'_, F>) {
         let (i, o, r, c) = (self.inputs, self.outputs, self.r(), self.c());
         let chunks = par::chunks(a.n, 2 * i + o + 2 * r * c);
         let (x, w, dy, with_bias) = (a.x, a.w, a.dy, a.db.is_some());
+        let kept = self.take_kept::<F>(a.n);
         let partials = par::for_rows(a.dx, i, a.n, chunks, |rows, dx| {
             let mut dw = vec![F::zero(); w.len()];
             let mut db = vec![F::zero(); if with_bias { o } else { 0 }];
@@ -193,7 +225,10 @@ impl LinearKernel for FoldKernel {
                     continue;
                 }
                 self.input_grad(w, g, &mut h, dx);
-                let f = fold(self.phi, x, &mut f);
+                let f = match &kept {
+                    Some(kept) => &kept[row * r..(row + 1) * r],
+                    None => fold(self.phi, x, &mut f),
+                };
                 self.outer(f, g, &mut dw);
             }
             (dw, db)
