@@ -3,6 +3,7 @@
 //! partial sums of `dv` and `db` (summed in chunk order: the same result on every run with the
 //! same thread count). `W` is its own transpose, so the transposed use is the same kernel.
 
+use super::fold::add;
 use super::par;
 use super::{Backward, Forward, KernelDtype, LinearKernel};
 
@@ -74,13 +75,9 @@ impl LinearKernel for DiagonalKernel {
         });
         let mut db = a.db;
         for (dv, db_part) in partials {
-            for (t, p) in a.dw.iter_mut().zip(dv) {
-                *t += p;
-            }
+            add(&dv, a.dw);
             if let Some(db) = db.as_deref_mut() {
-                for (t, p) in db.iter_mut().zip(db_part) {
-                    *t += p;
-                }
+                add(&db_part, db);
             }
         }
     }

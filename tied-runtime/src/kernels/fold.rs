@@ -196,7 +196,11 @@ impl LinearKernel for FoldKernel {
             kept
         });
         if keep {
-            let kept: Vec<F> = folded.concat();
+            // One chunk (the usual case below `MIN_WORK_PER_CHUNK`): its rows as they are.
+            let kept: Vec<F> = match <[Vec<F>; 1]>::try_from(folded) {
+                Ok([rows]) => rows,
+                Err(chunks) => chunks.concat(),
+            };
             *self.kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(kept));
         }
     }
@@ -425,6 +429,6 @@ fn axpy<F: KernelDtype>(a: F, x: &[F], y: &mut [F]) {
 }
 
 /// `y += x`.
-fn add<F: KernelDtype>(x: &[F], y: &mut [F]) {
+pub(crate) fn add<F: KernelDtype>(x: &[F], y: &mut [F]) {
     y.iter_mut().zip(x).for_each(|(y, &x)| *y += x);
 }
