@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use tied::prelude::*;
-use tied::{Batch, Block, Cols, Diagonal, Rows, Scalar, Tie, Tile, Transposed};
+use tied::{Batch, Block, Cols, Dense, Diagonal, Rows, Scalar, Tie, Tile, Transposed};
 use tied_runtime::__private::TiedBias;
 use tied_runtime::kernels::with_reference;
 use tied_runtime::{try_apply_biased, try_linear, Bias};
@@ -540,6 +540,19 @@ fn kernels_run_on_the_cpu_and_step_aside_for_the_reference() {
     assert!(ran(&<Transposed<Diagonal> as Tie<4, 4>>::try_apply_fused(
         x(),
         &diagonal,
+        None
+    )));
+    // The dense products: `x·W` and, for a `transpose_of` use, `x·Wᵀ` of a 4×6 stored weight.
+    let dense: Tensor<Rank2<4, 6>, f32, Cpu> = dev.tensor_from_vec(vals(24, 1), (Const, Const));
+    assert!(ran(&<Dense as Tie<4, 6>>::try_apply_fused(
+        x(),
+        &dense,
+        None
+    )));
+    let dense_t: Tensor<Rank2<6, 4>, f32, Cpu> = dev.tensor_from_vec(vals(24, 1), (Const, Const));
+    assert!(ran(&<Transposed<Dense> as Tie<4, 6>>::try_apply_fused(
+        x(),
+        &dense_t,
         None
     )));
     assert!(with_reference(|| {

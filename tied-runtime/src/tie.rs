@@ -19,6 +19,7 @@
 use dfdx::prelude::*;
 
 use crate::kernels::band::BandKernel;
+use crate::kernels::dense::DenseKernel;
 use crate::kernels::diagonal::DiagonalKernel;
 use crate::kernels::fft::ShiftKernel;
 use crate::kernels::index::{table_kernel, table_of, MaterializedKernel, WholeWeight};
@@ -427,6 +428,9 @@ fn fold_fused<
 }
 
 /// No tie: every entry of `W` is its own parameter (a plain `Linear` weight, stored I×O).
+///
+/// On the CPU its kernel ([`DenseKernel`]) is one op on the current `gemm`, bias included, both
+/// ways (`x·W` and, for a `transpose_of` use, `x·Wᵀ`); elsewhere it is dfdx's `matmul`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Dense;
 
@@ -442,8 +446,10 @@ impl<const I: usize, const O: usize> Tie<I, O> for Dense {
         x: Batch<I, E, D, T>,
         stored: &Tensor<Rank2<I, O>, E, D>,
     ) -> Result<Batch<O, E, D, T>, D::Err> {
-        // The stored weight is contiguous, never a broadcast view: matmul is safe here.
-        x.try_matmul(stored.retaped::<T>())
+        <Self as Tie<I, O>>::try_apply_fused(x, stored, None).or_else(|x| {
+            // The stored weight is contiguous, never a broadcast view: matmul is safe here.
+            x.try_matmul(stored.retaped::<T>())
+        })
     }
 
     fn try_effective<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -456,9 +462,32 @@ impl<const I: usize, const O: usize> Tie<I, O> for Dense {
         x: Batch<O, E, D, T>,
         stored: &Tensor<Rank2<I, O>, E, D>,
     ) -> Result<Batch<I, E, D, T>, D::Err> {
-        // A permuted view swaps strides but never has a zero stride: this is exactly how dfdx's
-        // own `Linear` multiplies by its (O×I-stored) weight.
-        x.try_matmul(stored.retaped::<T>().try_permute::<Rank2<O, I>, _>()?)
+        <Self as Tie<I, O>>::try_apply_transposed_fused(x, stored, None).or_else(|x| {
+            // A permuted view swaps strides but never has a zero stride: this is exactly how
+            // dfdx's own `Linear` multiplies by its (O×I-stored) weight.
+            x.try_matmul(stored.retaped::<T>().try_permute::<Rank2<O, I>, _>()?)
+        })
+    }
+
+    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<I, E, D, T>,
+        stored: &Tensor<Rank2<I, O>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<I, O, E, D, T> {
+        try_fused_linear::<_, I, O, _, _, _, _>(x, stored, bias, DenseKernel::new(I, O))
+    }
+
+    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        x: Batch<O, E, D, T>,
+        stored: &Tensor<Rank2<I, O>, E, D>,
+        bias: Option<&FusedBias<E, D>>,
+    ) -> FusedLinear<O, I, E, D, T> {
+        try_fused_linear::<_, O, I, _, _, _, _>(
+            x,
+            stored,
+            bias,
+            DenseKernel::new(I, O).transposed(),
+        )
     }
 }
 

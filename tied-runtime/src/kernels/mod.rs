@@ -43,12 +43,14 @@
 
 pub mod band;
 mod cpu;
+pub mod dense;
 pub mod diagonal;
 pub mod fft;
 mod fold;
 pub mod index;
 mod linear;
 mod map;
+mod matmul;
 pub mod par;
 pub mod symmetric;
 

@@ -21,7 +21,8 @@ use std::thread::LocalKey;
 
 use rayon::prelude::*;
 
-use super::index::{add_bias, add_bias_grad, axpy, cols_of, gemm_into, gemm_raw, rows_of, Mat};
+use super::index::{add_bias, add_bias_grad, axpy};
+use super::matmul::{cols_of, gemm_into, gemm_raw, rows_of, Mat};
 use super::{Backward, Forward, KernelDtype, LinearKernel};
 
 /// `y = x·W (+ b)` for a symmetric `W` of side `n`: see the module documentation.
