@@ -4,6 +4,7 @@
 
 mod common;
 mod gradcheck;
+mod index_map;
 mod misfit;
 mod patterns;
 mod props;

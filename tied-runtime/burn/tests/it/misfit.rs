@@ -63,3 +63,16 @@ fn wrong_tensors_are_errors_too() {
         "tied: `toeplitz`: the input's last dimension must be 3, but its shape is [2, 4]"
     );
 }
+
+#[test]
+fn zeros_of_the_stored_shape() {
+    let device = device();
+    let tie = Tie::new("toeplitz", 4, 3, &[]).unwrap();
+    assert_eq!(tie.zeros::<1>(&device).unwrap().dims(), [6]);
+    let tile = Tie::new("tile", 4, 6, &[2, 3]).unwrap();
+    assert_eq!(tile.zeros::<2>(&device).unwrap().dims(), [2, 3]);
+    assert_eq!(
+        tile.zeros::<1>(&device).unwrap_err().to_string(),
+        "tied: the stored tensor must have rank 2, not 1"
+    );
+}
