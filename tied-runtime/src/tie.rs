@@ -439,7 +439,7 @@ impl<const I: usize, const O: usize> Tie<I, O> for Dense {
     const NAME: &'static str = "dense";
 
     fn index(i: usize, j: usize) -> Option<usize> {
-        Some(i * O + j)
+        tied_patterns::Map::Dense.index(I, O, i, j)
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -502,8 +502,8 @@ impl<const I: usize, const O: usize> Tie<I, O> for Rows {
     type Stored = Rank1<I>;
     const NAME: &'static str = tied_patterns::ROWS.key;
 
-    fn index(i: usize, _j: usize) -> Option<usize> {
-        Some(i)
+    fn index(i: usize, j: usize) -> Option<usize> {
+        tied_patterns::Map::Rows.index(I, O, i, j)
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -570,8 +570,8 @@ impl<const I: usize, const O: usize> Tie<I, O> for Cols {
     type Stored = Rank1<O>;
     const NAME: &'static str = tied_patterns::COLS.key;
 
-    fn index(_i: usize, j: usize) -> Option<usize> {
-        Some(j)
+    fn index(i: usize, j: usize) -> Option<usize> {
+        tied_patterns::Map::Cols.index(I, O, i, j)
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -633,8 +633,8 @@ impl<const I: usize, const O: usize> Tie<I, O> for Scalar {
     type Stored = Rank1<1>;
     const NAME: &'static str = tied_patterns::SCALAR.key;
 
-    fn index(_i: usize, _j: usize) -> Option<usize> {
-        Some(0)
+    fn index(i: usize, j: usize) -> Option<usize> {
+        tied_patterns::Map::Scalar.index(I, O, i, j)
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -712,7 +712,7 @@ impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> f
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
-        Some((i % R) * C + j % C)
+        tied_patterns::Map::Tile { r: R, c: C }.index(I, O, i, j)
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -789,7 +789,7 @@ impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> f
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
-        Some((i / (I / R)) * C + j / (O / C))
+        tied_patterns::Map::Block { r: R, c: C }.index(I, O, i, j)
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -862,7 +862,7 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Toeplitz<K> {
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
-        Some(i + O - 1 - j)
+        tied_patterns::Map::Toeplitz.index(I, O, i, j)
     }
 
     fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -898,7 +898,7 @@ impl<const I: usize, const O: usize> Tie<I, O> for Circulant {
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
-        Some((j + O - i % O) % O)
+        tied_patterns::Map::Circulant.index(I, O, i, j)
     }
 
     fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -932,7 +932,7 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Hankel<K> {
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
-        Some(i + j)
+        tied_patterns::Map::Hankel.index(I, O, i, j)
     }
 
     fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -970,9 +970,7 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Symmetric<K> 
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
-        let (a, b) = if i <= j { (i, j) } else { (j, i) };
-        // Rows 0..a of the upper triangle hold N + (N − 1) + … + (N − a + 1) values.
-        Some(a * O - a * a.saturating_sub(1) / 2 + (b - a))
+        tied_patterns::Map::Symmetric.index(I, O, i, j)
     }
 
     fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -1011,9 +1009,7 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Banded<K> {
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
-        let b = K / 2;
-        let k = (i + b).checked_sub(j)?;
-        (k < K).then_some(k)
+        tied_patterns::Map::Banded { k: K }.index(I, O, i, j)
     }
 
     fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -1052,7 +1048,7 @@ impl<const I: usize, const O: usize> Tie<I, O> for Diagonal {
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
-        (i == j).then_some(i)
+        tied_patterns::Map::Diagonal.index(I, O, i, j)
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -1116,4 +1112,69 @@ where
     // Elementwise: the broadcast `v` never reaches `matmul`; the product is a fresh contiguous
     // tensor, and its backward sums `v`'s gradient over the rows sequentially.
     x.try_mul(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tied_patterns::Geometry;
+
+    /// `P`'s dfdx `index` on I×O against the runtime-sized geometry the Burn side uses, and
+    /// against the formulas the `Tie` impls held before the maps moved to `tied_patterns`.
+    fn same_map<P: Tie<I, O>, const I: usize, const O: usize>(
+        key: &str,
+        stated: &[usize],
+        before: impl Fn(usize, usize) -> Option<usize>,
+    ) {
+        let geometry = match key {
+            "dense" => Geometry::dense(I, O),
+            _ => Geometry::new(tied_patterns::find(key).unwrap(), I, O, stated),
+        }
+        .unwrap();
+        assert_eq!(
+            geometry.stored_len(),
+            <P::Stored as ConstShape>::NUMEL,
+            "{key}"
+        );
+        for i in 0..I {
+            for j in 0..O {
+                assert_eq!(
+                    P::index(i, j),
+                    geometry.index(i, j),
+                    "{key} {I}×{O} W[{i}, {j}]"
+                );
+                assert_eq!(P::index(i, j), before(i, j), "{key} {I}×{O} W[{i}, {j}]");
+            }
+        }
+    }
+
+    #[test]
+    fn index_maps_are_the_runtime_geometries() {
+        same_map::<Dense, 3, 5>("dense", &[], |i, j| Some(i * 5 + j));
+        same_map::<Rows, 3, 5>("rows", &[], |i, _| Some(i));
+        same_map::<Cols, 5, 3>("cols", &[3], |_, j| Some(j));
+        same_map::<Scalar, 4, 2>("scalar", &[], |_, _| Some(0));
+        same_map::<Tile<3, 2>, 6, 4>("tile", &[3, 2], |i, j| Some((i % 3) * 2 + j % 2));
+        same_map::<Tile<2, 3>, 4, 9>("tile", &[2, 3], |i, j| Some((i % 2) * 3 + j % 3));
+        same_map::<Block<3, 2>, 6, 4>("block", &[3, 2], |i, j| Some((i / 2) * 2 + j / 2));
+        same_map::<Block<2, 3>, 4, 9>("block", &[2, 3], |i, j| Some((i / 2) * 3 + j / 3));
+        same_map::<Toeplitz<7>, 3, 5>("toeplitz", &[7], |i, j| Some(i + 5 - 1 - j));
+        same_map::<Toeplitz<7>, 5, 3>("toeplitz", &[], |i, j| Some(i + 3 - 1 - j));
+        same_map::<Hankel<7>, 5, 3>("hankel", &[7], |i, j| Some(i + j));
+        same_map::<Circulant, 5, 5>("circulant", &[], |i, j| Some((j + 5 - i % 5) % 5));
+        same_map::<Symmetric<15>, 5, 5>("symmetric", &[15], |i, j| {
+            let (a, b) = if i <= j { (i, j) } else { (j, i) };
+            Some(a * 5 - a * a.saturating_sub(1) / 2 + (b - a))
+        });
+        for_band::<5, 7>();
+        same_map::<Banded<1>, 4, 4>("banded", &[1], |i, j| (i == j).then_some(0));
+        same_map::<Diagonal, 4, 4>("diagonal", &[], |i, j| (i == j).then_some(i));
+    }
+
+    fn for_band<const I: usize, const O: usize>() {
+        same_map::<Banded<3>, I, O>("banded", &[3], |i, j| {
+            let k = (i + 1).checked_sub(j)?;
+            (k < 3).then_some(k)
+        });
+    }
 }

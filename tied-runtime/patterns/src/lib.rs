@@ -6,14 +6,19 @@
 //! `Tie` impls assert their stored size with [`Pattern::assert_fits`] at compile time, and the macro
 //! parses, validates, suggests and reports from [`PATTERNS`]. Adding a pattern is its `Tie` impl,
 //! one row here, and its tests.
+//!
+//! Each pattern's index map lives here too, with runtime sizes ([`Map::index`], checked as a
+//! [`Geometry`]): the dfdx `Tie::index` impls and the Burn lowerings (`tied-burn`) both call it.
 #![no_std]
 #![forbid(unsafe_code)]
 
 #[cfg(test)]
 extern crate std;
 
+mod geometry;
 mod message;
 
+pub use geometry::{Geometry, Map, Misfit};
 pub use message::Message;
 
 /// What follows a pattern's key in `#[tied(..)]`.
@@ -458,4 +463,111 @@ mod tests {
     }
 
     const _: () = TOEPLITZ.assert_fits(4, 3, &[6]);
+
+    /// Every built-in on `i`×`o` with the sizes the shape gives, or `None` where it does not fit.
+    fn geometries(i: usize, o: usize) -> std::vec::Vec<Geometry> {
+        let mut all = std::vec![Geometry::dense(i, o).unwrap()];
+        for p in PATTERNS {
+            let stated: std::vec::Vec<usize> = match p.rule {
+                Rule::Exact(_) => std::vec![],
+                Rule::Band => std::vec![3],
+                Rule::Divides => {
+                    let r = (1..=i)
+                        .rev()
+                        .find(|r| i.is_multiple_of(*r) && *r < i)
+                        .unwrap_or(1);
+                    let c = (1..=o)
+                        .rev()
+                        .find(|c| o.is_multiple_of(*c) && *c < o)
+                        .unwrap_or(1);
+                    std::vec![r, c]
+                }
+            };
+            if let Ok(g) = Geometry::new(p, i, o, &stated) {
+                all.push(g);
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_map_stays_in_range_and_uses_every_stored_value() {
+        for (i, o) in [(1, 1), (2, 3), (4, 4), (5, 5), (6, 4), (3, 7), (8, 8)] {
+            for g in geometries(i, o) {
+                let mut used = std::vec![false; g.stored_len()];
+                for a in 0..i {
+                    for b in 0..o {
+                        if let Some(k) = g.index(a, b) {
+                            assert!(k < g.stored_len(), "{g:?} W[{a}, {b}] = {k}");
+                            used[k] = true;
+                        }
+                    }
+                }
+                assert!(
+                    used.iter().all(|u| *u),
+                    "{g:?} leaves a stored value unused"
+                );
+                let [r, c] = g.stored_shape();
+                assert_eq!(r * c, g.stored_len(), "{g:?}");
+                assert_eq!(g.index(i, 0), None);
+            }
+        }
+    }
+
+    #[test]
+    fn maps_by_hand() {
+        let g = Geometry::new(&TOEPLITZ, 3, 2, &[]).unwrap();
+        assert_eq!(
+            (g.stored_len(), g.index(0, 0), g.index(0, 1), g.index(2, 0)),
+            (4, Some(1), Some(0), Some(3))
+        );
+        let g = Geometry::new(&SYMMETRIC, 3, 3, &[6]).unwrap();
+        let rows: std::vec::Vec<_> = (0..3)
+            .map(|i| [0, 1, 2].map(|j| g.index(i, j).unwrap()))
+            .collect();
+        assert_eq!(rows, [[0, 1, 2], [1, 3, 4], [2, 4, 5]]);
+        let g = Geometry::new(&BANDED, 4, 3, &[3]).unwrap();
+        assert_eq!(
+            (g.index(0, 0), g.index(1, 0), g.index(0, 1), g.index(3, 0)),
+            (Some(1), Some(2), Some(0), None)
+        );
+        let g = Geometry::new(&CIRCULANT, 3, 3, &[]).unwrap();
+        assert_eq!((g.index(1, 0), g.index(0, 2)), (Some(2), Some(2)));
+        let g = Geometry::new(&TILE, 4, 6, &[2, 3]).unwrap();
+        assert_eq!((g.stored_shape(), g.index(3, 4)), ([2, 3], Some(4)));
+        let g = Geometry::new(&BLOCK, 4, 6, &[2, 3]).unwrap();
+        assert_eq!(g.index(3, 4), Some(5));
+        assert_eq!(g.key(), "block");
+        assert_eq!(Geometry::dense(2, 3).unwrap().index(1, 2), Some(5));
+    }
+
+    #[test]
+    fn misfits_say_the_rule_and_the_numbers() {
+        let m = Geometry::new(&TOEPLITZ, 4, 3, &[5]).unwrap_err();
+        assert_eq!(
+            m.message().as_str(),
+            "tied: `toeplitz` on a 4×3 weight: it stores one value per diagonal, I + O − 1 = 6 \
+             values, but the stated size is 5"
+        );
+        let m = Geometry::new(&TILE, 4, 6, &[3, 2]).unwrap_err();
+        assert_eq!(
+            m.message().as_str(),
+            "tied: `tile` on a 4×6 weight: R = 3 must divide the inputs 4 (and not be 0)"
+        );
+        let m = Geometry::new(&TILE, 4, 6, &[2]).unwrap_err();
+        assert_eq!(
+            m.message().as_str(),
+            "tied: `tile` takes two sizes, R and C (the stored block's shape), but 1 was stated"
+        );
+        let m = Geometry::new(&ROWS, 0, 6, &[]).unwrap_err();
+        assert!(
+            m.message().as_str().contains("0×6"),
+            "{}",
+            m.message().as_str()
+        );
+        assert!(Geometry::new(&CIRCULANT, 3, 4, &[]).is_err());
+        assert!(Geometry::new(&BANDED, 4, 4, &[]).is_err());
+        assert!(Geometry::dense(usize::MAX, 2).is_err());
+        assert!(Geometry::new(&SYMMETRIC, usize::MAX, usize::MAX, &[]).is_err());
+    }
 }

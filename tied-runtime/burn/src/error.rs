@@ -1,0 +1,133 @@
+//! What can go wrong, in words with the numbers: never a panic on a size a user chose.
+
+use std::fmt;
+use std::string::String;
+use std::vec::Vec;
+
+use tied_patterns::Misfit;
+
+/// Why a tied weight cannot be described or applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The stated sizes break the pattern's rule: the same sentence as the dfdx runtime's
+    /// compile-time check and the macro's.
+    Misfit(Misfit),
+    /// The key names no built-in pattern.
+    UnknownPattern {
+        /// The key given.
+        key: String,
+    },
+    /// The stored tensor's shape is not the pattern's.
+    StoredShape {
+        /// The pattern's key.
+        key: &'static str,
+        /// The shape it stores.
+        want: Vec<usize>,
+        /// The shape given.
+        got: Vec<usize>,
+    },
+    /// The input's last dimension is not the weight's input side.
+    InputShape {
+        /// The pattern's key.
+        key: &'static str,
+        /// The features the weight takes (`I`, or `O` for the transpose).
+        want: usize,
+        /// The input's shape.
+        got: Vec<usize>,
+    },
+    /// A tensor of the wrong rank: an input of rank 0, or a lookup whose output rank is not the
+    /// ids' plus one.
+    Rank {
+        /// What was wrong, in words.
+        what: &'static str,
+        /// The rank wanted.
+        want: usize,
+        /// The rank given.
+        got: usize,
+    },
+    /// An index map points past the stored values.
+    OutOfRange {
+        /// The entry of `W`.
+        i: usize,
+        /// The entry of `W`.
+        j: usize,
+        /// The position the map gave.
+        index: usize,
+        /// How many values are stored.
+        stored: usize,
+    },
+    /// An index map never uses a stored value: it would be a parameter without a gradient.
+    Unused {
+        /// The unused stored value.
+        index: usize,
+        /// How many values are stored.
+        stored: usize,
+    },
+    /// An index map on no stored values, or on a weight without entries.
+    Empty {
+        /// The weight's inputs.
+        inputs: usize,
+        /// The weight's outputs.
+        outputs: usize,
+        /// How many values are stored.
+        stored: usize,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Misfit(misfit) => f.write_str(misfit.message().as_str()),
+            Error::UnknownPattern { key } => {
+                write!(f, "tied: `{key}` is not a built-in pattern (")?;
+                for p in tied_patterns::PATTERNS {
+                    write!(f, "{}, ", p.key)?;
+                }
+                f.write_str("or dense for no tie)")
+            }
+            Error::StoredShape { key, want, got } => write!(
+                f,
+                "tied: `{key}` stores a tensor of shape {want:?}, but the stored tensor is {got:?}"
+            ),
+            Error::InputShape { key, want, got } => write!(
+                f,
+                "tied: `{key}`: the input's last dimension must be {want}, but its shape is {got:?}"
+            ),
+            Error::Rank { what, want, got } => {
+                write!(f, "tied: {what} must have rank {want}, not {got}")
+            }
+            Error::OutOfRange {
+                i,
+                j,
+                index,
+                stored,
+            } => write!(
+                f,
+                "tied: the index map sends W[{i}, {j}] to stored value {index}, but only {stored} \
+                 values are stored (0..{stored})"
+            ),
+            Error::Unused { index, stored } => write!(
+                f,
+                "tied: the index map never uses stored value {index} of {stored}: it would be a \
+                 parameter without a gradient"
+            ),
+            Error::Empty {
+                inputs,
+                outputs,
+                stored,
+            } => write!(
+                f,
+                "tied: an index map on a {inputs}×{outputs} weight with {stored} stored values: \
+                 a tied weight needs at least one entry and one stored value"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Misfit> for Error {
+    fn from(misfit: Misfit) -> Self {
+        Error::Misfit(misfit)
+    }
+}

@@ -1,0 +1,48 @@
+//! The Burn runtime of [`tied`](https://docs.rs/tied): every built-in tie pattern lowered onto
+//! Burn's own differentiable ops, with runtime sizes.
+//!
+//! A [`Tie`] is a pattern on an I×O weight (`y = x·W`), its sizes checked by the same rules and
+//! in the same words as the dfdx runtime and the macro ([`tied_patterns`]). Given the stored
+//! values (one tensor, a `Param`'s value) it computes `x·W` ([`Tie::forward`]), `x·Wᵀ` for a
+//! weight declared `transpose_of` it ([`Tie::forward_transposed`]), rows of `W` by id
+//! ([`Tie::lookup`]) and `W` itself ([`Tie::effective`]).
+//!
+//! # Lowerings
+//!
+//! | pattern | lowering | cost for n rows |
+//! |---|---|---|
+//! | no tie | `x.matmul(W)` | n·I·O |
+//! | `rows`, `cols`, `scalar` | a row sum or one `x·w`, times or spread over the outputs | n·(I + O) |
+//! | `tile(R, C)`, `block(R, C)` | fold `x` into R sums, R×C `matmul`, repeat or spread | n·(I + R·C + O) |
+//! | `toeplitz`, `circulant`, `hankel` | one `conv1d`: the stored values as the signal, the rows of `x` as the filters | n·I·O, I·O scratch |
+//! | `banded = K` | one `conv1d` of `x` with the K stored diagonals | n·O·K |
+//! | `diagonal` | `x * v` | n·N |
+//! | `symmetric` | `W` gathered by an `Int` table (`select`), then `matmul` | n·I·O, I·O |
+//!
+//! No lowering builds an I×O tensor except no tie, `symmetric` and the correlation's scratch.
+//! Each transpose is the same lowering on the transposed structure (`rows`ᵀ is `cols`, a
+//! Toeplitz transpose reads its input backwards, ...).
+//!
+//! Why no FFT: Burn 0.22's `rfft`/`irfft` (in `burn-signal`, behind `burn`'s `signal` feature)
+//! are differentiable under autodiff, but they are a backend extension with kernels for flex,
+//! CubeCL and LibTorch only, and take power-of-two lengths. The lowerings here use core ops that
+//! every backend has; an FFT form (pad to the next power of two, O(n·N log N)) is the natural
+//! opt-in for large Toeplitz and circulant weights.
+//!
+//! Gradients are Burn's: a stored value's gradient is the sum over all its copies in `W`
+//! (`select`'s backward adds repeated indices; `expand` and `repeat_dim` sum back).
+//!
+//! Patterns of your own: an [`IndexMap`] and its [`GatherTable`].
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod error;
+mod gather;
+mod lower;
+mod tie;
+
+pub use error::Error;
+pub use gather::{FnMap, GatherTable, IndexMap};
+pub use tie::{Lowering, Tie};
+/// The backend-free pattern core: the table, geometries and their messages.
+pub use tied_patterns;

@@ -1,0 +1,144 @@
+//! The structure-aware lowerings of `x·W` and `x·Wᵀ` on 2-D inputs (n×I, n×O), with Burn's own
+//! differentiable ops only, so they run, and train, on every Burn backend.
+//!
+//! Stored values arrive flat (`v`, a vector) or as their matrix (`V`, R×C for `tile` and `block`,
+//! I×O for no tie).
+
+use burn::tensor::module::conv1d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::Tensor;
+
+/// `y = x·W` for `W[i, j] = w[i]`: one dot product per row, `x·w` (n×1), spread over the `o`
+/// outputs. O(n·(I + O)), no I×O tensor.
+pub(crate) fn rows(x: Tensor<2>, w: Tensor<1>, o: usize) -> Tensor<2> {
+    let [n, i] = x.dims();
+    x.matmul(w.reshape([i, 1])).expand([n, o])
+}
+
+/// `y = x·W` for `W[i, j] = w[j]`: each row's sum times `w`. O(n·(I + O)).
+pub(crate) fn cols(x: Tensor<2>, w: Tensor<1>) -> Tensor<2> {
+    let o = w.dims()[0];
+    x.sum_dim(1).mul(w.reshape([1, o]))
+}
+
+/// `y = x·W` for `W[i, j] = w`: each row's sum times `w`, spread over the `o` outputs.
+pub(crate) fn scalar(x: Tensor<2>, w: Tensor<1>, o: usize) -> Tensor<2> {
+    let n = x.dims()[0];
+    x.sum_dim(1).mul(w.reshape([1, 1])).expand([n, o])
+}
+
+/// `y = x·W` for `W[i, j] = V[i mod R, j mod C]`: fold `x` into its `R` chunk sums, multiply by
+/// `V` (R×C), repeat the `C` results over the `o` outputs. O(n·(I + R·C + O)).
+pub(crate) fn tile(x: Tensor<2>, v: Tensor<2>, o: usize) -> Tensor<2> {
+    let [n, i] = x.dims();
+    let [r, c] = v.dims();
+    let folded: Tensor<2> = x.reshape([n, i / r, r]).sum_dim(1).reshape([n, r]);
+    folded.matmul(v).repeat_dim(1, o / c)
+}
+
+/// `y = x·W` for `W[i, j] = V[i / (I/R), j / (O/C)]`: sum each block of `I/R` inputs, multiply
+/// by `V` (R×C), spread each of the `C` results over its `O/C` outputs. O(n·(I + R·C + O)).
+pub(crate) fn block(x: Tensor<2>, v: Tensor<2>, o: usize) -> Tensor<2> {
+    let [n, i] = x.dims();
+    let [r, c] = v.dims();
+    let sums: Tensor<2> = x.reshape([n, r, i / r]).sum_dim(2).reshape([n, r]);
+    sums.matmul(v)
+        .reshape([n, c, 1])
+        .expand([n, c, o / c])
+        .reshape([n, o])
+}
+
+/// `y = x·diag(v)`: one elementwise product, O(n·N).
+pub(crate) fn diagonal(x: Tensor<2>, v: Tensor<1>) -> Tensor<2> {
+    let n = v.dims()[0];
+    x.mul(v.reshape([1, n]))
+}
+
+/// `y[r, j] = Σ_i x[r, i]·v[i + j]` for `j < o` (a Hankel product, `v` of length `I + o − 1`):
+/// the correlation of the signal `v` with each row of `x`, as one `conv1d` whose input is `v`
+/// (batch 1, one channel) and whose `n` filters are the rows of `x`.
+///
+/// Why this orientation: the output is 1×n×o from an input of one channel, so an im2col backend
+/// (Burn's flex, tiled) unfolds the signal once, I·O values, the size of `W` itself, and the
+/// work is the n·I·O of a dense product. The other orientation (the batch as the input, `v` as
+/// one filter of length `I + O − 1`) unfolds n·O·(I + O − 1) values: 8.6 GB at N = 4096, B = 64.
+pub(crate) fn hankel(x: Tensor<2>, v: Tensor<1>, o: usize) -> Tensor<2> {
+    let [n, i] = x.dims();
+    let k = v.dims()[0];
+    debug_assert_eq!(k + 1, i + o);
+    let y = conv1d(
+        v.reshape([1, 1, k]),
+        x.reshape([n, 1, i]),
+        None,
+        ConvOptions::new([1], [0], [1], 1),
+    );
+    y.reshape([n, o])
+}
+
+/// `y = x·W` for `W[i, j] = v[i − j + O − 1]` (Toeplitz, `v` of length `I + o − 1`): the Hankel
+/// product with the outputs read backwards.
+pub(crate) fn toeplitz(x: Tensor<2>, v: Tensor<1>, o: usize) -> Tensor<2> {
+    hankel(x, v, o).flip([1])
+}
+
+/// `y = x·Wᵀ` for the Toeplitz `W` (I×O, `x` n×O): `Wᵀ[a, b] = v[b + O − 1 − a]`, the Hankel
+/// product of `x` read backwards.
+pub(crate) fn toeplitz_transposed(x: Tensor<2>, v: Tensor<1>, i: usize) -> Tensor<2> {
+    hankel(x.flip([1]), v, i)
+}
+
+/// The circulant's values unrolled for a Hankel product: `u[m] = v[(m + 1) mod N]`,
+/// `m < 2N − 1`, that is `v[1..] ++ v`.
+fn unrolled(v: Tensor<1>) -> Tensor<1> {
+    let n = v.dims()[0];
+    if n == 1 {
+        return v;
+    }
+    Tensor::cat(vec![v.clone().narrow(0, 1, n - 1), v], 0)
+}
+
+/// `y = x·W` for `W[i, j] = v[(j − i) mod N]`: with `i' = N − 1 − i`, `W[i, j] = u[i' + j]`, so
+/// the Hankel product of `x` read backwards with the unrolled values.
+pub(crate) fn circulant(x: Tensor<2>, v: Tensor<1>) -> Tensor<2> {
+    let n = v.dims()[0];
+    hankel(x.flip([1]), unrolled(v), n)
+}
+
+/// `y = x·Wᵀ` for the circulant `W`: `Wᵀ[a, b] = v[(a − b) mod N] = u[a + (N − 1 − b)]`, the
+/// Hankel product with the outputs read backwards.
+pub(crate) fn circulant_transposed(x: Tensor<2>, v: Tensor<1>) -> Tensor<2> {
+    let n = v.dims()[0];
+    hankel(x, unrolled(v), n).flip([1])
+}
+
+/// `y = x·W` for the band `W[i, j] = v[i − j + b]` (`|i − j| ≤ b`, `K = 2b + 1` values, I×o):
+/// a `conv1d` of `x` (n signals, one channel) with the one filter `v`, after `b` zeros on the
+/// left and as many on the right as make `o` outputs. The unfolded input is n·o·K values, K
+/// being small.
+pub(crate) fn banded(x: Tensor<2>, v: Tensor<1>, o: usize) -> Tensor<2> {
+    let [n, i] = x.dims();
+    let k = v.dims()[0];
+    let b = k / 2;
+    // Inputs past `o − 1 + b` meet no output.
+    let kept = i.min(o + b);
+    let x = if kept < i { x.narrow(1, 0, kept) } else { x };
+    let right = o + b - kept;
+    let (device, dtype) = (x.device(), x.dtype());
+    let mut parts = Vec::with_capacity(3);
+    if b > 0 {
+        parts.push(Tensor::zeros([n, b], (&device, dtype)));
+    }
+    parts.push(x);
+    if right > 0 {
+        parts.push(Tensor::zeros([n, right], (&device, dtype)));
+    }
+    let padded = Tensor::cat(parts, 1);
+    let len = o + k - 1;
+    conv1d(
+        padded.reshape([n, 1, len]),
+        v.reshape([1, 1, k]),
+        None,
+        ConvOptions::new([1], [0], [1], 1),
+    )
+    .reshape([n, o])
+}

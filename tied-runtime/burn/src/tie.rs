@@ -1,0 +1,428 @@
+//! [`Tie`]: a pattern on an I×O weight, checked, with its lowerings.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use tied_patterns::{Geometry, Map, Pattern};
+
+use crate::gather::GatherTable;
+use crate::{lower, Error};
+
+/// How a pattern's `x·W` runs on Burn (see each pattern's lowering in the crate docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lowering {
+    /// `x·W` with the stored I×O weight (no tie).
+    Dense,
+    /// Sums, a small `matmul` and broadcasts: `rows`, `cols`, `scalar`, `tile`, `block`; never an
+    /// I×O tensor.
+    Broadcast,
+    /// One `conv1d` with the rows of `x` as filters over the stored values: `toeplitz`,
+    /// `circulant`, `hankel`.
+    Correlation,
+    /// One `conv1d` of `x` with the stored diagonals as the filter: `banded`.
+    Band,
+    /// One elementwise product: `diagonal`.
+    Elementwise,
+    /// `W` gathered from the stored values by an `Int` index table, then `matmul`: `symmetric`.
+    Gather,
+}
+
+/// A built-in pattern (or no tie) on a weight of `I` inputs × `O` outputs (`y = x·W`), with its
+/// sizes checked, and its lowerings onto Burn.
+///
+/// The stored values are one tensor, of the shape [`Tie::stored_shape`]: `[R, C]` for `tile`
+/// and `block`, `[I, O]` for no tie (as Burn's `Linear` stores its weight), `[len]` otherwise.
+/// The lowerings take it by value, as a `Param`'s `val()`; on an autodiff device its gradient is
+/// the sum over every copy of each stored value in `W`.
+///
+/// Every method that takes tensors has a `try_` form returning [`Error`] on a shape that does not
+/// fit; the plain form panics with the same message, as Burn's own modules do on a wrong shape.
+#[derive(Debug, Clone)]
+pub struct Tie {
+    geometry: Geometry,
+    /// `symmetric`'s index table (and every pattern's, for [`Tie::lookup`]), built on first use on
+    /// a device and shared by clones.
+    table: Arc<Mutex<Option<GatherTable>>>,
+}
+
+impl PartialEq for Tie {
+    fn eq(&self, other: &Self) -> bool {
+        self.geometry == other.geometry
+    }
+}
+
+impl Tie {
+    /// The built-in pattern `key` (`"rows"`, `"toeplitz"`, ..., or `"dense"` for no tie) on an
+    /// `inputs`×`outputs` weight, with `stated` sizes as in the attribute: `&[]`, `&[K]` or
+    /// `&[R, C]`. A size the shape gives may be left out; `tile` and `block` need `R, C` and
+    /// `banded` its `K`.
+    pub fn new(key: &str, inputs: usize, outputs: usize, stated: &[usize]) -> Result<Tie, Error> {
+        if key == "dense" {
+            if !stated.is_empty() {
+                return Err(Error::UnknownPattern {
+                    key: format!("dense{stated:?}"),
+                });
+            }
+            return Tie::dense(inputs, outputs);
+        }
+        match tied_patterns::find(key) {
+            Some(pattern) => Tie::of(pattern, inputs, outputs, stated),
+            None => Err(Error::UnknownPattern { key: key.into() }),
+        }
+    }
+
+    /// `pattern` (a row of [`tied_patterns::PATTERNS`]) on an `inputs`×`outputs` weight.
+    pub fn of(
+        pattern: &'static Pattern,
+        inputs: usize,
+        outputs: usize,
+        stated: &[usize],
+    ) -> Result<Tie, Error> {
+        Ok(Tie::from_geometry(Geometry::new(
+            pattern, inputs, outputs, stated,
+        )?))
+    }
+
+    /// No tie: every entry its own parameter, stored `[inputs, outputs]`.
+    pub fn dense(inputs: usize, outputs: usize) -> Result<Tie, Error> {
+        Ok(Tie::from_geometry(Geometry::dense(inputs, outputs)?))
+    }
+
+    /// A geometry already checked.
+    pub fn from_geometry(geometry: Geometry) -> Tie {
+        Tie {
+            geometry,
+            table: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The pattern's map and sizes.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// The pattern's key, `"dense"` for no tie.
+    pub fn key(&self) -> &'static str {
+        self.geometry.key()
+    }
+
+    /// `I`.
+    pub fn inputs(&self) -> usize {
+        self.geometry.inputs()
+    }
+
+    /// `O`.
+    pub fn outputs(&self) -> usize {
+        self.geometry.outputs()
+    }
+
+    /// How many values are stored.
+    pub fn stored_len(&self) -> usize {
+        self.geometry.stored_len()
+    }
+
+    /// The stored tensor's shape: `[R, C]`, `[I, O]` or `[len]`.
+    pub fn stored_shape(&self) -> Vec<usize> {
+        if self.geometry.stores_matrix() {
+            self.geometry.stored_shape().to_vec()
+        } else {
+            vec![self.geometry.stored_len()]
+        }
+    }
+
+    /// The stored position of `W[i, j]`, `None` for a structural zero.
+    pub fn index(&self, i: usize, j: usize) -> Option<usize> {
+        self.geometry.index(i, j)
+    }
+
+    /// How `x·W` runs.
+    pub fn lowering(&self) -> Lowering {
+        match self.geometry.map() {
+            Map::Dense => Lowering::Dense,
+            Map::Rows | Map::Cols | Map::Scalar | Map::Tile { .. } | Map::Block { .. } => {
+                Lowering::Broadcast
+            }
+            Map::Toeplitz | Map::Circulant | Map::Hankel => Lowering::Correlation,
+            Map::Banded { .. } => Lowering::Band,
+            Map::Diagonal => Lowering::Elementwise,
+            Map::Symmetric => Lowering::Gather,
+        }
+    }
+
+    /// Zeros of the stored shape on `device` (a placeholder to load into, or to fill).
+    pub fn zeros<const S: usize>(&self, device: &Device) -> Result<Tensor<S>, Error> {
+        let shape = self.stored_shape();
+        if shape.len() != S {
+            return Err(Error::Rank {
+                what: "the stored tensor",
+                want: shape.len(),
+                got: S,
+            });
+        }
+        Ok(Tensor::<1>::zeros([self.stored_len()], device).reshape(self.stored_dims::<S>()))
+    }
+
+    fn stored_dims<const S: usize>(&self) -> [usize; S] {
+        let shape = self.stored_shape();
+        let mut dims = [1; S];
+        for (d, s) in dims.iter_mut().zip(shape) {
+            *d = s;
+        }
+        dims
+    }
+
+    /// Checks that `stored` has the stored shape.
+    pub fn check_stored<const S: usize>(&self, stored: &Tensor<S>) -> Result<(), Error> {
+        let got = stored.dims().to_vec();
+        if got == self.stored_shape() {
+            Ok(())
+        } else {
+            Err(Error::StoredShape {
+                key: self.key(),
+                want: self.stored_shape(),
+                got,
+            })
+        }
+    }
+
+    /// `y = x·W` for `x` of shape `[.., I]` (any rank from 1), `y` `[.., O]`.
+    pub fn try_forward<const D: usize, const S: usize>(
+        &self,
+        x: Tensor<D>,
+        stored: Tensor<S>,
+    ) -> Result<Tensor<D>, Error> {
+        self.check_stored(&stored)?;
+        let (x2, dims) = self.flatten(x, self.inputs())?;
+        let y = self.forward_2d(x2, stored);
+        Ok(unflatten(y, dims, self.outputs()))
+    }
+
+    /// [`Tie::try_forward`], panicking with its message on a shape that does not fit.
+    #[track_caller]
+    pub fn forward<const D: usize, const S: usize>(
+        &self,
+        x: Tensor<D>,
+        stored: Tensor<S>,
+    ) -> Tensor<D> {
+        self.try_forward(x, stored)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `y = x·Wᵀ` for `x` of shape `[.., O]`, `y` `[.., I]`: the lowering of a weight declared
+    /// `transpose_of` this one (a tied decoder, a language model's head tied to its embedding),
+    /// on the same stored values.
+    pub fn try_forward_transposed<const D: usize, const S: usize>(
+        &self,
+        x: Tensor<D>,
+        stored: Tensor<S>,
+    ) -> Result<Tensor<D>, Error> {
+        self.check_stored(&stored)?;
+        let (x2, dims) = self.flatten(x, self.outputs())?;
+        let y = self.forward_transposed_2d(x2, stored);
+        Ok(unflatten(y, dims, self.inputs()))
+    }
+
+    /// [`Tie::try_forward_transposed`], panicking with its message on a shape that does not fit.
+    #[track_caller]
+    pub fn forward_transposed<const D: usize, const S: usize>(
+        &self,
+        x: Tensor<D>,
+        stored: Tensor<S>,
+    ) -> Tensor<D> {
+        self.try_forward_transposed(x, stored)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The effective weight `W`, I×O, materialized (for inspection and export), differentiable:
+    /// the stored tensor for no tie, the gathered `W` for `symmetric`, and otherwise the
+    /// pattern's own lowering applied to the identity (`W = 1·W`).
+    pub fn try_effective<const S: usize>(&self, stored: Tensor<S>) -> Result<Tensor<2>, Error> {
+        self.check_stored(&stored)?;
+        let (i, o) = (self.inputs(), self.outputs());
+        Ok(match self.lowering() {
+            Lowering::Dense => stored.reshape([i, o]),
+            Lowering::Gather => {
+                let table = self.table(&stored.device());
+                table.effective(stored.reshape([self.stored_len()]))
+            }
+            _ => {
+                let (device, dtype) = (stored.device(), stored.dtype());
+                let mut eye = vec![0.0f32; i * i];
+                for k in 0..i {
+                    eye[k * i + k] = 1.0;
+                }
+                let eye = Tensor::from_data(TensorData::new(eye, [i, i]), (&device, dtype));
+                self.forward_2d(eye, stored)
+            }
+        })
+    }
+
+    /// [`Tie::try_effective`], panicking with its message on a stored shape that does not fit.
+    #[track_caller]
+    pub fn effective<const S: usize>(&self, stored: Tensor<S>) -> Tensor<2> {
+        self.try_effective(stored).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Rows `ids` of `W` (`ids` of any shape, each below `I`): shape `ids.dims() ++ [O]`, so
+    /// `D2 = D + 1`. An embedding whose table is `W`; with [`Tie::forward_transposed`] on the same
+    /// stored values, the language-model head tied to it.
+    ///
+    /// Ids are not range-checked on the host (that would read them back from the device): an id
+    /// of `I` or more is what Burn's `select` makes of it on the backend.
+    pub fn try_lookup<const D: usize, const D2: usize, const S: usize>(
+        &self,
+        ids: Tensor<D, Int>,
+        stored: Tensor<S>,
+    ) -> Result<Tensor<D2>, Error> {
+        self.check_stored(&stored)?;
+        if D2 != D + 1 {
+            return Err(Error::Rank {
+                what: "a lookup's output",
+                want: D + 1,
+                got: D2,
+            });
+        }
+        let id_dims = ids.dims();
+        let m: usize = id_dims.iter().product();
+        let ids: Tensor<1, Int> = ids.reshape([m]);
+        let (i, o) = (self.inputs(), self.outputs());
+        let rows: Tensor<2> = match self.geometry.map() {
+            Map::Dense => stored.reshape([i, o]).select(0, ids),
+            Map::Rows => stored
+                .reshape([i])
+                .select(0, ids)
+                .reshape([m, 1])
+                .expand([m, o]),
+            Map::Cols => stored.reshape([1, o]).expand([m, o]),
+            Map::Scalar => stored.reshape([1, 1]).expand([m, o]),
+            Map::Tile { r, c } => stored
+                .reshape([r, c])
+                .select(0, ids.remainder_scalar(r as i64))
+                .repeat_dim(1, o / c),
+            Map::Block { r, c } => stored
+                .reshape([r, c])
+                .select(0, ids.div_scalar((i / r) as i64))
+                .reshape([m, c, 1])
+                .expand([m, c, o / c])
+                .reshape([m, o]),
+            _ => {
+                let table = self.table(&stored.device());
+                table.lookup(ids, stored.reshape([self.stored_len()]))
+            }
+        };
+        let mut dims = [0; D2];
+        dims[..D].copy_from_slice(&id_dims);
+        dims[D] = o;
+        Ok(rows.reshape(dims))
+    }
+
+    /// [`Tie::try_lookup`], panicking with its message on a shape that does not fit.
+    #[track_caller]
+    pub fn lookup<const D: usize, const D2: usize, const S: usize>(
+        &self,
+        ids: Tensor<D, Int>,
+        stored: Tensor<S>,
+    ) -> Tensor<D2> {
+        self.try_lookup(ids, stored)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The index table on `device`, built on first use there.
+    fn table(&self, device: &Device) -> GatherTable {
+        let mut cached = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*cached {
+            Some(table) if table.device() == *device => table.clone(),
+            _ => {
+                let table = GatherTable::new(&self.geometry, self.inputs(), self.outputs(), device)
+                    // A checked geometry maps in range and uses every value (tied-patterns' tests).
+                    .expect("a built-in pattern's index map is valid");
+                *cached = Some(table.clone());
+                table
+            }
+        }
+    }
+
+    /// `x` as n×`features`, and the leading dims to restore.
+    fn flatten<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        features: usize,
+    ) -> Result<(Tensor<2>, [usize; D]), Error> {
+        if D == 0 {
+            return Err(Error::Rank {
+                what: "an input",
+                want: 1,
+                got: 0,
+            });
+        }
+        let dims = x.dims();
+        if dims[D - 1] != features {
+            return Err(Error::InputShape {
+                key: self.key(),
+                want: features,
+                got: dims.to_vec(),
+            });
+        }
+        let n = dims[..D - 1].iter().product();
+        Ok((x.reshape([n, features]), dims))
+    }
+
+    /// `x·W` on n×I.
+    fn forward_2d<const S: usize>(&self, x: Tensor<2>, stored: Tensor<S>) -> Tensor<2> {
+        let (i, o) = (self.inputs(), self.outputs());
+        let n = x.dims()[0];
+        if n == 0 {
+            return Tensor::zeros([0, o], (&x.device(), x.dtype()));
+        }
+        let len = self.stored_len();
+        match self.geometry.map() {
+            Map::Dense => x.matmul(stored.reshape([i, o])),
+            Map::Rows => lower::rows(x, stored.reshape([len]), o),
+            Map::Cols => lower::cols(x, stored.reshape([len])),
+            Map::Scalar => lower::scalar(x, stored.reshape([len]), o),
+            Map::Tile { r, c } => lower::tile(x, stored.reshape([r, c]), o),
+            Map::Block { r, c } => lower::block(x, stored.reshape([r, c]), o),
+            Map::Toeplitz => lower::toeplitz(x, stored.reshape([len]), o),
+            Map::Circulant => lower::circulant(x, stored.reshape([len])),
+            Map::Hankel => lower::hankel(x, stored.reshape([len]), o),
+            Map::Banded { .. } => lower::banded(x, stored.reshape([len]), o),
+            Map::Diagonal => lower::diagonal(x, stored.reshape([len])),
+            Map::Symmetric => self.table(&x.device()).forward(x, stored.reshape([len])),
+        }
+    }
+
+    /// `x·Wᵀ` on n×O.
+    fn forward_transposed_2d<const S: usize>(&self, x: Tensor<2>, stored: Tensor<S>) -> Tensor<2> {
+        let (i, o) = (self.inputs(), self.outputs());
+        let n = x.dims()[0];
+        if n == 0 {
+            return Tensor::zeros([0, i], (&x.device(), x.dtype()));
+        }
+        let len = self.stored_len();
+        match self.geometry.map() {
+            Map::Dense => x.matmul(stored.reshape([i, o]).transpose()),
+            // Wᵀ[j, i] = w[i]: a cols tie of the transposed shape, and the other way round.
+            Map::Rows => lower::cols(x, stored.reshape([len])),
+            Map::Cols => lower::rows(x, stored.reshape([len]), i),
+            Map::Scalar => lower::scalar(x, stored.reshape([len]), i),
+            // Wᵀ tiles (or blocks) Vᵀ.
+            Map::Tile { r, c } => lower::tile(x, stored.reshape([r, c]).transpose(), i),
+            Map::Block { r, c } => lower::block(x, stored.reshape([r, c]).transpose(), i),
+            Map::Toeplitz => lower::toeplitz_transposed(x, stored.reshape([len]), i),
+            Map::Circulant => lower::circulant_transposed(x, stored.reshape([len])),
+            // Wᵀ[j, i] = v[i + j]: Hankel again, of the transposed shape.
+            Map::Hankel => lower::hankel(x, stored.reshape([len]), i),
+            // Wᵀ[j, i] = v[i − j + b] = v'[j − i + b] with v' = v read backwards: a band again.
+            Map::Banded { .. } => lower::banded(x, stored.reshape([len]).flip([0]), i),
+            // Wᵀ = W.
+            Map::Diagonal => lower::diagonal(x, stored.reshape([len])),
+            Map::Symmetric => self.table(&x.device()).forward(x, stored.reshape([len])),
+        }
+    }
+}
+
+/// `y` (n×`features`) back to the input's leading dims.
+fn unflatten<const D: usize>(y: Tensor<2>, mut dims: [usize; D], features: usize) -> Tensor<D> {
+    dims[D - 1] = features;
+    y.reshape(dims)
+}
