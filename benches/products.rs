@@ -15,13 +15,13 @@
 //! `matmul` and broadcast bias adds, which is what these layers ran before), measured in the same
 //! run. The autoencoder also has `untied-dfdx`: the same network as dfdx `Linear`s.
 //!
-//! `train-step`: one step of `examples/digits.rs`' tied autoencoder (64 → 16 → 64, sigmoid, MSE,
+//! `train-step-digits`, `train-step-char_lm` (criterion's N is the batch): one step of `examples/digits.rs`' tied autoencoder (64 → 16 → 64, sigmoid, MSE,
 //! batch 32) and of `examples/char_lm.rs`' tied model (vocabulary 64, width 32, context 12,
 //! hidden 192, cross-entropy, batch 128): forward, loss, backward, Adam update, zeroing the
 //! gradients. Same models, same shapes.
 //!
 //! `cargo bench --bench products` (about 4 minutes on 2 idle cores), `-- f64` or `-- 4096` to
-//! filter. See docs/benchmarks.md for the side-by-side table with PyTorch.
+//! filter, `-- --test` to run each case once. See docs/benchmarks.md for the side-by-side table with PyTorch.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -121,12 +121,13 @@ struct Case {
     step: Box<dyn FnMut()>,
 }
 
-/// A layer's step, `tied` and (when `reference`) with kernels off.
+/// A layer's step as `variant`, and (when `reference`) with kernels off as `reference`.
 fn layer_cases<M, E, const N: usize>(
     dev: &Cpu,
     cases: &mut Vec<Case>,
     group: &str,
     layer: M,
+    variant: &'static str,
     reference: bool,
 ) where
     E: tied::TiedDtype,
@@ -145,7 +146,7 @@ fn layer_cases<M, E, const N: usize>(
     let (l, xx) = (layer.clone(), x.clone());
     cases.push(Case {
         group: format!("{group}/{}", std::any::type_name::<E>()),
-        variant: "tied",
+        variant,
         n: N,
         step: Box::new(move || {
             black_box(l.forward(xx.leaky_trace()).sum().backward());
@@ -171,17 +172,16 @@ where
     Cpu: Device<E>,
 {
     let ae = dev.build_module::<AutoEncoderConfig<N, H>, E>();
-    layer_cases::<_, E, N>(dev, cases, "autoencoder", ae, true);
+    layer_cases::<_, E, N>(dev, cases, "autoencoder", ae, "tied", true);
     let untied = dev.build_module::<(Linear<N, H>, ReLU, Linear<H, N>), E>();
-    layer_cases::<_, E, N>(dev, cases, "autoencoder", untied, false);
-    cases.last_mut().expect("just pushed").variant = "untied-dfdx";
+    layer_cases::<_, E, N>(dev, cases, "autoencoder", untied, "untied-dfdx", false);
 
     let dense = dev.build_module::<DenseFieldConfig<N>, E>();
-    layer_cases::<_, E, N>(dev, cases, "dense-field", dense, true);
+    layer_cases::<_, E, N>(dev, cases, "dense-field", dense, "tied", true);
     let symmetric = dev.build_module::<SymmetricLayerConfig<N, K>, E>();
-    layer_cases::<_, E, N>(dev, cases, "symmetric", symmetric, false);
+    layer_cases::<_, E, N>(dev, cases, "symmetric", symmetric, "tied", false);
     let linear = dev.build_module::<Linear<N, N>, E>();
-    layer_cases::<_, E, N>(dev, cases, "dfdx-linear", linear, false);
+    layer_cases::<_, E, N>(dev, cases, "dfdx-linear", linear, "dfdx", false);
 }
 
 /// One Adam step of each example's model, `tied` and with kernels off.
@@ -207,9 +207,9 @@ fn training_cases(dev: &Cpu, cases: &mut Vec<Case>) {
         let x: Tensor<(usize, Const<64>), f32, Cpu> = dev.sample_uniform_like(&(32, Const::<64>));
         let mut grads = Some(model.alloc_grads());
         cases.push(Case {
-            group: "train-step/f32".into(),
+            group: "train-step-digits/f32".into(),
             variant,
-            n: 64,
+            n: 32,
             step: Box::new(move || {
                 run(&mut || {
                     let g = grads.take().expect("kept between steps");
@@ -248,7 +248,7 @@ fn training_cases(dev: &Cpu, cases: &mut Vec<Case>) {
         let targets = dev.tensor_from_vec(onehot, (128, Const::<VOCAB>));
         let mut grads = Some(model.alloc_grads());
         cases.push(Case {
-            group: "train-step/f32".into(),
+            group: "train-step-char_lm/f32".into(),
             variant,
             n: 128,
             step: Box::new(move || {
