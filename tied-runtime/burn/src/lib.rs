@@ -7,6 +7,28 @@
 //! weight declared `transpose_of` it ([`Tie::forward_transposed`]), rows of `W` by id
 //! ([`Tie::lookup`]) and `W` itself ([`Tie::effective`]).
 //!
+//! The forum's layer, `W[i, j] = w[i]` on a 4×4 weight, four stored values in one `Param`:
+//!
+//! ```
+//! use burn::module::Param;
+//! use burn::tensor::{Device, Tensor};
+//! use tied_burn::Tie;
+//!
+//! let device = Device::flex().autodiff();
+//! let tie = Tie::new("rows", 4, 4, &[])?;
+//! let w = Param::from_tensor(Tensor::<1>::from_data([0.1f32, -0.2, 0.3, -0.4], &device));
+//! let x = Tensor::<2>::from_data([[1.0f32, 2.0, 3.0, 4.0]], &device);
+//! let grads = tie.forward(x, w.val()).sum().backward();
+//! // Each w[i] fills a whole row of W: its gradient sums the 4 copies, 4·x.
+//! let g = w.val().grad(&grads).unwrap().to_data().to_vec::<f32>().unwrap();
+//! assert_eq!(g, [4.0, 8.0, 12.0, 16.0]);
+//!
+//! // A size that does not fit the pattern is an error stating the rule and the numbers.
+//! let err = Tie::new("toeplitz", 4, 3, &[5]).unwrap_err();
+//! assert!(err.to_string().contains("I + O − 1 = 6"), "{err}");
+//! # Ok::<(), tied_burn::Error>(())
+//! ```
+//!
 //! # Lowerings
 //!
 //! | pattern | lowering | cost for n rows |
