@@ -47,6 +47,12 @@ pub use tied_runtime::dfdx;
 /// with [`LoadChecked::load_safetensors_from`].
 pub use tied_runtime::safetensors;
 
+/// The Burn 0.22 runtime (the `burn` feature): every built-in pattern's lowering onto Burn's
+/// differentiable ops with runtime sizes, [`burn::Tie`], for layers written by hand with one
+/// `Param` per tie. The attribute does not emit Burn modules yet.
+#[cfg(feature = "burn")]
+pub use tied_burn as burn;
+
 /// The dfdx release `tied` is built on and tested against.
 pub const DFDX_VERSION: &str = "0.13";
 // The runtime's public API is the facade's: every pattern, check and error type, and the
