@@ -11,8 +11,11 @@
 //! repeated on the same values against one dense reference.
 //!
 //! Every test here sets `RAYON_NUM_THREADS` before anything else, so it is set before rayon's
-//! pool exists whichever test starts first.
+//! pool exists whichever test starts first. That needs a process of its own, so this file is a test
+//! binary apart from `tests/it`: there, another module's test would build rayon's pool first, with
+//! one thread per core, and these tests would silently run under fewer threads.
 
+#[path = "it/common.rs"]
 mod common;
 
 use common::*;

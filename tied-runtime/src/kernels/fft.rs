@@ -27,7 +27,7 @@
 //! the forward for the backward when asked, in a buffer reused from step to step.
 //!
 //! Accuracy: the FFT path's error against the exact (f64, direct) result is, relative to the
-//! output's norm, about `ε·log₂ L` (ε the type's epsilon); `tests/index_kernels.rs` asserts
+//! output's norm, about `ε·log₂ L` (ε the type's epsilon); `tests/it/index_kernels.rs` asserts
 //! [`fft_tolerance`].
 
 use std::any::{Any, TypeId};

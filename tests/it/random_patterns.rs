@@ -5,7 +5,7 @@
 //! - for a valid table, the forward, `matmul_*` and `*_effective` of the weight and of its
 //!   transpose (`transpose_of`), and every gradient (input, stored values, bias).
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 

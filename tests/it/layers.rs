@@ -1,9 +1,7 @@
 //! Every generated layer (rows, cols, scalar, dense) against the dense reference and against finite
 //! differences, for 1-D, 2-D (const and runtime batch) and 3-D inputs, on both tapes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use tied::prelude::*;
 use tied::{Cols, Dense, Rows, Scalar};
 

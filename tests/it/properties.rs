@@ -1,9 +1,7 @@
 //! Property tests over shapes: for several compile-time sizes and random batch/sequence lengths
 //! and values, every pattern's forward and gradients equal the dense reference.
 
-mod common;
-
-use common::*;
+use crate::common::{self, *};
 use proptest::prelude::*;
 use tied::prelude::*;
 use tied::{Cols, Dense, Rows, Scalar};

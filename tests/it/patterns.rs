@@ -1,9 +1,7 @@
 //! Every tie pattern on its own (no macro): its picture, its index checks, and its lowering against
 //! the dense reference and finite differences.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use tied::prelude::*;
 use tied::{
     check_pattern, gradcheck_with, Banded, Block, Circulant, Cols, Diagonal, Hankel, PatternError,

@@ -3,9 +3,7 @@
 //! model dtype's range, a tuple's checkpoint (`0.weight`) and the reverse, whole tuple models.
 //! Every refused load leaves every tensor of the model as it was.
 
-mod common;
-
-use common::{TiedLinear, TiedLinearConfig};
+use crate::common::{TiedLinear, TiedLinearConfig};
 use dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorName, ViewTensorRef,
 };

@@ -1,9 +1,7 @@
 //! Every pattern through the macro, cross-field ties (transpose_of, same_as, the embedding/output
 //! head tie), tied biases, declared forwards and user-defined patterns.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use tied::dfdx::optim::{Adam, Optimizer};
 use tied::prelude::*;
 use tied::{

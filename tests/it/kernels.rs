@@ -3,9 +3,7 @@
 //! a plain bias and tied biases, 1-D/2-D/3-D inputs, `OwnedTape` and `NoneTape`, gradients that
 //! accumulate into existing ones, f32 and f64, and empty batches.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use tied::prelude::*;
 use tied::{Batch, Block, Cols, Dense, Diagonal, Rows, Scalar, Tie, Tile, Transposed};
 use tied_runtime::__private::TiedBias;

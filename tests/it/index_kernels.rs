@@ -8,9 +8,7 @@
 //! path's error is stated relative to the result's norm, `fft_tolerance::<E>(L)` = 4·ε·log₂ L
 //! (L the FFT length), and asserted at that bound in f32 against f64 direct sums.
 
-mod common;
-
-use common::*;
+use crate::common::{self, *};
 use proptest::prelude::*;
 use tied::prelude::*;
 use tied::{Banded, Batch, Circulant, Hankel, Symmetric, Toeplitz, Transposed};

@@ -1,9 +1,7 @@
 //! The generated `TensorCollection`, builder and `Module` do what dfdx users rely on: optimizers,
 //! zero_grads, reset_params, to_device, to_dtype, num_trainable_params, safetensors, tuple models.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use tied::dfdx::optim::{Adam, Optimizer, RMSprop, Sgd, SgdConfig};
 use tied::prelude::*;
 
@@ -344,7 +342,7 @@ fn forward_mut_and_runtime_batches() {
 
 #[test]
 fn dfdx_version_is_the_one_built_against() {
-    let lock = include_str!("../Cargo.lock");
+    let lock = include_str!("../../Cargo.lock");
     let line = format!("name = \"dfdx\"\nversion = \"{}.", tied::DFDX_VERSION);
     assert!(
         lock.contains(&line),
