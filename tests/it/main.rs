@@ -1,6 +1,6 @@
 //! The facade's integration tests, one module per area, in one test binary. Cargo builds every
 //! `tests/*.rs` as a binary of its own, each linking dfdx and the whole dependency graph: as
-//! modules of one binary these fifteen files compile and link once instead of fifteen times.
+//! modules of one binary these files compile and link once instead of once each.
 //!
 //! Two stay binaries of their own: `tests/ui.rs` (trybuild, which builds its cases as crates of
 //! their own) and `tests/multithreaded.rs`, which must set `RAYON_NUM_THREADS` before rayon's
@@ -15,6 +15,9 @@
 
 mod common;
 
+// dfdx and Burn on the same values: with the `burn` feature (the README's test command has it).
+#[cfg(feature = "burn")]
+pub mod burn_crosscheck;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod empty;
@@ -27,6 +30,7 @@ pub mod load_inherent;
 pub mod loading;
 pub mod module;
 pub mod patterns;
+pub mod products;
 pub mod properties;
 pub mod random_patterns;
 pub mod refused;

@@ -2,11 +2,9 @@
 //! their `transpose_of` and `same_as` uses, with plain and tied biases. Each against the dfdx-op
 //! lowering it replaced (`with_reference`: dfdx's `matmul` on its own gemm), a dense f64
 //! reference, and f64 finite differences on 1-D, 2-D and 3-D inputs, on both tapes, in f32 and
-//! f64. The 16-thread repeats are in `multithreaded.rs`.
+//! f64. The 16-thread repeats are in `tests/multithreaded.rs`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use tied::kernels::with_reference;
 use tied::prelude::*;
 use tied::{try_apply_biased, Batch, Dense, Tie, Transposed};
@@ -16,7 +14,7 @@ use tied_runtime::__private::TiedBias;
 /// `Σ y ⊙ r`, fused and with kernels off, against the dense reference.
 fn check<P: Tie<I, O>, const I: usize, const O: usize, E>(n: usize, tol: f64, tied_bias: bool)
 where
-    E: Dtype + Into<f64> + common::num_like::Zero,
+    E: Dtype + Into<f64> + crate::common::num_like::Zero,
     Cpu: Device<E>,
 {
     let dev = Cpu::default();

@@ -1,14 +1,11 @@
-#![cfg(feature = "burn")]
 //! The dfdx and Burn runtimes agree: every built-in pattern (and no tie), and each one's
 //! `Transposed` use, on the same f32 stored values and inputs, give the same `y = x·W`, the same
 //! effective `W`, and for the loss `Σ y ⊙ r` the same input and stored-value gradients, to f32
 //! rounding (1e-5 relative). dfdx runs through `try_apply_biased` (the fused kernels a generated
 //! layer uses), Burn through `tied::burn::Tie` on its flex backend with autodiff.
 
-mod common;
-
+use crate::common::{assert_close, values};
 use burn::tensor::{DType, Device as BurnDevice, Tensor as BurnTensor, TensorData};
-use common::{assert_close, values};
 use tied::prelude::*;
 use tied::{
     try_apply_biased, Banded, Batch, Block, Circulant, Cols, Dense, Diagonal, Hankel, Rows, Scalar,
