@@ -153,7 +153,7 @@ def main():
                 print(f"{case:<22} {form:<30} {name:<8} {n:>5} {ms:>10.3f}")
     torch.set_default_dtype(torch.float32)
     reps, warmup = (3, 1) if args.quick else (200, 20)
-    for case, n, make in [("train-step digits", 64, digits_step), ("train-step char_lm", 128, char_lm_step)]:
+    for case, n, make in [("train-step digits", 32, digits_step), ("train-step char_lm", 128, char_lm_step)]:
         ms = median_ms(make(), reps, warmup)
         print(f"{case:<22} {'tied, Adam':<30} {'float32':<8} {n:>5} {ms:>10.3f}")
 
