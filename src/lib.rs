@@ -47,11 +47,19 @@ pub use tied_runtime::dfdx;
 /// with [`LoadChecked::load_safetensors_from`].
 pub use tied_runtime::safetensors;
 
-/// The Burn 0.22 runtime (the `burn` feature): every built-in pattern's lowering onto Burn's
-/// differentiable ops with runtime sizes, [`burn::Tie`], for layers written by hand with one
-/// `Param` per tie. The attribute does not emit Burn modules yet.
+/// The Burn 0.22 front end (the `burn` feature): [`burn::layer`], the same attribute on a Burn
+/// module struct, and its runtime, every built-in pattern's lowering onto Burn's differentiable
+/// ops with runtime sizes ([`burn::Tie`]).
 #[cfg(feature = "burn")]
-pub use tied_burn as burn;
+pub mod burn {
+    pub use tied_burn::*;
+    /// `#[tied::burn::layer]`: a Burn module struct of `Param` fields, each tied field with its
+    /// pattern and effective shape (`#[tied(rows, shape = [n, n])]`), becomes a tied Burn
+    /// layer: one `Param` per stored tensor, a `Config` with the sizes and `init(&device)`,
+    /// `forward(&self, x)`, and per weight its effective tensor, product, row lookup and
+    /// picture. See the README's Burn section.
+    pub use tied_macros::burn_layer as layer;
+}
 
 /// The dfdx release `tied` is built on and tested against.
 pub const DFDX_VERSION: &str = "0.13";
@@ -72,5 +80,7 @@ pub mod prelude {
         Adam, AdamConfig, Momentum, Optimizer, RMSprop, RMSpropConfig, Sgd, SgdConfig, WeightDecay,
     };
     pub use crate::{dfdx, safetensors, DFDX_VERSION};
-    pub use crate::{gradcheck, GradcheckOptions, LoadChecked, LoadOptions, Picture, Tie};
+    pub use crate::{
+        gradcheck, GradcheckOptions, LoadChecked, LoadOptions, Picture, PictureOf, Tie,
+    };
 }

@@ -7,4 +7,9 @@ fn ui() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*.rs");
     t.pass("tests/ui/pass/*.rs");
+    // `#[tied::burn::layer]`, with the `burn` feature (the README's test command has it).
+    if cfg!(feature = "burn") {
+        t.compile_fail("tests/ui/burn/*.rs");
+        t.pass("tests/ui/burn/pass/*.rs");
+    }
 }

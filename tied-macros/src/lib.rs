@@ -9,3 +9,10 @@ use proc_macro::TokenStream;
 pub fn layer(args: TokenStream, input: TokenStream) -> TokenStream {
     tied_macros_core::layer(args.into(), input.into()).into()
 }
+
+/// Turns a Burn module struct of `Param` fields into a tied Burn layer: stored values, config with
+/// `init(&device)`, `forward`. Use it as `tied::burn::layer` (the `burn` feature of `tied`).
+#[proc_macro_attribute]
+pub fn burn_layer(args: TokenStream, input: TokenStream) -> TokenStream {
+    tied_macros_core::burn_layer(args.into(), input.into()).into()
+}

@@ -27,7 +27,7 @@ pub use layer::{
     try_apply_biased, try_build, try_linear, Bias, BuildError, InvalidPattern, TiedDtype, TiedLayer,
 };
 pub use lookup::try_lookup;
-pub use picture::Picture;
+pub use picture::{Picture, PictureOf};
 pub use safetensors;
 // Every pattern and its checks: a new pattern in tie.rs is public (and reachable by the macro
 // through `__private`) without another list to extend.
@@ -44,7 +44,7 @@ pub mod __private {
         try_linear, Bias, CheckedBias, InvalidPattern, SameSize, TiedBias, TiedDtype, TiedLayer,
     };
     pub use crate::lookup::try_lookup;
-    pub use crate::picture::Picture;
+    pub use crate::picture::{Picture, PictureOf};
     // The built-in patterns, named by the table's `ty` column (`tied_patterns::Pattern::ty`).
     pub use crate::tie::*;
     pub use dfdx;

@@ -39,7 +39,7 @@ use crate::Batch;
 ///
 /// ```
 /// use dfdx::prelude::*;
-/// use tied_runtime::{check_pattern, Picture, Tie};
+/// use tied_runtime::{check_pattern, Picture, PictureOf, Tie};
 ///
 /// /// A checkerboard: two values, alternating.
 /// pub struct Checkerboard;

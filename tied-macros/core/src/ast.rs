@@ -15,10 +15,14 @@ pub struct Layer<'a> {
     pub generics: Generics,
     /// Each user pattern with the sizes it is used at: `(Pattern, I, O)`.
     pub patterns: Vec<(Type, TokenStream, TokenStream)>,
-    /// The dtype parameter (`E: Dtype`).
+    /// The dtype parameter (`E: Dtype`). A Burn layer has none: its struct's name stands here,
+    /// unused (Burn's tensors carry no dtype or device type).
     pub dtype: &'a Ident,
-    /// The device parameter (`D: Device<E>`).
+    /// The device parameter (`D: Device<E>`); the struct's name for a Burn layer.
     pub device: &'a Ident,
+    /// The front end: dfdx (`#[tied::layer]`, sizes in the types) or Burn
+    /// (`#[tied::burn::layer]`, sizes in the config, stated by `shape = [..]`).
+    pub burn: bool,
     pub builder: Ident,
     /// `forward = [..]`, with the key's tokens.
     pub forward: Option<(Ident, Vec<attr::Step>)>,
@@ -29,14 +33,15 @@ pub struct Layer<'a> {
 
 pub struct Field<'a> {
     pub ident: &'a Ident,
-    pub tensor: TensorType<'a>,
+    pub tensor: TensorType,
     pub tie: Option<TieAttr>,
 }
 
-/// `Tensor<Shape, E, D>` as the user wrote it: the effective tensor.
-pub struct TensorType<'a> {
-    /// The shape argument, for errors about the rank.
-    pub shape: &'a Type,
+/// The effective tensor as the user declared it: `Tensor<Shape, E, D>` on dfdx, or a Burn
+/// `Param<Tensor<R>>` with `#[tied(shape = [..])]`.
+pub struct TensorType {
+    /// The shape's tokens (`Rank2<I, O>`, or Burn's `[i, o]`), for messages and their spans.
+    pub shape: TokenStream,
     pub dims: Vec<Dim>,
 }
 
@@ -170,7 +175,7 @@ impl<'a> Layer<'a> {
         let mut markers = Vec::new();
         for field in &named.named {
             let ident = field.ident.as_ref()?;
-            let tie = attr::field_tie(&field.attrs, errors);
+            let tie = attr::field_tie(&field.attrs, errors, None);
             if ident == "_" {
                 // syn reads `_: T` as a field (unnamed fields are an unstable Rust feature); a
                 // parameter needs a name for optimizers and safetensors, and the generated code
@@ -221,11 +226,22 @@ impl<'a> Layer<'a> {
             patterns,
             dtype,
             device,
+            burn: false,
             builder,
             forward: args.forward,
             fields,
             markers,
         })
+    }
+
+    /// How the user declares an effective shape of `dims`, for "declare it ..." hints:
+    /// `Rank2<I, O>` on dfdx, `shape = [i, o]` on Burn.
+    pub fn shape_hint(&self, dims: &[&str]) -> String {
+        if self.burn {
+            format!("shape = [{}]", dims.join(", "))
+        } else {
+            format!("Rank{}<{}>", dims.len(), dims.join(", "))
+        }
     }
 
     /// Names of the struct's const parameters.
@@ -336,8 +352,8 @@ fn has_bound(param: &syn::TypeParam, generics: &Generics, trait_name: &str) -> b
         })
 }
 
-impl<'a> TensorType<'a> {
-    fn from_syn(ty: &'a Type, dtype: &Ident, device: &Ident) -> syn::Result<Self> {
+impl TensorType {
+    fn from_syn(ty: &Type, dtype: &Ident, device: &Ident) -> syn::Result<Self> {
         let not_tensor = || {
             syn::Error::new_spanned(
                 ty,
@@ -398,7 +414,10 @@ impl<'a> TensorType<'a> {
             ));
         };
         let dims = shape_dims(shape)?;
-        Ok(TensorType { shape, dims })
+        Ok(TensorType {
+            shape: shape.to_token_stream(),
+            dims,
+        })
     }
 
     pub fn rank(&self) -> usize {

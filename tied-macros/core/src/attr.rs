@@ -139,8 +139,20 @@ pub fn is_tied_attr(attr: &Attribute) -> bool {
     attr.path().is_ident("tied")
 }
 
-/// Parses every `#[tied(..)]` on a field; errors are pushed onto `errors`.
-pub fn field_tie(attrs: &[Attribute], errors: &mut Errors) -> Option<TieAttr> {
+/// A Burn field's `shape = [i, o]`: its effective shape, sizes named by the config's fields.
+pub struct ShapeAttr {
+    /// The bracketed sizes as written, for messages and spans.
+    pub tokens: TokenStream,
+    pub dims: Vec<Expr>,
+}
+
+/// Parses every `#[tied(..)]` on a field; errors are pushed onto `errors`. With `shape` (a Burn
+/// layer), `shape = [..]` is read into it.
+pub fn field_tie(
+    attrs: &[Attribute],
+    errors: &mut Errors,
+    mut shape: Option<&mut Option<ShapeAttr>>,
+) -> Option<TieAttr> {
     let mut tie: Option<TieAttr> = None;
     for attr in attrs.iter().filter(|a| is_tied_attr(a)) {
         // `#[tied]` and `#[tied()]` name no pattern: an error, not a silently dense weight.
@@ -166,6 +178,19 @@ pub fn field_tie(attrs: &[Attribute], errors: &mut Errors) -> Option<TieAttr> {
                 .get_ident()
                 .cloned()
                 .ok_or_else(|| meta.error(suggest::unknown_key(&path_text(&meta.path))))?;
+            if key == "shape" {
+                let Some(shape) = shape.as_deref_mut() else {
+                    return Err(meta.error(
+                        "`shape` is for Burn layers (`#[tied::burn::layer]`): a dfdx layer's \
+                         sizes are its tensor type's, `Tensor<Rank2<I, O>, E, D>`",
+                    ));
+                };
+                if shape.is_some() {
+                    return Err(meta.error("duplicate `shape`: give the shape once"));
+                }
+                *shape = Some(parse_shape(&meta)?);
+                return Ok(());
+            }
             let Some(kind) = TieKind::from_key(&key.to_string()) else {
                 return Err(meta.error(suggest::unknown_key(&path_text(&meta.path))));
             };
@@ -190,6 +215,34 @@ pub fn field_tie(attrs: &[Attribute], errors: &mut Errors) -> Option<TieAttr> {
         }
     }
     tie
+}
+
+fn parse_shape(meta: &ParseNestedMeta) -> syn::Result<ShapeAttr> {
+    let needs = |span| {
+        syn::Error::new(
+            span,
+            "`shape` takes the effective shape in brackets, sizes being config fields or \
+             literals: `shape = [d_in, d_out]` for a weight (`y = x·W`), `shape = [d_out]` for a \
+             bias",
+        )
+    };
+    if !meta.input.peek(Token![=]) {
+        return Err(needs(meta.path.span()));
+    }
+    let value = meta.value()?;
+    if !value.peek(syn::token::Bracket) {
+        return Err(needs(value.span()));
+    }
+    let content;
+    let bracket = syn::bracketed!(content in value);
+    let items = syn::punctuated::Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
+    let mut tokens = TokenStream::new();
+    bracket.surround(&mut tokens, |inner| items.to_tokens(inner));
+    let dims: Vec<Expr> = items.into_iter().collect();
+    for dim in &dims {
+        check_size_expr(dim, "shape", "a size")?;
+    }
+    Ok(ShapeAttr { tokens, dims })
 }
 
 pub fn path_text(path: &syn::Path) -> String {
@@ -329,18 +382,29 @@ impl syn::parse::Parse for Step {
 
 /// The options parsed before the first error, with that error: a caller that keeps them (the
 /// builder's name, the first `forward`) lets the fallback stub what the user's code calls.
-pub fn layer_args_recovering(args: TokenStream) -> (LayerArgs, Option<syn::Error>) {
+pub fn layer_args_recovering(args: TokenStream, burn: bool) -> (LayerArgs, Option<syn::Error>) {
     let mut parsed = LayerArgs::default();
+    // The type that builds the layer: dfdx's builder ZST, or Burn's config.
+    let builder_key = if burn { "config" } else { "builder" };
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("builder") {
+        if meta.path.is_ident(builder_key) {
             if parsed.builder.is_some() {
-                return Err(meta.error("duplicate `builder`: name the builder once"));
+                return Err(meta.error(format!(
+                    "duplicate `{builder_key}`: name the {builder_key} once"
+                )));
             }
             let needs_name = |span| {
+                let example = if burn {
+                    "`#[tied::burn::layer(config = MyLayerConfig)]`"
+                } else {
+                    "`#[tied::layer(builder = MyLayerConfig)]`"
+                };
                 syn::Error::new(
                     span,
-                    "`builder` takes the name of the builder type to generate, e.g. \
-                     `#[tied::layer(builder = MyLayerConfig)]`",
+                    format!(
+                        "`{builder_key}` takes the name of the {builder_key} type to generate, \
+                         e.g. {example}"
+                    ),
                 )
             };
             if !meta.input.peek(Token![=]) {
@@ -378,8 +442,13 @@ pub fn layer_args_recovering(args: TokenStream) -> (LayerArgs, Option<syn::Error
             parsed.forward = Some((key, steps.into_iter().collect()));
             Ok(())
         } else {
+            let attribute = if burn {
+                "tied::burn::layer"
+            } else {
+                "tied::layer"
+            };
             Err(meta.error(format!(
-                "unknown `tied::layer` option `{}`; expected `builder = Name` or \
+                "unknown `{attribute}` option `{}`; expected `{builder_key} = Name` or \
                  `forward = [..]`",
                 path_text(&meta.path)
             )))

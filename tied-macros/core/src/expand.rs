@@ -81,7 +81,7 @@ fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
                     " Tied ({}): the distinct values of the effective `{}` weight, which \
                      [`Self::{effective}`] expands.{}",
                     w.tie.describe(),
-                    plan::text(w.field.tensor.shape),
+                    plan::text(&w.field.tensor.shape),
                     w.tie
                         .doc_line()
                         .map_or_else(String::new, |line| format!(" {line}.")),
@@ -110,7 +110,7 @@ fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
                     b.tie
                         .as_ref()
                         .map_or_else(|| "dense".to_owned(), |t| t.describe()),
-                    plan::text(b.field.tensor.shape),
+                    plan::text(&b.field.tensor.shape),
                 );
                 (b.is_stored(), ty, doc)
             } else {
@@ -480,7 +480,7 @@ pub fn accessors(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
             .chars()
             .next()
             .map_or("w".to_owned(), |c| c.to_lowercase().to_string());
-        let shape = plan::text(weight.field.tensor.shape);
+        let shape = plan::text(&weight.field.tensor.shape);
         let pattern = weight.tie.describe();
         let held = if weight.is_stored() {
             String::new()
@@ -523,7 +523,7 @@ pub fn accessors(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
             )
         });
         let picture_body = body(quote! {
-            ::tied::__private::Picture::of::<#tie, #i, #o>(#key, #label)
+            <::tied::__private::Picture as ::tied::__private::PictureOf>::of::<#tie, #i, #o>(#key, #label)
         });
         quote! {
             #[doc = #doc_effective]

@@ -45,12 +45,13 @@ impl Checker<'_, '_> {
         self.same(
             &weight.outputs,
             len,
-            bias.field.tensor.shape,
+            &bias.field.tensor.shape,
             errors,
             || {
                 format!(
                 "bias `{bias}` has length `{len}`, but weight `{weight}` has `{outputs}` outputs: \
-                 declare it `Rank1<{outputs}>`",
+                 declare it `{hint}`",
+                hint = self.layer.shape_hint(&[&text(&weight.outputs.original)]),
                 bias = bias.field.ident,
                 len = text(&len.original),
                 weight = weight.field.ident,
@@ -104,9 +105,9 @@ impl Checker<'_, '_> {
                                 b,
                                 format!(
                                     "`{b}` is not a bias of `{}`: after `+` name a field \
-                                     `Rank1<{}>`",
+                                     `{}`",
                                     self.layer.original.ident,
-                                    text(&weight.outputs.original)
+                                    self.layer.shape_hint(&[&text(&weight.outputs.original)])
                                 ),
                             );
                             None

@@ -5,10 +5,12 @@
 //! The pipeline, one module per step: `attr` parses `#[tied(..)]` (keys from the pattern table
 //! `tied_patterns`), `ast` models the struct, `valid` checks it into a `plan` (with `ties` and
 //! `forward`, and `suggest` for "did you mean"), `expand` generates the code, and `fallback`
-//! stands in for it beside the errors.
+//! stands in for it beside the errors. `burn` is the Burn front end ([`burn_layer`]): it reads a
+//! Burn module struct into the same model and plan, and emits Burn code.
 
 mod ast;
 mod attr;
+mod burn;
 mod expand;
 mod fallback;
 mod forward;
@@ -47,7 +49,7 @@ pub fn layer(args: TokenStream, input: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     // Keep what parsed before an error (a first `forward`, a `builder` name): the fallback then
     // still generates them, and the user's uses of them add no errors of their own.
-    let (args, err) = attr::layer_args_recovering(args);
+    let (args, err) = attr::layer_args_recovering(args, false);
     if let Some(err) = err {
         errors.push(err);
     }
@@ -64,6 +66,12 @@ pub fn layer(args: TokenStream, input: TokenStream) -> TokenStream {
         // The fallback stubs from the plan just computed: nothing is checked twice.
         Err(err) => fallback::expand(&item, Some((&layer, plan)), err),
     }
+}
+
+/// The whole expansion of `#[tied::burn::layer(args)] input`: the same keys and checks, emitted
+/// as a Burn module (see `burn.rs`).
+pub fn burn_layer(args: TokenStream, input: TokenStream) -> TokenStream {
+    burn::layer(args, input)
 }
 
 fn only_error(keyword: &impl ToTokens, name: &Ident, what: &str) -> TokenStream {

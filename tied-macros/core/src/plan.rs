@@ -132,6 +132,9 @@ pub struct DimCheck {
     pub expected: Dim,
     pub actual: Dim,
     pub at: TokenStream,
+    /// What the rule is, in the words of the error the macro gives when it can tell: a Burn
+    /// layer's `init` states it with the numbers.
+    pub rule: String,
 }
 
 /// `<tie as Tie<inputs, outputs>>::SIZE_CHECK`, referenced at `at`.

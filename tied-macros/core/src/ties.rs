@@ -25,7 +25,7 @@ impl<'l, 'a> Checker<'l, 'a> {
         let Some(tie) = &field.tie else {
             return Some((TieType::Dense, field.ident));
         };
-        let shape = text(field.tensor.shape);
+        let shape = text(&field.tensor.shape);
         let name = field.ident;
         let key = tie.kind.key();
         match (&tie.kind, &tie.value) {
@@ -42,20 +42,18 @@ impl<'l, 'a> Checker<'l, 'a> {
                         target,
                         format!(
                             "`{target}` is a bias (rank 1): `{key}` ties a weight to another \
-                             weight `Rank2<..>`"
+                             weight (rank 2)"
                         ),
                     );
                     return None;
                 }
                 let (ti, to) = (&target_field.tensor.dims[0], &target_field.tensor.dims[1]);
-                let target_shape = text(target_field.tensor.shape);
+                let target_shape = text(&target_field.tensor.shape);
                 let transpose = tie.kind == TieKind::TransposeOf;
                 let (want_i, want_o) = if transpose { (to, ti) } else { (ti, to) };
-                let fix = format!(
-                    "Rank2<{}, {}>",
-                    text(&want_i.original),
-                    text(&want_o.original)
-                );
+                let fix = self
+                    .layer
+                    .shape_hint(&[&text(&want_i.original), &text(&want_o.original)]);
                 // The shape fits the other tie: say so, it is the likely mix-up.
                 let (other_i, other_o) = if transpose { (ti, to) } else { (to, ti) };
                 let fits_other = i.same_as(other_i, &self.const_params) == Some(true)
@@ -86,11 +84,11 @@ impl<'l, 'a> Checker<'l, 'a> {
                 let wrong = matches!(i.same_as(want_i, &self.const_params), Some(false))
                     || matches!(o.same_as(want_o, &self.const_params), Some(false));
                 if wrong {
-                    errors.spanned(field.tensor.shape, mismatch());
+                    errors.spanned(&field.tensor.shape, mismatch());
                     return None;
                 }
-                self.same(want_i, i, field.tensor.shape, errors, mismatch);
-                self.same(want_o, o, field.tensor.shape, errors, mismatch);
+                self.same(want_i, i, &field.tensor.shape, errors, mismatch);
+                self.same(want_o, o, &field.tensor.shape, errors, mismatch);
                 visiting.push(name);
                 let (inner, stored) = self.resolve(target_field, visiting, errors)?;
                 let tie = if transpose {
@@ -186,7 +184,7 @@ impl<'l, 'a> Checker<'l, 'a> {
             Formula::Outputs => (o, "outputs"),
             _ => (i, "inputs"),
         };
-        let (key, name, shape) = (pattern.key, field.ident, text(field.tensor.shape));
+        let (key, name, shape) = (pattern.key, field.ident, text(&field.tensor.shape));
         self.same(against, stated, at, errors, || {
             format!(
                 "`{key} = {stated}` does not match the weight: a `{key}` tie stores {stores}, and \
@@ -209,7 +207,7 @@ impl<'l, 'a> Checker<'l, 'a> {
         i: usize,
         o: usize,
     ) -> String {
-        let (key, name, shape) = (pattern.key, field.ident, text(field.tensor.shape));
+        let (key, name, shape) = (pattern.key, field.ident, text(&field.tensor.shape));
         let written = match stated {
             [k] => format!("{key} = {}", text(&k.original)),
             [r, c] => format!("{key}({}, {})", text(&r.original), text(&c.original)),
@@ -291,19 +289,19 @@ impl<'l, 'a> Checker<'l, 'a> {
                         target,
                         format!(
                             "`{target}` is a weight: `same_as` on the bias `{name}` needs another \
-                             bias `Rank1<..>`"
+                             bias (rank 1)"
                         ),
                     );
                     return None;
                 }
                 let len = &field.tensor.dims[0];
                 let target_len = &target_field.tensor.dims[0];
-                self.same(target_len, len, field.tensor.shape, errors, || {
+                self.same(target_len, len, &field.tensor.shape, errors, || {
                     format!(
                         "`{name}: {}` cannot share the values of `{target}: {}`: same_as needs \
                          the same length",
-                        text(field.tensor.shape),
-                        text(target_field.tensor.shape)
+                        text(&field.tensor.shape),
+                        text(&target_field.tensor.shape)
                     )
                 });
                 visiting.push(name);
@@ -403,13 +401,14 @@ impl<'l, 'a> Checker<'l, 'a> {
         let (i, o) = (&field.tensor.dims[0], &field.tensor.dims[1]);
         let message = || {
             format!(
-                "`{key}` needs a square weight, and `{}: {}` is not: declare it `Rank2<{n}, {n}>`",
+                "`{key}` needs a square weight, and `{}: {}` is not: declare it `{}`",
                 field.ident,
-                text(field.tensor.shape),
-                n = text(&i.original)
+                text(&field.tensor.shape),
+                self.layer
+                    .shape_hint(&[&text(&i.original), &text(&i.original)])
             )
         };
-        self.same(i, o, field.tensor.shape, errors, message);
+        self.same(i, o, &field.tensor.shape, errors, message);
     }
 }
 

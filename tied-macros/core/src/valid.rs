@@ -47,20 +47,31 @@ pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> 
         if rank == 1 || rank == 2 {
             continue;
         }
+        let weight = if layer.burn {
+            "`Param<Tensor<2>>` with `shape = [i, o]`".to_owned()
+        } else {
+            format!("`Tensor<Rank2<I, O>, {}, {}>`", layer.dtype, layer.device)
+        };
         match &field.tie {
             Some(tie) => errors.spanned(
                 &tie.key,
                 format!(
                     "`{key}` ties a weight matrix, but `{field}` has rank {rank}: declare the \
-                     effective weight, `Tensor<Rank2<I, O>, {e}, {d}>`",
+                     effective weight, {weight}",
                     key = tie.kind.key(),
                     field = field.ident,
-                    e = layer.dtype,
-                    d = layer.device,
+                ),
+            ),
+            None if layer.burn => errors.spanned(
+                &field.tensor.shape,
+                format!(
+                    "`{field}` has rank {rank}: a tied layer holds weights (rank 2, \
+                     `Param<Tensor<2>>`) and biases (rank 1, `Param<Tensor<1>>`)",
+                    field = field.ident
                 ),
             ),
             None => errors.spanned(
-                field.tensor.shape,
+                &field.tensor.shape,
                 format!(
                     "`{field}` has rank {rank}: a tied layer holds weights `Rank2<I, O>` and \
                      biases `Rank1<O>`",
@@ -166,6 +177,7 @@ impl<'l, 'a> Checker<'l, 'a> {
                 expected: expected.clone(),
                 actual: actual.clone(),
                 at: at.into_token_stream(),
+                rule: message(),
             }),
         }
     }

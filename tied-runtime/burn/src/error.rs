@@ -1,5 +1,6 @@
 //! What can go wrong, in words with the numbers: never a panic on a size a user chose.
 
+use std::boxed::Box;
 use std::fmt;
 use std::string::String;
 use std::vec::Vec;
@@ -63,6 +64,34 @@ pub enum Error {
         /// How many values are stored.
         stored: usize,
     },
+    /// A size of a generated layer's config breaks a rule the attribute states (a bias as long as
+    /// its weight's outputs, a `transpose_of` weight the transpose's shape, ...).
+    Sizes {
+        /// The layer.
+        layer: &'static str,
+        /// The rule, in the attribute's words.
+        rule: &'static str,
+        /// The size expressions compared, as written, and their values.
+        expected: (&'static str, usize),
+        /// The size the rule checks against `expected`.
+        actual: (&'static str, usize),
+    },
+    /// A field of a generated layer: the error of its pattern, and where.
+    Field {
+        /// The layer.
+        layer: &'static str,
+        /// The field.
+        field: &'static str,
+        /// What is wrong with its tie.
+        source: Box<Error>,
+    },
+    /// Loading a checkpoint failed (Burn's message names the tensor); the layer is unchanged.
+    Load {
+        /// The layer.
+        layer: &'static str,
+        /// Burn's error.
+        message: String,
+    },
     /// An index map on no stored values, or on a weight without entries.
     Empty {
         /// The weight's inputs.
@@ -111,6 +140,25 @@ impl fmt::Display for Error {
                 "tied: the index map never uses stored value {index} of {stored}: it would be a \
                  parameter without a gradient"
             ),
+            Error::Sizes {
+                layer,
+                rule,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "tied: `{layer}`: {rule}; here `{}` = {} and `{}` = {}",
+                expected.0, expected.1, actual.0, actual.1
+            ),
+            Error::Field {
+                layer,
+                field,
+                source,
+            } => write!(f, "{source} (field `{field}` of `{layer}`)"),
+            Error::Load { layer, message } => write!(
+                f,
+                "tied: cannot load `{layer}`: {message}; the layer is left as it was"
+            ),
             Error::Empty {
                 inputs,
                 outputs,
@@ -124,7 +172,14 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Field { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 impl From<Misfit> for Error {
     fn from(misfit: Misfit) -> Self {

@@ -63,8 +63,14 @@ mod gather;
 mod lower;
 mod tie;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
 pub use error::Error;
 pub use gather::{FnMap, GatherTable, IndexMap};
 pub use tie::{Lowering, Tie};
 /// The backend-free pattern core: the table, geometries and their messages.
 pub use tied_patterns;
+/// The picture of a weight's pattern ([`Tie::picture`]).
+pub use tied_patterns::Picture;

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use tied_patterns::{Geometry, Map, Pattern};
+use tied_patterns::{Geometry, Map, Pattern, Picture};
 
 use crate::gather::GatherTable;
 use crate::{lower, Error};
@@ -133,6 +133,24 @@ impl Tie {
     /// The stored position of `W[i, j]`, `None` for a structural zero.
     pub fn index(&self, i: usize, j: usize) -> Option<usize> {
         self.geometry.index(i, j)
+    }
+
+    /// `W` drawn as labels of the stored values (`{label}1`, ...), the way the forum draws it;
+    /// `transposed` draws `Wᵀ`, the weight of a field declared `transpose_of` this one.
+    pub fn picture(&self, name: &str, label: &str, transposed: bool) -> Picture {
+        let g = &self.geometry;
+        if transposed {
+            Picture::from_index(
+                name,
+                label,
+                g.key(),
+                (g.outputs(), g.inputs()),
+                g.stored_len(),
+                |j, i| g.index(i, j),
+            )
+        } else {
+            Picture::of_geometry(g, name, label)
+        }
     }
 
     /// How `x·W` runs.

@@ -12,14 +12,17 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
 mod geometry;
 mod message;
+mod picture;
 
 pub use geometry::{Geometry, Map, Misfit};
 pub use message::Message;
+pub use picture::Picture;
 
 /// What follows a pattern's key in `#[tied(..)]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

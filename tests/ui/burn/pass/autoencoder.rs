@@ -1,0 +1,28 @@
+//! A tied autoencoder on Burn, built and run: `dec` is `encᵀ`, stored once.
+use burn::module::{Module, Param};
+use burn::nn::Relu;
+use burn::tensor::{Device, Tensor};
+
+#[tied::burn::layer(forward = [enc + enc_bias, Relu, dec + dec_bias])]
+#[derive(Module, Debug)]
+pub struct TiedAutoEncoder {
+    #[tied(shape = [inputs, hidden])]
+    pub enc: Param<Tensor<2>>,
+    #[tied(shape = [hidden])]
+    pub enc_bias: Param<Tensor<1>>,
+    #[tied(transpose_of = enc, shape = [hidden, inputs])]
+    pub dec: Param<Tensor<2>>,
+    #[tied(shape = [inputs])]
+    pub dec_bias: Param<Tensor<1>>,
+}
+
+fn main() {
+    let device = Device::flex().autodiff();
+    let model = TiedAutoEncoderConfig::new(6, 2).init(&device);
+    assert_eq!(model.num_params(), 6 * 2 + 2 + 6);
+    let y = model.forward(Tensor::<2>::ones([3, 6], &device));
+    assert_eq!(y.dims(), [3, 6]);
+    let w = model.dec_effective().to_data().to_vec::<f32>().unwrap();
+    let e = model.enc_effective().transpose().to_data().to_vec::<f32>().unwrap();
+    assert_eq!(w, e);
+}

@@ -1,0 +1,776 @@
+//! The Burn front end, `#[tied::burn::layer]`: the same keys, checks and [`Plan`] as dfdx's, read
+//! from a Burn module struct and emitted as Burn code.
+//!
+//! A Burn tensor's type has no sizes, so each field states its effective shape in the attribute,
+//! `#[tied(rows, shape = [n, n])] weight: Param<Tensor<2>>`, sizes being the config's fields (or
+//! literals). What the macro can compare (literals, the same name twice) it checks now, at the
+//! user's tokens, in the dfdx words; what it cannot (two different names) becomes a check in the
+//! config's `init`, which states the rule and the numbers (`Plan::dim_checks`). Each pattern's own
+//! rule on its sizes is the runtime's (`tied_burn::Tie::new`, the same sentence as dfdx's).
+//!
+//! Generated, for `struct TiedLinear`:
+//! - the struct, each tied field rewritten to its stored `Param` (`Param<Tensor<1>>` for `rows`),
+//!   fields tied to another gone, and a `#[module(skip)] tied: TiedLinearTies` holding each
+//!   stored field's checked pattern; the user's `#[derive(Module, Debug)]` then sees one `Param`
+//!   per stored tensor, under the field's name;
+//! - `TiedLinearConfig`, a Burn `#[derive(Config)]` holding the sizes, with `init(&device)` and
+//!   `try_init(&device)`;
+//! - `forward(&self, x)` (one weight, or `forward = [..]`), and per weight its effective tensor,
+//!   `x·W`, row lookup and picture; `load_checked(&mut self, path)`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, ToTokens};
+use syn::{GenericArgument, Ident, ItemStruct, PathArguments, Type};
+use tied_patterns::Form;
+
+use crate::ast::{Dim, DimKey, Field, Layer, TensorType};
+use crate::attr::{self, LayerArgs, TieKind, TieValue};
+use crate::expand::strip_tied_attrs;
+use crate::plan::{text, Plan, PlanStep, TieType, Weight};
+use crate::valid::{self, Errors};
+
+/// The whole expansion of `#[tied::burn::layer(args)] input`; never panics, errors become
+/// `compile_error!` at the user's tokens.
+pub fn layer(args: TokenStream, input: TokenStream) -> TokenStream {
+    let item: ItemStruct = match syn::parse2::<syn::Item>(input.clone()) {
+        Ok(syn::Item::Struct(item)) => item,
+        Ok(other) => {
+            return syn::Error::new_spanned(
+                other,
+                "`#[tied::burn::layer]` goes on a struct of `Param` fields",
+            )
+            .to_compile_error()
+        }
+        Err(err) => {
+            let err = err.to_compile_error();
+            return quote!(#err #input);
+        }
+    };
+    let mut errors = Errors::default();
+    let (args, err) = attr::layer_args_recovering(args, true);
+    if let Some(err) = err {
+        errors.push(err);
+    }
+    let Some(layer) = read(&item, args, &mut errors) else {
+        return match errors.finish() {
+            Err(err) => fallback(&item, None, err),
+            Ok(()) => item.into_token_stream(),
+        };
+    };
+    let plan = valid::check(&layer, &mut errors);
+    match errors.finish() {
+        Ok(()) => expand(&layer, &plan),
+        Err(err) => fallback(&item, Some(&layer), err),
+    }
+}
+
+/// Reads a Burn module struct into the model the checks share.
+fn read<'a>(item: &'a ItemStruct, args: LayerArgs, errors: &mut Errors) -> Option<Layer<'a>> {
+    let named = match &item.fields {
+        syn::Fields::Named(named) => named,
+        _ => {
+            errors.spanned(
+                &item.ident,
+                "a tied Burn layer needs named `Param` fields, e.g. \
+                 `#[tied(rows, shape = [n, n])] weight: Param<Tensor<2>>`: field names become \
+                 the parameter names in Burn's records",
+            );
+            return None;
+        }
+    };
+    if !item.generics.params.is_empty() {
+        errors.spanned(
+            &item.generics,
+            "a tied Burn layer has no generic parameters: Burn tensors carry no backend or size \
+             types, and the sizes are fields of the layer's config (`shape = [d_in, d_out]`)",
+        );
+        return None;
+    }
+    let mut fields = Vec::new();
+    for field in &named.named {
+        let ident = field.ident.as_ref()?;
+        let mut shape = None;
+        let mut tie = attr::field_tie(&field.attrs, errors, Some(&mut shape));
+        if let Some(user) = tie.as_ref().filter(|t| t.kind == TieKind::Pattern) {
+            errors.spanned(
+                &user.key,
+                "`pattern = ..` is not available on Burn layers yet: a user pattern's `Tie` \
+                 impl has const sizes, and Burn's are runtime; write the forward by hand with \
+                 `tied::burn::GatherTable` (an `IndexMap` of your pattern)",
+            );
+            tie = None;
+        }
+        let rank = match param_rank(&field.ty) {
+            Ok(rank) => rank,
+            Err(err) => {
+                errors.push(err);
+                continue;
+            }
+        };
+        let Some(shape) = shape else {
+            let example = if rank == 1 {
+                "[d_out]"
+            } else {
+                "[d_in, d_out]"
+            };
+            errors.spanned(
+                ident,
+                format!(
+                    "`{ident}` needs its effective shape: `#[tied(shape = {example})]`, sizes \
+                     being fields of the config (or literals); a Burn tensor's type has no sizes"
+                ),
+            );
+            continue;
+        };
+        if shape.dims.len() != rank {
+            errors.spanned(
+                &shape.tokens,
+                format!(
+                    "`{ident}` is a `Param<Tensor<{rank}>>`, so its shape has {rank} size{s}, not \
+                     {}",
+                    shape.dims.len(),
+                    s = if rank == 1 { "" } else { "s" }
+                ),
+            );
+            continue;
+        }
+        let dims = shape.dims.iter().map(Dim::from_expr).collect();
+        fields.push(Field {
+            ident,
+            tensor: TensorType {
+                shape: shape.tokens,
+                dims,
+            },
+            tie,
+        });
+    }
+    if let Some(taken) = fields.iter().find(|f| f.ident == "tied") {
+        errors.spanned(
+            taken.ident,
+            "`tied` is the field where a tied Burn layer keeps its patterns: rename this one",
+        );
+    }
+    Some(Layer {
+        original: item,
+        generics: item.generics.clone(),
+        patterns: Vec::new(),
+        dtype: &item.ident,
+        device: &item.ident,
+        burn: true,
+        builder: args
+            .builder
+            .unwrap_or_else(|| format_ident!("{}Config", item.ident)),
+        forward: args.forward,
+        fields,
+        markers: Vec::new(),
+    })
+}
+
+/// `R` of `Param<Tensor<R>>` (or `Param<Tensor<R, Float>>`).
+fn param_rank(ty: &Type) -> syn::Result<usize> {
+    let not_param = || {
+        syn::Error::new_spanned(
+            ty,
+            "every field of a tied Burn layer is a parameter: `Param<Tensor<2>>` for a weight \
+             or `Param<Tensor<1>>` for a bias, with its `#[tied(shape = [..])]`",
+        )
+    };
+    let inner = last_args(ty, "Param").ok_or_else(not_param)?;
+    let [GenericArgument::Type(tensor)] = inner.as_slice() else {
+        return Err(not_param());
+    };
+    let args = last_args(tensor, "Tensor").ok_or_else(not_param)?;
+    match args.first() {
+        Some(GenericArgument::Const(syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(int),
+            ..
+        }))) => int.base10_parse(),
+        _ => Err(not_param()),
+    }
+}
+
+/// The generic arguments of a path type whose last segment is `name`.
+fn last_args<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t GenericArgument>> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    match &last.arguments {
+        PathArguments::AngleBracketed(args) if last.ident == name => {
+            Some(args.args.iter().collect())
+        }
+        _ => None,
+    }
+}
+
+/// `ty` (`Param<Tensor<R>>`) with its rank replaced by `rank`, keeping the user's paths.
+fn with_rank(ty: &Type, rank: usize) -> Type {
+    let mut ty = ty.clone();
+    let rank = syn::LitInt::new(&rank.to_string(), proc_macro2::Span::call_site());
+    if let Type::Path(param) = &mut ty {
+        if let Some(PathArguments::AngleBracketed(args)) =
+            param.path.segments.last_mut().map(|s| &mut s.arguments)
+        {
+            if let Some(GenericArgument::Type(Type::Path(tensor))) = args.args.first_mut() {
+                if let Some(PathArguments::AngleBracketed(args)) =
+                    tensor.path.segments.last_mut().map(|s| &mut s.arguments)
+                {
+                    if let Some(first) = args.args.first_mut() {
+                        *first = syn::parse_quote!(#rank);
+                    }
+                }
+            }
+        }
+    }
+    ty
+}
+
+/// A stored field's pattern: its runtime key, stated sizes and stored rank.
+struct Stored<'p> {
+    key: &'static str,
+    stated: &'p [Dim],
+    rank: usize,
+}
+
+fn stored_of(tie: &TieType) -> Option<Stored<'_>> {
+    match tie {
+        TieType::Dense => Some(Stored {
+            key: "dense",
+            stated: &[],
+            rank: 2,
+        }),
+        TieType::Builtin(pattern, args) => Some(Stored {
+            key: pattern.key,
+            stated: args,
+            rank: if pattern.form == Form::Pair { 2 } else { 1 },
+        }),
+        // Only fields tied to another are transposed, and user patterns were refused.
+        TieType::Transposed(_) | TieType::User(_) => None,
+    }
+}
+
+/// The config's fields: every size named by an identifier, in order of first appearance.
+fn sizes(layer: &Layer) -> Vec<Ident> {
+    let mut names: Vec<Ident> = Vec::new();
+    let mut add = |dim: &Dim| {
+        if let DimKey::Ident(_) = dim.key {
+            if let Ok(ident) = syn::parse2::<Ident>(dim.original.clone()) {
+                if !names.contains(&ident) {
+                    names.push(ident);
+                }
+            }
+        }
+    };
+    for field in &layer.fields {
+        field.tensor.dims.iter().for_each(&mut add);
+        if let Some(tie) = &field.tie {
+            match &tie.value {
+                TieValue::Size(k) => add(&Dim::from_expr(k)),
+                TieValue::Pair(r, c) => {
+                    add(&Dim::from_expr(r));
+                    add(&Dim::from_expr(c));
+                }
+                _ => {}
+            }
+        }
+    }
+    names
+}
+
+fn ties_name(layer: &Layer) -> Ident {
+    format_ident!("{}Ties", layer.original.ident)
+}
+
+/// What the generated code names: `::tied::burn::...`, so the user's scope cannot change it.
+fn burn_path() -> TokenStream {
+    quote!(::tied::burn::__private::burn)
+}
+
+fn expand(layer: &Layer, plan: &Plan) -> TokenStream {
+    let item = rewritten_struct(layer, plan);
+    let ties = ties_struct(layer, plan);
+    let config = config(layer, plan);
+    let methods = methods(layer, plan);
+    quote! {
+        #item
+        #ties
+        #config
+        #methods
+    }
+}
+
+/// The user's struct, tied fields stored as their distinct values, and the patterns' field.
+fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
+    let mut item = strip_tied_attrs(layer.original);
+    let ties = ties_name(layer);
+    if let syn::Fields::Named(named) = &mut item.fields {
+        let fields = std::mem::take(&mut named.named);
+        for mut field in fields {
+            let Some(ident) = field.ident.clone() else {
+                continue;
+            };
+            let (stored, rank, doc) =
+                if let Some(w) = plan.weights.iter().find(|w| w.field.ident == &ident) {
+                    let rank = stored_of(&w.tie).map_or(2, |s| s.rank);
+                    let doc = format!(
+                        " Tied ({}): the distinct values of the effective `{}` weight, which \
+                         [`Self::{ident}_effective`] expands.{}",
+                        w.tie.describe(),
+                        text(&w.field.tensor.shape),
+                        w.tie
+                            .doc_line()
+                            .map_or_else(String::new, |line| format!(" {line}.")),
+                    );
+                    (w.is_stored(), rank, doc)
+                } else if let Some(b) = plan.biases.iter().find(|b| b.field.ident == &ident) {
+                    let rank = b.tie.as_ref().and_then(stored_of).map_or(1, |s| s.rank);
+                    let doc = format!(
+                        " Tied ({}): the distinct values of the `{}` bias.",
+                        b.tie
+                            .as_ref()
+                            .map_or_else(|| "dense".to_owned(), TieType::describe),
+                        text(&b.field.tensor.shape),
+                    );
+                    (b.is_stored(), rank, doc)
+                } else {
+                    (true, 0, String::new())
+                };
+            if !stored {
+                continue;
+            }
+            if rank != 0 {
+                field.ty = with_rank(&field.ty, rank);
+                if field.attrs.iter().any(|a| a.path().is_ident("doc")) {
+                    field.attrs.push(syn::parse_quote!(#[doc = ""]));
+                }
+                field.attrs.push(syn::parse_quote!(#[doc = #doc]));
+            }
+            named.named.push(field);
+        }
+        let vis = &layer.original.vis;
+        named.named.push(syn::parse_quote! {
+            /// The pattern of each stored field, with its sizes checked at `init`: not
+            /// parameters, so Burn's optimizers and records never see them.
+            #[module(skip)]
+            #vis tied: #ties
+        });
+    }
+    item
+}
+
+/// Every stored field with a pattern: its weights (dense included) and tied biases.
+fn stored_ties<'p>(plan: &'p Plan) -> Vec<(&'p Ident, Stored<'p>, TokenStream, TokenStream)> {
+    let weights = plan
+        .weights
+        .iter()
+        .filter(|w| w.is_stored())
+        .filter_map(|w| {
+            let (i, o) = (&w.inputs.original, &w.outputs.original);
+            Some((w.field.ident, stored_of(&w.tie)?, quote!(#i), quote!(#o)))
+        });
+    let biases = plan
+        .biases
+        .iter()
+        .filter(|b| b.is_stored())
+        .filter_map(|b| {
+            let len = &b.len.original;
+            Some((
+                b.field.ident,
+                stored_of(b.tie.as_ref()?)?,
+                quote!(1),
+                quote!(#len),
+            ))
+        });
+    weights.chain(biases).collect()
+}
+
+fn ties_struct(layer: &Layer, plan: &Plan) -> TokenStream {
+    let vis = &layer.original.vis;
+    let name = &layer.original.ident;
+    let ties = ties_name(layer);
+    let doc = format!(
+        " The patterns of [`{name}`]'s stored fields, one [`tied::burn::Tie`] each, checked by \
+         its config's `init`."
+    );
+    let fields = stored_ties(plan).into_iter().map(|(field, stored, _, _)| {
+        let doc = format!(" `{field}`: `{}`.", stored.key);
+        quote! {
+            #[doc = #doc]
+            pub #field: ::tied::burn::Tie,
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, Debug)]
+        #vis struct #ties {
+            #(#fields)*
+        }
+    }
+}
+
+fn config(layer: &Layer, plan: &Plan) -> TokenStream {
+    let name = &layer.original.ident;
+    let name_text = name.to_string();
+    let vis = &layer.original.vis;
+    let config = &layer.builder;
+    let ties = ties_name(layer);
+    let burn = burn_path();
+    let sizes = sizes(layer);
+    let size_docs = sizes.iter().map(|s| format!(" The size `{s}`."));
+    let checks = plan.dim_checks.iter().map(|check| {
+        let (e, a) = (&check.expected.original, &check.actual.original);
+        let (et, at) = (text(e), text(a));
+        let rule = &check.rule;
+        quote! {
+            ::tied::burn::__private::same_size(#name_text, #rule, (#et, #e), (#at, #a))?;
+        }
+    });
+    let stored = stored_ties(plan);
+    let tie_locals = stored.iter().map(|(field, s, i, o)| {
+        let local = format_ident!("__tied_{}", field);
+        let (field_text, key) = (field.to_string(), s.key);
+        let stated = s.stated.iter().map(|d| &d.original);
+        quote! {
+            let #local = ::tied::burn::__private::tie(
+                #name_text, #field_text, #key, (#i, #o), &[#(#stated),*],
+            )?;
+        }
+    });
+    let tie_fields = stored.iter().map(|(field, ..)| {
+        let local = format_ident!("__tied_{}", field);
+        quote!(#field: #local,)
+    });
+    let weights = plan.weights.iter().filter(|w| w.is_stored()).map(|w| {
+        let (field, local) = (w.field.ident, format_ident!("__tied_{}", w.field.ident));
+        let rank = unsuffixed(stored_of(&w.tie).map_or(2, |s| s.rank));
+        let fan_in = &w.inputs.original;
+        quote!(#field: ::tied::burn::__private::stored::<#rank>(&#local, #fan_in, device)?,)
+    });
+    let biases = plan.biases.iter().filter(|b| b.is_stored()).map(|b| {
+        let field = b.field.ident;
+        let len = &b.len.original;
+        let fan_in = b.fan_in.as_ref().map_or(len, |d| &d.original);
+        match b.tie.as_ref().and_then(stored_of) {
+            Some(s) => {
+                let (local, rank) = (format_ident!("__tied_{}", field), unsuffixed(s.rank));
+                quote!(#field: ::tied::burn::__private::stored::<#rank>(&#local, #fan_in, device)?,)
+            }
+            None => quote!(#field: ::tied::burn::__private::bias(#len, #fan_in, device),),
+        }
+    });
+    let doc = format!(
+        " The sizes of a [`{name}`]: `{config}::new(..).init(&device)` builds one, its sizes \
+         checked against every pattern's rule."
+    );
+    let doc_try = format!(
+        " A [`{name}`] on `device`, each stored value uniform in ±1/√fan-in as Burn's `Linear`, \
+         or the error stating the rule a size breaks and the numbers."
+    );
+    let doc_init = format!(
+        " A [`{name}`] on `device`, as [`Self::try_init`]; panics with its message where a size \
+         breaks a pattern's rule, as Burn's configs do."
+    );
+    quote! {
+        #[doc = #doc]
+        #[derive(burn::config::Config, Debug)]
+        #vis struct #config {
+            #(#[doc = #size_docs] pub #sizes: usize,)*
+        }
+
+        #[automatically_derived]
+        impl #config {
+            #[doc = #doc_try]
+            #[allow(unused_variables, clippy::redundant_field_names)]
+            pub fn try_init(
+                &self,
+                device: &#burn::tensor::Device,
+            ) -> ::core::result::Result<#name, ::tied::burn::Error> {
+                #(let #sizes: usize = self.#sizes;)*
+                #(#checks)*
+                #(#tie_locals)*
+                ::core::result::Result::Ok(#name {
+                    #(#weights)*
+                    #(#biases)*
+                    tied: #ties { #(#tie_fields)* },
+                })
+            }
+
+            #[doc = #doc_init]
+            #[track_caller]
+            pub fn init(&self, device: &#burn::tensor::Device) -> #name {
+                match self.try_init(device) {
+                    ::core::result::Result::Ok(layer) => layer,
+                    ::core::result::Result::Err(err) => ::tied::burn::__private::init_failed(err),
+                }
+            }
+        }
+    }
+}
+
+fn unsuffixed(n: usize) -> proc_macro2::Literal {
+    proc_macro2::Literal::usize_unsuffixed(n)
+}
+
+/// How a weight is computed from its stored field: the field, and whether it is used transposed.
+fn use_of<'p>(weight: &'p Weight) -> (&'p Ident, bool) {
+    (weight.stored, matches!(weight.tie, TieType::Transposed(_)))
+}
+
+/// `x·W` for a weight, `?`-propagating.
+fn product(weight: &Weight, x: TokenStream) -> TokenStream {
+    let (stored, transposed) = use_of(weight);
+    if transposed {
+        quote!(self.tied.#stored.try_forward_transposed(#x, self.#stored.val())?)
+    } else {
+        quote!(self.tied.#stored.try_forward(#x, self.#stored.val())?)
+    }
+}
+
+fn bias_value(plan: &Plan, b: usize) -> TokenStream {
+    let bias = &plan.biases[b];
+    let stored = bias.stored;
+    if bias.tie.is_some() {
+        quote!(::tied::burn::__private::bias_effective(&self.tied.#stored, self.#stored.val())?)
+    } else {
+        quote!(self.#stored.val())
+    }
+}
+
+fn methods(layer: &Layer, plan: &Plan) -> TokenStream {
+    let name = &layer.original.ident;
+    let burn = burn_path();
+    let tensor = quote!(#burn::tensor::Tensor);
+    let result = quote!(::core::result::Result);
+    let error = quote!(::tied::burn::Error);
+    let forward = plan.forward.as_ref().map(|steps| {
+        let steps = steps.iter().map(|step| match step {
+            PlanStep::Weight { weight, bias } => {
+                let product = product(&plan.weights[*weight], quote!(x));
+                let bias = bias.map(|b| {
+                    let value = bias_value(plan, b);
+                    quote!(let x = ::tied::burn::__private::add_bias(x, #value);)
+                });
+                quote! {
+                    let x = #product;
+                    #bias
+                }
+            }
+            PlanStep::Module { path, .. } => quote! {
+                let x = <#path as ::core::default::Default>::default().forward(x);
+            },
+        });
+        quote! {
+            /// `y = x·W + b` through the layer's steps, structure-aware (no `W` is built where the
+            /// pattern allows), for `x` of any rank whose last dimension is the inputs; or the
+            /// error naming the shape that does not fit.
+            pub fn try_forward<const D: usize>(
+                &self,
+                input: #tensor<D>,
+            ) -> #result<#tensor<D>, #error> {
+                let x = input;
+                #(#steps)*
+                #result::Ok(x)
+            }
+
+            /// [`Self::try_forward`], panicking with its message on a shape that does not fit,
+            /// as Burn's modules do.
+            #[track_caller]
+            pub fn forward<const D: usize>(&self, input: #tensor<D>) -> #tensor<D> {
+                match self.try_forward(input) {
+                    #result::Ok(y) => y,
+                    #result::Err(err) => ::core::panic!("{}", err),
+                }
+            }
+        }
+    });
+    let weights = plan.weights.iter().map(|weight| {
+        let field = weight.field.ident;
+        let (stored, transposed) = use_of(weight);
+        let key = field.to_string();
+        let label = key
+            .chars()
+            .next()
+            .map_or("w".to_owned(), |c| c.to_lowercase().to_string());
+        let shape = text(&weight.field.tensor.shape);
+        let pattern = weight.tie.describe();
+        let held = if weight.is_stored() {
+            String::new()
+        } else {
+            format!(" Its values are stored in `{stored}`.")
+        };
+        let effective = format_ident!("{}_effective", field);
+        let try_effective = format_ident!("try_{}_effective", field);
+        let matmul = format_ident!("matmul_{}", field);
+        let try_matmul = format_ident!("try_matmul_{}", field);
+        let lookup = format_ident!("lookup_{}", field);
+        let try_lookup = format_ident!("try_lookup_{}", field);
+        let picture = format_ident!("{}_picture", field);
+        let transpose = transposed.then(|| quote!(.transpose()));
+        let product = product(weight, quote!(input));
+        let lookup_body = if transposed {
+            quote!(::tied::burn::__private::rows_of(self.#try_effective()?, ids))
+        } else {
+            quote!(#result::Ok(self.tied.#stored.try_lookup(ids, self.#stored.val())?))
+        };
+        let doc_effective = format!(
+            " The effective `{shape}` weight `{key}` ({pattern}), materialized: gradients flow \
+             back to the stored values, summed over every copy.{held}"
+        );
+        let doc_matmul = format!(
+            " `input·W` for the effective weight `{key}` ({pattern}), without building `W` \
+             where the pattern allows; `input` of any rank, its last dimension the inputs.{held}"
+        );
+        let doc_lookup = format!(
+            " Rows of the effective weight `{key}` ({pattern}) picked by `ids` (an embedding \
+             whose table is `W`): ids of shape `[..]` give `[.., O]`, so `D2 = D + 1`.{held}"
+        );
+        let doc_picture = format!(
+            " The effective weight `{key}` drawn as labels of its stored values, like the forum \
+             thread draws it."
+        );
+        quote! {
+            #[doc = #doc_effective]
+            pub fn #try_effective(&self) -> #result<#tensor<2>, #error> {
+                #result::Ok(self.tied.#stored.try_effective(self.#stored.val())?#transpose)
+            }
+
+            #[doc = #doc_effective]
+            #[track_caller]
+            pub fn #effective(&self) -> #tensor<2> {
+                match self.#try_effective() {
+                    #result::Ok(w) => w,
+                    #result::Err(err) => ::core::panic!("{}", err),
+                }
+            }
+
+            #[doc = #doc_matmul]
+            pub fn #try_matmul<const D: usize>(
+                &self,
+                input: #tensor<D>,
+            ) -> #result<#tensor<D>, #error> {
+                #result::Ok(#product)
+            }
+
+            #[doc = #doc_matmul]
+            #[track_caller]
+            pub fn #matmul<const D: usize>(&self, input: #tensor<D>) -> #tensor<D> {
+                match self.#try_matmul(input) {
+                    #result::Ok(y) => y,
+                    #result::Err(err) => ::core::panic!("{}", err),
+                }
+            }
+
+            #[doc = #doc_lookup]
+            pub fn #try_lookup<const D: usize, const D2: usize>(
+                &self,
+                ids: #tensor<D, #burn::tensor::Int>,
+            ) -> #result<#tensor<D2>, #error> {
+                #lookup_body
+            }
+
+            #[doc = #doc_lookup]
+            #[track_caller]
+            pub fn #lookup<const D: usize, const D2: usize>(
+                &self,
+                ids: #tensor<D, #burn::tensor::Int>,
+            ) -> #tensor<D2> {
+                match self.#try_lookup(ids) {
+                    #result::Ok(rows) => rows,
+                    #result::Err(err) => ::core::panic!("{}", err),
+                }
+            }
+
+            #[doc = #doc_picture]
+            pub fn #picture(&self) -> ::tied::burn::Picture {
+                self.tied.#stored.picture(#key, #label, #transposed)
+            }
+        }
+    });
+    let biases = plan.biases.iter().enumerate().map(|(b, bias)| {
+        let field = bias.field.ident;
+        let effective = format_ident!("{}_effective", field);
+        let value = bias_value(plan, b);
+        let doc = format!(
+            " The effective bias `{field}` ({}), `[O]`.",
+            bias.tie
+                .as_ref()
+                .map_or_else(|| "dense".to_owned(), TieType::describe)
+        );
+        quote! {
+            #[doc = #doc]
+            pub fn #effective(&self) -> #result<#tensor<1>, #error> {
+                #result::Ok(#value)
+            }
+        }
+    });
+    let doc_load = format!(
+        " Loads the burnpack file at `path` (as Burn's `Module::save_file` writes it) into this \
+         `{name}`. A file that does not fit (a tensor missing, or of another shape than this \
+         layer stores) is refused with Burn's message naming the tensor, and the layer is left \
+         as it was."
+    );
+    quote! {
+        #[automatically_derived]
+        impl #name {
+            #forward
+            #(#weights)*
+            #(#biases)*
+
+            #[doc = #doc_load]
+            pub fn load_checked(
+                &mut self,
+                path: impl ::core::convert::AsRef<::std::path::Path>,
+            ) -> #result<(), #error> {
+                *self = ::tied::burn::__private::load_file(
+                    ::core::stringify!(#name),
+                    self,
+                    path.as_ref(),
+                )?;
+                #result::Ok(())
+            }
+        }
+    }
+}
+
+/// On error: the `compile_error!`s beside the struct as written and a stand-in config with the
+/// sizes that parsed, so calls to `Config::new(..).init(..)` add no errors of their own.
+fn fallback(item: &ItemStruct, layer: Option<&Layer>, errors: syn::Error) -> TokenStream {
+    let errors = errors.to_compile_error();
+    let item = strip_tied_attrs(item);
+    let Some(layer) = layer else {
+        return quote!(#errors #item);
+    };
+    let (name, vis, config) = (&item.ident, &item.vis, &layer.builder);
+    let sizes = sizes(layer);
+    let burn = burn_path();
+    let unreachable = quote!(::core::unreachable!(
+        "`#[tied::burn::layer]` reported an error for this struct"
+    ));
+    quote! {
+        #errors
+        #item
+
+        #[derive(Debug, Clone)]
+        #vis struct #config {
+            #(pub #sizes: usize,)*
+        }
+
+        impl #config {
+            #[allow(clippy::too_many_arguments)]
+            pub fn new(#(#sizes: usize),*) -> Self {
+                Self { #(#sizes),* }
+            }
+
+            pub fn init(&self, _: &#burn::tensor::Device) -> #name {
+                #unreachable
+            }
+
+            pub fn try_init(
+                &self,
+                _: &#burn::tensor::Device,
+            ) -> ::core::result::Result<#name, ::tied::burn::Error> {
+                #unreachable
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! What the code `#[tied::burn::layer]` generates calls, through `::tied::burn::__private`, so a
+//! user's scope cannot change its meaning. Not public API.
+
+pub use burn;
+pub use tied_patterns::Picture;
+
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Distribution, Int, Tensor};
+
+use crate::{Error, Tie};
+
+/// The pattern `key` on field `field` of `layer`, `inputs`×`outputs`, checked: its misfit names
+/// the field.
+pub fn tie(
+    layer: &'static str,
+    field: &'static str,
+    key: &str,
+    (inputs, outputs): (usize, usize),
+    stated: &[usize],
+) -> Result<Tie, Error> {
+    Tie::new(key, inputs, outputs, stated).map_err(|source| Error::Field {
+        layer,
+        field,
+        source: Box::new(source),
+    })
+}
+
+/// A rule between two of the config's sizes that the macro could not check (they are runtime).
+pub fn same_size(
+    layer: &'static str,
+    rule: &'static str,
+    expected: (&'static str, usize),
+    actual: (&'static str, usize),
+) -> Result<(), Error> {
+    if expected.1 == actual.1 {
+        Ok(())
+    } else {
+        Err(Error::Sizes {
+            layer,
+            rule,
+            expected,
+            actual,
+        })
+    }
+}
+
+/// Uniform in ±1/√`fan_in`, as Burn's `Linear` and dfdx's initialize (Kaiming uniform with gain
+/// 1/√3).
+fn uniform<const D: usize>(shape: [usize; D], fan_in: usize, device: &Device) -> Tensor<D> {
+    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+    Tensor::random(shape, Distribution::Uniform(-bound, bound), device)
+}
+
+/// A tie's stored values, initialized uniform in ±1/√`fan_in`.
+pub fn stored<const S: usize>(
+    tie: &Tie,
+    fan_in: usize,
+    device: &Device,
+) -> Result<Param<Tensor<S>>, Error> {
+    let shape = tie.stored_shape();
+    let dims: [usize; S] = shape.as_slice().try_into().map_err(|_| Error::Rank {
+        what: "the stored tensor",
+        want: shape.len(),
+        got: S,
+    })?;
+    Ok(Param::from_tensor(uniform(dims, fan_in, device)))
+}
+
+/// A plain bias of `len`, initialized uniform in ±1/√`fan_in`.
+pub fn bias(len: usize, fan_in: usize, device: &Device) -> Param<Tensor<1>> {
+    Param::from_tensor(uniform([len], fan_in, device))
+}
+
+/// `y + b` with `b` broadcast over every leading dimension of `y`.
+pub fn add_bias<const D: usize>(y: Tensor<D>, b: Tensor<1>) -> Tensor<D> {
+    y + b.unsqueeze::<D>()
+}
+
+/// A tied bias's effective vector (`[O]`): the tie's `1×O` weight.
+pub fn bias_effective<const S: usize>(tie: &Tie, stored: Tensor<S>) -> Result<Tensor<1>, Error> {
+    Ok(tie.try_effective(stored)?.reshape([tie.outputs()]))
+}
+
+/// Rows `ids` of a materialized `W` (a `transpose_of` field's lookup).
+pub fn rows_of<const D: usize, const D2: usize>(
+    w: Tensor<2>,
+    ids: Tensor<D, Int>,
+) -> Result<Tensor<D2>, Error> {
+    if D2 != D + 1 {
+        return Err(Error::Rank {
+            what: "a lookup's output",
+            want: D + 1,
+            got: D2,
+        });
+    }
+    let id_dims = ids.dims();
+    let m: usize = id_dims.iter().product();
+    let [_, o] = w.dims();
+    let rows = w.select(0, ids.reshape([m]));
+    let mut dims = [0; D2];
+    dims[..D].copy_from_slice(&id_dims);
+    dims[D] = o;
+    Ok(rows.reshape(dims))
+}
+
+/// The module loaded from the burnpack file `path`, or `layer`'s error naming what did not fit;
+/// `module` itself is not touched.
+pub fn load_file<M: Module>(
+    layer: &'static str,
+    module: &M,
+    path: &std::path::Path,
+) -> Result<M, Error> {
+    module
+        .clone()
+        .try_load_file(path)
+        .map_err(|err| Error::Load {
+            layer,
+            message: err.to_string(),
+        })
+}
+
+/// The message of a failed `init`, as Burn's configs panic.
+#[track_caller]
+pub fn init_failed(err: Error) -> ! {
+    panic!("{err}")
+}
