@@ -8,20 +8,18 @@
 //!
 //! Run: `cargo run --release --example digits`
 
-use std::io::Read;
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use plotters::prelude::*;
-use plotters::style::FontStyle;
 use tied::dfdx::optim::{Adam, Optimizer};
 use tied::prelude::*;
 
-const PIXELS: usize = 64;
-const HIDDEN: usize = 16;
-const BATCH: usize = 32;
-const EPOCHS: usize = 200;
-const HELD_OUT: usize = 360; // 20 % of 1797
+#[path = "shared/digits.rs"]
+mod shared;
+use shared::{
+    draw_curves, draw_digits, load_digits, register_font, shuffle, split, Curve, BATCH, EPOCHS,
+    HIDDEN, LR, PIXELS,
+};
 
 /// 64 → 16 → 64 with `dec = encᵀ` and a sigmoid output (pixels are in [0, 1]).
 #[tied::layer(forward = [enc + enc_bias, ReLU, dec + dec_bias, Sigmoid])]
@@ -45,12 +43,6 @@ type Untied = (
 );
 
 type Images = Tensor<(usize, Const<PIXELS>), f32, Cpu>;
-
-/// Per epoch: mean training loss and held-out reconstruction MSE.
-struct Curve {
-    train: Vec<f32>,
-    test: Vec<f32>,
-}
 
 fn main() {
     let (images, labels) = load_digits();
@@ -118,10 +110,9 @@ fn main() {
     let recon_png = docs.join("digits-reconstructions.png");
     draw_curves(
         &loss_png,
-        &tied_curve,
-        &untied_curve,
-        tied_params,
-        untied_params,
+        "Reconstruction MSE on the UCI digits",
+        (&tied_curve, tied_params),
+        (&untied_curve, untied_params),
     )
     .expect("drawing the loss curves");
     draw_digits(&recon_png, &rows).expect("drawing the reconstructions");
@@ -145,7 +136,7 @@ where
     let mut opt = Adam::new(
         model,
         AdamConfig {
-            lr: 5e-3,
+            lr: LR as f32,
             ..Default::default()
         },
     );
@@ -185,50 +176,6 @@ where
     curve
 }
 
-/// The digits as 64 pixels in [0, 1] and their labels.
-fn load_digits() -> (Vec<Vec<f32>>, Vec<usize>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/digits.csv.gz");
-    let file = std::fs::File::open(&path).expect("examples/data/digits.csv.gz is shipped");
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut text)
-        .expect("a gzipped CSV");
-    let mut images = Vec::new();
-    let mut labels = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let values: Vec<f32> = line
-            .split(',')
-            .map(|v| v.trim().parse().expect("a number"))
-            .collect();
-        assert_eq!(values.len(), PIXELS + 1, "64 pixels and a label per line");
-        images.push(values[..PIXELS].iter().map(|v| v / 16.0).collect());
-        labels.push(values[PIXELS] as usize);
-    }
-    (images, labels)
-}
-
-/// A fixed shuffle, then the last `HELD_OUT` images are held out.
-fn split(images: &[Vec<f32>], labels: &[usize]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<usize>) {
-    let mut order: Vec<usize> = (0..images.len()).collect();
-    shuffle(&mut order, &mut 42);
-    let (train, test) = order.split_at(images.len() - HELD_OUT);
-    (
-        train.iter().map(|&k| images[k].clone()).collect(),
-        test.iter().map(|&k| images[k].clone()).collect(),
-        test.iter().map(|&k| labels[k]).collect(),
-    )
-}
-
-/// Fisher–Yates with xorshift: reproducible without another dependency.
-fn shuffle(order: &mut [usize], state: &mut u64) {
-    for k in (1..order.len()).rev() {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        order.swap(k, (*state % (k as u64 + 1)) as usize);
-    }
-}
-
 fn batch(dev: &Cpu, rows: &[Vec<f32>]) -> Images {
     let data: Vec<f32> = rows.iter().flatten().copied().collect();
     dev.tensor_from_vec(data, (rows.len(), Const::<PIXELS>))
@@ -244,121 +191,4 @@ fn dead_units(pre: &Tensor<(usize, Const<HIDDEN>), f32, Cpu>) -> usize {
 
 fn rows_of(t: &Images) -> Vec<Vec<f32>> {
     t.as_vec().chunks(PIXELS).map(<[f32]>::to_vec).collect()
-}
-
-/// Text in the PNGs comes from a font shipped with the example (DejaVu Sans, ASCII subset; see
-/// examples/data/README.md), drawn by plotters' pure-Rust `ab_glyph`.
-fn register_font() -> bool {
-    plotters::style::register_font(
-        "sans-serif",
-        FontStyle::Normal,
-        include_bytes!("data/DejaVuSans-subset.ttf"),
-    )
-    .is_ok()
-}
-
-type DrawResult = Result<(), Box<dyn std::error::Error>>;
-
-fn draw_curves(path: &Path, tied: &Curve, untied: &Curve, tp: usize, up: usize) -> DrawResult {
-    let root = BitMapBackend::new(path, (800, 480)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let top = tied
-        .train
-        .iter()
-        .chain(&untied.train)
-        .chain(&tied.test)
-        .chain(&untied.test)
-        .fold(0.0f32, |a, &b| a.max(b));
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Reconstruction MSE on the UCI digits",
-            ("sans-serif", 24).into_font(),
-        )
-        .margin(16)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(1..EPOCHS, 0.0f32..top * 1.05)?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc("mean squared error")
-        .label_style(("sans-serif", 14))
-        .draw()?;
-    let series = [
-        (
-            format!("tied ({tp} params), held-out"),
-            &tied.test,
-            BLUE,
-            true,
-        ),
-        ("tied, training".to_owned(), &tied.train, BLUE, false),
-        (
-            format!("untied ({up} params), held-out"),
-            &untied.test,
-            RED,
-            true,
-        ),
-        ("untied, training".to_owned(), &untied.train, RED, false),
-    ];
-    for (label, values, color, solid) in series {
-        let style = if solid {
-            color.stroke_width(2)
-        } else {
-            color.mix(0.4).stroke_width(1)
-        };
-        chart
-            .draw_series(LineSeries::new(
-                values.iter().enumerate().map(|(k, &v)| (k + 1, v)),
-                style,
-            ))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()?;
-    root.present()?;
-    Ok(())
-}
-
-fn draw_digits(path: &Path, rows: &[(&str, Vec<Vec<f32>>)]) -> DrawResult {
-    const CELL: i32 = 10; // pixels per digit pixel
-    const GAP: i32 = 8;
-    const LEFT: i32 = 90;
-    const TOP: i32 = 40;
-    let columns = rows.first().map_or(0, |(_, r)| r.len()) as i32;
-    let width = LEFT + columns * (8 * CELL + GAP) + GAP;
-    let height = TOP + rows.len() as i32 * (8 * CELL + GAP) + GAP;
-    let root = BitMapBackend::new(path, (width as u32, height as u32)).into_drawing_area();
-    root.fill(&WHITE)?;
-    root.draw_text(
-        "held-out digits and their reconstructions",
-        &("sans-serif", 20).into_font().color(&BLACK),
-        (LEFT, 10),
-    )?;
-    for (r, (label, images)) in rows.iter().enumerate() {
-        let y0 = TOP + r as i32 * (8 * CELL + GAP);
-        root.draw_text(
-            label,
-            &("sans-serif", 16).into_font().color(&BLACK),
-            (8, y0 + 4 * CELL - 8),
-        )?;
-        for (c, image) in images.iter().enumerate() {
-            let x0 = LEFT + c as i32 * (8 * CELL + GAP);
-            for (k, &v) in image.iter().enumerate() {
-                // Ink is dark, as on paper.
-                let level = (255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8;
-                let (px, py) = (x0 + (k % 8) as i32 * CELL, y0 + (k / 8) as i32 * CELL);
-                root.draw(&Rectangle::new(
-                    [(px, py), (px + CELL, py + CELL)],
-                    RGBColor(level, level, level).filled(),
-                ))?;
-            }
-        }
-    }
-    root.present()?;
-    Ok(())
 }

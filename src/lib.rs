@@ -50,6 +50,43 @@ pub use tied_runtime::safetensors;
 /// The Burn 0.22 front end (the `burn` feature): [`burn::layer`], the same attribute on a Burn
 /// module struct, and its runtime, every built-in pattern's lowering onto Burn's differentiable
 /// ops with runtime sizes ([`burn::Tie`]).
+///
+/// The forum's layer on Burn: each field states its effective shape, sizes being fields of the
+/// generated config.
+///
+/// ```
+/// use burn::module::{Module, Param};
+/// use burn::tensor::{Device, Tensor};
+///
+/// #[tied::burn::layer]
+/// #[derive(Module, Debug)]
+/// pub struct TiedLinear {
+///     /// `W[i, j] = weight[i]`: n stored values instead of n×n.
+///     #[tied(rows, shape = [n, n])]
+///     pub weight: Param<Tensor<2>>,
+///     #[tied(shape = [n])]
+///     pub bias: Param<Tensor<1>>,
+/// }
+///
+/// let device = Device::flex().autodiff();
+/// let layer = TiedLinearConfig::new(4).init(&device);
+/// assert_eq!(layer.num_params(), 8); // 4 weights + 4 biases, not 16 + 4
+///
+/// let x = Tensor::<1>::from_data([1.0f32, 2.0, 3.0, 4.0], &device);
+/// let grads = layer.forward(x).sum().backward();
+/// let g = layer.weight.val().grad(&grads).unwrap().try_to_vec_as::<f32>().unwrap();
+/// assert_eq!(g, [4.0, 8.0, 12.0, 16.0]); // = 4·x, summed over the copies
+///
+/// // A size that breaks a pattern's rule is an error at `init`, with the numbers.
+/// #[tied::burn::layer]
+/// #[derive(Module, Debug)]
+/// pub struct Conv {
+///     #[tied(toeplitz = k, shape = [i, o])]
+///     pub weight: Param<Tensor<2>>,
+/// }
+/// let err = ConvConfig::new(4, 3, 5).try_init(&device).unwrap_err();
+/// assert!(err.to_string().contains("I + O − 1 = 6"));
+/// ```
 #[cfg(feature = "burn")]
 pub mod burn {
     pub use tied_burn::*;

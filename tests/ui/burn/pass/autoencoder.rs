@@ -22,7 +22,7 @@ fn main() {
     assert_eq!(model.num_params(), 6 * 2 + 2 + 6);
     let y = model.forward(Tensor::<2>::ones([3, 6], &device));
     assert_eq!(y.dims(), [3, 6]);
-    let w = model.dec_effective().to_data().to_vec::<f32>().unwrap();
-    let e = model.enc_effective().transpose().to_data().to_vec::<f32>().unwrap();
+    let w = model.dec_effective().try_to_vec_as::<f32>().unwrap();
+    let e = model.enc_effective().transpose().try_to_vec_as::<f32>().unwrap();
     assert_eq!(w, e);
 }
