@@ -136,7 +136,7 @@ where
     let mut opt = Adam::new(
         model,
         AdamConfig {
-            lr: LR as f32,
+            lr: LR,
             ..Default::default()
         },
     );
