@@ -62,10 +62,21 @@ pub(crate) fn diagonal(x: Tensor<2>, v: Tensor<1>) -> Tensor<2> {
 /// (Burn's flex, tiled) unfolds the signal once, I·O values, the size of `W` itself, and the
 /// work is the n·I·O of a dense product. The other orientation (the batch as the input, `v` as
 /// one filter of length `I + O − 1`) unfolds n·O·(I + O − 1) values: 8.6 GB at N = 4096, B = 64.
-pub(crate) fn hankel(x: Tensor<2>, v: Tensor<1>, o: usize) -> Tensor<2> {
+///
+/// With `fft` (the `fft` feature; see [`hankel_fft`]) and f32 values, the same correlation runs
+/// through Burn's real FFT instead, in O(n·L log L).
+pub(crate) fn hankel(x: Tensor<2>, v: Tensor<1>, o: usize, fft: bool) -> Tensor<2> {
     let [n, i] = x.dims();
     let k = v.dims()[0];
     debug_assert_eq!(k + 1, i + o);
+    // Flex's FFT computes in f32 (on f64 values it loses their precision: 1e-8 relative,
+    // measured), so f64 and the half types keep the exact `conv1d`.
+    #[cfg(feature = "fft")]
+    if fft && x.dtype() == burn::tensor::DType::F32 {
+        return hankel_fft(x, v, o);
+    }
+    #[cfg(not(feature = "fft"))]
+    let _ = fft;
     let y = conv1d(
         v.reshape([1, 1, k]),
         x.reshape([n, 1, i]),
@@ -75,16 +86,35 @@ pub(crate) fn hankel(x: Tensor<2>, v: Tensor<1>, o: usize) -> Tensor<2> {
     y.reshape([n, o])
 }
 
+/// The Hankel product `y[r, j] = Σ_i x[r, i]·v[i + j]` (`j < o`) as a circular correlation of
+/// length `L`, the power of two at or above `I + o − 1`: `y = irfft(conj(rfft(x))·rfft(v))`, the
+/// first `o` values. No term wraps around: `i + j ≤ I + o − 2 < L`. Burn's `rfft` takes powers of
+/// two only, hence the padding (at most 2× the length). Differentiable: burn-signal's autodiff
+/// backward of `rfft`/`irfft`.
+#[cfg(feature = "fft")]
+pub(crate) fn hankel_fft(x: Tensor<2>, v: Tensor<1>, o: usize) -> Tensor<2> {
+    use burn::signal::{irfft, rfft};
+    let i = x.dims()[1];
+    let k = v.dims()[0];
+    let l = k.max(i).next_power_of_two();
+    let (xr, xi) = rfft(x, 1, Some(l));
+    let (vr, vi) = rfft(v.reshape([1, k]), 1, Some(l));
+    // conj(X)·V, whose inverse is the correlation Σ_i x[i]·v[(i + t) mod L].
+    let re = xr.clone() * vr.clone() + xi.clone() * vi.clone();
+    let im = xr * vi - xi * vr;
+    irfft(re, im, 1, Some(l)).narrow(1, 0, o)
+}
+
 /// `y = x·W` for `W[i, j] = v[i − j + O − 1]` (Toeplitz, `v` of length `I + o − 1`): the Hankel
 /// product with the outputs read backwards.
-pub(crate) fn toeplitz(x: Tensor<2>, v: Tensor<1>, o: usize) -> Tensor<2> {
-    hankel(x, v, o).flip([1])
+pub(crate) fn toeplitz(x: Tensor<2>, v: Tensor<1>, o: usize, fft: bool) -> Tensor<2> {
+    hankel(x, v, o, fft).flip([1])
 }
 
 /// `y = x·Wᵀ` for the Toeplitz `W` (I×O, `x` n×O): `Wᵀ[a, b] = v[b + O − 1 − a]`, the Hankel
 /// product of `x` read backwards.
-pub(crate) fn toeplitz_transposed(x: Tensor<2>, v: Tensor<1>, i: usize) -> Tensor<2> {
-    hankel(x.flip([1]), v, i)
+pub(crate) fn toeplitz_transposed(x: Tensor<2>, v: Tensor<1>, i: usize, fft: bool) -> Tensor<2> {
+    hankel(x.flip([1]), v, i, fft)
 }
 
 /// The circulant's values unrolled for a Hankel product: `u[m] = v[(m + 1) mod N]`,
@@ -99,16 +129,16 @@ fn unrolled(v: Tensor<1>) -> Tensor<1> {
 
 /// `y = x·W` for `W[i, j] = v[(j − i) mod N]`: with `i' = N − 1 − i`, `W[i, j] = u[i' + j]`, so
 /// the Hankel product of `x` read backwards with the unrolled values.
-pub(crate) fn circulant(x: Tensor<2>, v: Tensor<1>) -> Tensor<2> {
+pub(crate) fn circulant(x: Tensor<2>, v: Tensor<1>, fft: bool) -> Tensor<2> {
     let n = v.dims()[0];
-    hankel(x.flip([1]), unrolled(v), n)
+    hankel(x.flip([1]), unrolled(v), n, fft)
 }
 
 /// `y = x·Wᵀ` for the circulant `W`: `Wᵀ[a, b] = v[(a − b) mod N] = u[a + (N − 1 − b)]`, the
 /// Hankel product with the outputs read backwards.
-pub(crate) fn circulant_transposed(x: Tensor<2>, v: Tensor<1>) -> Tensor<2> {
+pub(crate) fn circulant_transposed(x: Tensor<2>, v: Tensor<1>, fft: bool) -> Tensor<2> {
     let n = v.dims()[0];
-    hankel(x, unrolled(v), n).flip([1])
+    hankel(x, unrolled(v), n, fft).flip([1])
 }
 
 /// `y = x·W` for the band `W[i, j] = v[i − j + b]` (`|i − j| ≤ b`, `K = 2b + 1` values, I×o):

@@ -16,8 +16,9 @@ pub enum Lowering {
     /// Sums, a small `matmul` and broadcasts: `rows`, `cols`, `scalar`, `tile`, `block`; never an
     /// I×O tensor.
     Broadcast,
-    /// One `conv1d` with the rows of `x` as filters over the stored values: `toeplitz`,
-    /// `circulant`, `hankel`.
+    /// One correlation of the rows of `x` with the stored values: `toeplitz`, `circulant`,
+    /// `hankel`. A `conv1d` (every backend has it), or with the `fft` feature Burn's real FFT
+    /// ([`Tie::uses_fft`]).
     Correlation,
     /// One `conv1d` of `x` with the stored diagonals as the filter: `banded`.
     Band,
@@ -43,6 +44,8 @@ pub struct Tie {
     /// `symmetric`'s index table (and every pattern's, for [`Tie::lookup`]), built on first use on
     /// a device and shared by clones.
     table: Arc<Mutex<Option<GatherTable>>>,
+    /// Correlations through the FFT (the `fft` feature, unless [`Tie::without_fft`]).
+    fft: bool,
 }
 
 impl PartialEq for Tie {
@@ -93,7 +96,26 @@ impl Tie {
         Tie {
             geometry,
             table: Arc::new(Mutex::new(None)),
+            fft: cfg!(feature = "fft"),
         }
+    }
+
+    /// The same tie with Toeplitz, circulant and Hankel on their `conv1d` form even with the
+    /// `fft` feature: the portable reference the FFT form is tested against, and the choice on a
+    /// backend without burn-signal's FFT kernels (they exist for Flex, the CubeCL backends and
+    /// LibTorch, not for NdArray).
+    pub fn without_fft(mut self) -> Tie {
+        self.fft = false;
+        self
+    }
+
+    /// Whether `x·W` (and `x·Wᵀ`) on f32 values runs through Burn's real FFT: a correlation
+    /// pattern with the `fft` feature. The FFT length is the power of two at or above `I + O − 1`
+    /// (`2N − 1` for circulant): O(n·L log L) instead of the n·I·O of the `conv1d` form. Other
+    /// dtypes keep the `conv1d`: flex's FFT computes in f32, and f64 weights would lose their
+    /// precision (1e-8 relative, measured).
+    pub fn uses_fft(&self) -> bool {
+        self.fft && self.lowering() == Lowering::Correlation
     }
 
     /// The pattern's map and sizes.
@@ -400,9 +422,9 @@ impl Tie {
             Map::Scalar => lower::scalar(x, stored.reshape([len]), o),
             Map::Tile { r, c } => lower::tile(x, stored.reshape([r, c]), o),
             Map::Block { r, c } => lower::block(x, stored.reshape([r, c]), o),
-            Map::Toeplitz => lower::toeplitz(x, stored.reshape([len]), o),
-            Map::Circulant => lower::circulant(x, stored.reshape([len])),
-            Map::Hankel => lower::hankel(x, stored.reshape([len]), o),
+            Map::Toeplitz => lower::toeplitz(x, stored.reshape([len]), o, self.fft),
+            Map::Circulant => lower::circulant(x, stored.reshape([len]), self.fft),
+            Map::Hankel => lower::hankel(x, stored.reshape([len]), o, self.fft),
             Map::Banded { .. } => lower::banded(x, stored.reshape([len]), o),
             Map::Diagonal => lower::diagonal(x, stored.reshape([len])),
             Map::Symmetric => self.table(&x.device()).forward(x, stored.reshape([len])),
@@ -426,10 +448,10 @@ impl Tie {
             // Wᵀ tiles (or blocks) Vᵀ.
             Map::Tile { r, c } => lower::tile(x, stored.reshape([r, c]).transpose(), i),
             Map::Block { r, c } => lower::block(x, stored.reshape([r, c]).transpose(), i),
-            Map::Toeplitz => lower::toeplitz_transposed(x, stored.reshape([len]), i),
-            Map::Circulant => lower::circulant_transposed(x, stored.reshape([len])),
+            Map::Toeplitz => lower::toeplitz_transposed(x, stored.reshape([len]), i, self.fft),
+            Map::Circulant => lower::circulant_transposed(x, stored.reshape([len]), self.fft),
             // Wᵀ[j, i] = v[i + j]: Hankel again, of the transposed shape.
-            Map::Hankel => lower::hankel(x, stored.reshape([len]), i),
+            Map::Hankel => lower::hankel(x, stored.reshape([len]), i, self.fft),
             // Wᵀ[j, i] = v[i − j + b] = v'[j − i + b] with v' = v read backwards: a band again.
             Map::Banded { .. } => lower::banded(x, stored.reshape([len]).flip([0]), i),
             // Wᵀ = W.

@@ -29,7 +29,17 @@ pub fn values(n: usize, seed: u64) -> Vec<f64> {
 
 /// An f64 tensor on `device`.
 pub fn tensor<const D: usize>(data: Vec<f64>, dims: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(data, dims), (device, DType::F64))
+    tensor_as(data, dims, device, DType::F64)
+}
+
+/// A tensor of `dtype` on `device`, from f64 values.
+pub fn tensor_as<const D: usize>(
+    data: Vec<f64>,
+    dims: [usize; D],
+    device: &Device,
+    dtype: DType,
+) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(data, dims), (device, dtype))
 }
 
 /// Int ids on `device`.
@@ -115,10 +125,16 @@ pub fn reference(
 
 /// The stored tensor's values as Burn computes with them: the stored shape, f64.
 pub fn stored_tensor(tie: &Tie, values: Vec<f64>, device: &Device) -> StoredParam {
+    stored_tensor_as(tie, values, device, DType::F64)
+}
+
+fn stored_tensor_as(tie: &Tie, values: Vec<f64>, device: &Device, dtype: DType) -> StoredParam {
     let shape = tie.stored_shape();
     match shape.len() {
-        1 => StoredParam::Vector(tensor(values, [shape[0]], device).require_grad()),
-        _ => StoredParam::Matrix(tensor(values, [shape[0], shape[1]], device).require_grad()),
+        1 => StoredParam::Vector(tensor_as(values, [shape[0]], device, dtype).require_grad()),
+        _ => StoredParam::Matrix(
+            tensor_as(values, [shape[0], shape[1]], device, dtype).require_grad(),
+        ),
     }
 }
 
@@ -152,6 +168,18 @@ impl StoredParam {
 /// Runs `tie` (or its transpose) on Burn for `n` rows and checks `y`, `dx` and the stored
 /// gradient against the reference, to 1e-10.
 pub fn check_against_reference(tie: &Tie, n: usize, transposed: bool, seed: u64) {
+    check_against_reference_in(tie, n, transposed, seed, DType::F64, 1e-10);
+}
+
+/// [`check_against_reference`] with Burn's tensors in `dtype`, to `tol` (the reference stays f64).
+pub fn check_against_reference_in(
+    tie: &Tie,
+    n: usize,
+    transposed: bool,
+    seed: u64,
+    dtype: DType,
+    tol: f64,
+) {
     let device = device();
     let (i, o) = (tie.inputs(), tie.outputs());
     let (a, b) = if transposed { (o, i) } else { (i, o) };
@@ -160,9 +188,9 @@ pub fn check_against_reference(tie: &Tie, n: usize, transposed: bool, seed: u64)
     let r = values(n * b, seed + 2);
     let want = reference(tie, &stored, &x, &r, n, transposed);
 
-    let s = stored_tensor(tie, stored, &device);
-    let xt = tensor(x, [n, a], &device).require_grad();
-    let rt = tensor(r, [n, b], &device);
+    let s = stored_tensor_as(tie, stored, &device, dtype);
+    let xt = tensor_as(x, [n, a], &device, dtype).require_grad();
+    let rt = tensor_as(r, [n, b], &device, dtype);
     let y = s.apply(tie, xt.clone(), transposed);
     assert_eq!(y.dims(), [n, b]);
     let what = format!(
@@ -172,16 +200,11 @@ pub fn check_against_reference(tie: &Tie, n: usize, transposed: bool, seed: u64)
         o,
         if transposed { "ᵀ" } else { "" }
     );
-    assert_close(&format!("{what}: y"), &host(&y), &want.y, 1e-10);
+    assert_close(&format!("{what}: y"), &host(&y), &want.y, tol);
     let grads = y.mul(rt).sum().backward();
     let dx = host(&xt.grad(&grads).expect("input gradient"));
-    assert_close(&format!("{what}: dx"), &dx, &want.dx, 1e-10);
-    assert_close(
-        &format!("{what}: dstored"),
-        &s.grad(&grads),
-        &want.dstored,
-        1e-10,
-    );
+    assert_close(&format!("{what}: dx"), &dx, &want.dx, tol);
+    assert_close(&format!("{what}: dstored"), &s.grad(&grads), &want.dstored, tol);
 }
 
 #[test]

@@ -2,9 +2,10 @@
 //! the dense reference: `y`, the input's gradient and the stored values' gradient.
 
 use crate::common::{
-    assert_close, check_against_reference, device, host, ids, stored_tensor, tensor, values,
-    StoredParam,
+    assert_close, check_against_reference, check_against_reference_in, device, host, ids,
+    stored_tensor, tensor, values, StoredParam,
 };
+use burn::tensor::DType;
 use tied_burn::{Lowering, Tie};
 
 /// `(key, I, O, stated)` cases covering every pattern.
@@ -53,6 +54,33 @@ fn every_pattern_and_its_transpose_match_the_dense_reference() {
                 check_against_reference(&tie, n, transposed, seed);
                 seed += 10;
             }
+        }
+    }
+}
+
+/// Toeplitz, circulant and Hankel have two forms: the FFT (the `fft` feature, on in the
+/// workspace's tests; f32 values) and the `conv1d`, the portable reference and the form for
+/// other dtypes. Both, every shape of `cases` and larger ones past a power of two, against the
+/// dense f64 reference: f32 to 1e-5 (each form's rounding), and f64 (always `conv1d`) to 1e-10.
+#[test]
+fn correlations_by_fft_and_by_conv1d_both_match_the_dense_reference() {
+    let mut seed = 7;
+    let mut shapes: Vec<(&str, usize, usize)> = cases()
+        .into_iter()
+        .filter(|(key, ..)| matches!(*key, "toeplitz" | "hankel" | "circulant"))
+        .map(|(key, i, o, _)| (key, i, o))
+        .collect();
+    shapes.extend([("toeplitz", 17, 33), ("hankel", 33, 17), ("circulant", 16, 16)]);
+    for (key, i, o) in shapes {
+        let tie = Tie::new(key, i, o, &[]).unwrap();
+        assert_eq!(tie.uses_fft(), cfg!(feature = "fft"), "{key}");
+        let conv = tie.clone().without_fft();
+        assert!(!conv.uses_fft());
+        for transposed in [false, true] {
+            check_against_reference_in(&tie, 3, transposed, seed, DType::F32, 1e-5);
+            check_against_reference_in(&conv, 3, transposed, seed, DType::F32, 1e-5);
+            check_against_reference(&tie, 3, transposed, seed + 1);
+            seed += 10;
         }
     }
 }
