@@ -18,6 +18,9 @@ mod common;
 // dfdx and Burn on the same values: with the `burn` feature (the README's test command has it).
 #[cfg(feature = "burn")]
 pub mod burn_crosscheck;
+// Dense checkpoints from Burn layers, against PyTorch's and dfdx's files.
+#[cfg(feature = "burn")]
+pub mod burn_interop;
 // `#[tied::burn::layer]`, with the `burn` feature.
 #[cfg(feature = "burn")]
 pub mod burn_layer;

@@ -8,15 +8,12 @@
 //! checkpoint only as far as it honours the ties, and says by how much it does not.
 //!
 //! A layer describes its weights to these functions through [`TiedWeights`]: one
-//! [`EffectiveField`] per weight and bias (name, stored parameter, shape, pattern).
+//! [`EffectiveField`] per weight and bias (name, stored parameter, shape, pattern). The format
+//! itself (writing, reading, the projection) is `tied-interop`'s, shared with the Burn front end.
 
-use core::fmt;
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use ::safetensors::tensor::{Dtype as SafeType, TensorView};
-use ::safetensors::SafeTensors;
 use dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName,
     ViewTensorRef,
@@ -26,123 +23,63 @@ use dfdx::tensor::safetensors::SafeDtype;
 use num_traits::Float;
 
 use crate::Tie;
+use tied_interop::OwnNames;
+pub use tied_interop::{
+    DenseManifest, DenseNames, EffectiveField, FieldFit, ImportReport, IndexFn, InteropError,
+    TiedTo, Violation,
+};
 
-/// How an effective field shares its values with another field of the same layer (named as its
-/// [`EffectiveField::name`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TiedTo {
-    /// `#[tied(transpose_of = field)]`: this weight is the other's transpose.
-    TransposeOf(Cow<'static, str>),
-    /// `#[tied(same_as = field)]`: this weight (or bias) is the other one.
-    SameAs(Cow<'static, str>),
-}
-
-impl TiedTo {
-    /// The field this one is tied to.
-    pub fn source(&self) -> &str {
-        match self {
-            TiedTo::TransposeOf(source) | TiedTo::SameAs(source) => source,
-        }
-    }
-
-    /// The same tie, to the field under `prefix`.
-    fn prefixed(self, prefix: &str) -> Self {
-        match self {
-            TiedTo::TransposeOf(s) => TiedTo::TransposeOf(format!("{prefix}{s}").into()),
-            TiedTo::SameAs(s) => TiedTo::SameAs(format!("{prefix}{s}").into()),
-        }
-    }
-}
-
-/// One effective weight (`W`, I×O, `y = x·W`) or bias (`b`, 1×O) of a layer, as the dense
-/// checkpoint functions see it.
-#[derive(Debug, Clone)]
-pub struct EffectiveField {
-    /// The field's name as declared (`dec`); in a model of several layers, with the path to its
-    /// layer (`2.dec` for the third element of a tuple, as dfdx names its tensors).
-    pub name: Cow<'static, str>,
-    /// The name of the stored tensor (the parameter) that holds its values, as dfdx's
-    /// `TensorCollection` names it: the field itself, or the field it is tied to (`enc`).
-    pub parameter: Cow<'static, str>,
-    /// The tie to another field, if any.
-    pub tied_to: Option<TiedTo>,
-    /// A bias (written as a length-`outputs` vector) rather than a weight.
-    pub is_bias: bool,
-    /// `I`: rows of the effective weight (1 for a bias).
-    pub inputs: usize,
-    /// `O`: columns of the effective weight (the bias length).
-    pub outputs: usize,
-    /// The pattern's name (`dense`, `rows`, `transpose`, ...).
-    pub pattern: &'static str,
-    /// [`Tie::index`] of the pattern: the stored value at effective entry `W[i, j]`, `None` for a
-    /// structural zero.
-    pub index: fn(usize, usize) -> Option<usize>,
-}
-
-impl EffectiveField {
+/// A dfdx layer's effective fields ([`TieField::weight`] and [`TieField::bias`] from a
+/// `Tie` type at its const sizes), in the prelude as `tied::TieField`.
+pub trait TieField: Sized {
     /// A weight `W` (I×O) with pattern `P`, whose values are stored in `parameter`.
-    pub fn weight<P: Tie<I, O>, const I: usize, const O: usize>(
+    fn weight<P: Tie<I, O>, const I: usize, const O: usize>(
         name: &'static str,
         parameter: &'static str,
         tied_to: Option<TiedTo>,
-    ) -> Self {
-        EffectiveField {
-            name: Cow::Borrowed(name),
-            parameter: Cow::Borrowed(parameter),
-            tied_to,
-            is_bias: false,
-            inputs: I,
-            outputs: O,
-            pattern: P::NAME,
-            index: P::index,
-        }
-    }
+    ) -> Self;
 
     /// A bias of length `O` with pattern `P` (a plain bias is [`crate::Dense`]: `b[j]` is stored
     /// value `j`), whose values are stored in `parameter`.
-    pub fn bias<P: Tie<1, O>, const O: usize>(
+    fn bias<P: Tie<1, O>, const O: usize>(
+        name: &'static str,
+        parameter: &'static str,
+        tied_to: Option<TiedTo>,
+    ) -> Self;
+}
+
+impl TieField for EffectiveField {
+    fn weight<P: Tie<I, O>, const I: usize, const O: usize>(
         name: &'static str,
         parameter: &'static str,
         tied_to: Option<TiedTo>,
     ) -> Self {
-        EffectiveField {
-            is_bias: true,
-            ..Self::weight::<P, 1, O>(name, parameter, tied_to)
-        }
+        EffectiveField::new(name, parameter, tied_to, false, (I, O), P::NAME, P::index)
     }
 
-    /// The same field inside a larger model, at `prefix` (`"2."`): its name, its parameter and
-    /// the field it is tied to, all prefixed.
-    pub fn prefixed(self, prefix: &str) -> Self {
-        EffectiveField {
-            name: format!("{prefix}{}", self.name).into(),
-            parameter: format!("{prefix}{}", self.parameter).into(),
-            tied_to: self.tied_to.map(|t| t.prefixed(prefix)),
-            ..self
-        }
+    fn bias<P: Tie<1, O>, const O: usize>(
+        name: &'static str,
+        parameter: &'static str,
+        tied_to: Option<TiedTo>,
+    ) -> Self {
+        EffectiveField::new(name, parameter, tied_to, true, (1, O), P::NAME, P::index)
     }
+}
 
-    /// The tensor's shape in a PyTorch checkpoint: `[O, I]` for a weight (`nn.Linear.weight` is
-    /// out×in), `[O]` for a bias.
-    pub fn dense_shape(&self) -> Vec<usize> {
-        if self.is_bias {
-            vec![self.outputs]
-        } else {
-            vec![self.outputs, self.inputs]
-        }
-    }
-
-    /// The stored value at PyTorch entry `flat` (row-major in [`Self::dense_shape`]): `W[i, j]` is
-    /// at `j·I + i`.
-    fn stored_at(&self, flat: usize) -> Option<usize> {
-        let (j, i) = (flat / self.inputs, flat % self.inputs);
-        (self.index)(i, j)
-    }
-
-    /// `(i, j)` of `W` for PyTorch entry `flat`.
-    fn entry(&self, flat: usize) -> (usize, usize) {
-        (flat % self.inputs, flat / self.inputs)
-    }
+/// Every stored tensor's values as f64, the format's own precision (exact for f32 and f64).
+fn as_f64<E: Float>(stored: BTreeMap<String, Vec<E>>) -> BTreeMap<String, Vec<f64>> {
+    stored
+        .into_iter()
+        .map(|(name, values)| {
+            (
+                name,
+                values
+                    .into_iter()
+                    .map(|v| v.to_f64().unwrap_or(f64::NAN))
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 /// A layer whose effective weights can be written to and read from a dense checkpoint.
@@ -247,210 +184,6 @@ tuple_weights!(M0 0, M1 1, M2 2, M3 3);
 tuple_weights!(M0 0, M1 1, M2 2, M3 3, M4 4);
 tuple_weights!(M0 0, M1 1, M2 2, M3 3, M4 4, M5 5);
 
-/// The names fields get in a dense checkpoint.
-///
-/// The default ([`export_dense`], [`import_dense`]) is the field's own name, as dfdx names the
-/// tensor. To match a PyTorch module, give pairs (`[("enc", "encoder.weight"), ..]`: fields not
-/// listed keep their name) or a closure `|field| ..`.
-pub trait DenseNames {
-    /// The checkpoint name of `field`.
-    fn dense_name(&self, field: &str) -> String;
-}
-
-impl<F: Fn(&str) -> String> DenseNames for F {
-    fn dense_name(&self, field: &str) -> String {
-        self(field)
-    }
-}
-
-impl DenseNames for [(&str, &str)] {
-    fn dense_name(&self, field: &str) -> String {
-        self.iter()
-            .find(|(from, _)| *from == field)
-            .map_or(field, |(_, to)| to)
-            .to_owned()
-    }
-}
-
-impl<const N: usize> DenseNames for [(&str, &str); N] {
-    fn dense_name(&self, field: &str) -> String {
-        self.as_slice().dense_name(field)
-    }
-}
-
-/// Each field under its own name.
-struct OwnNames;
-
-impl DenseNames for OwnNames {
-    fn dense_name(&self, field: &str) -> String {
-        field.to_owned()
-    }
-}
-
-/// Why a dense checkpoint was not written or read. On import the model is unchanged in every case.
-#[derive(Debug)]
-pub enum InteropError {
-    /// The file could not be read or written.
-    Io(PathBuf, std::io::Error),
-    /// The file is not a safetensors file, or could not be serialized.
-    Format(PathBuf, String),
-    /// The model names a stored tensor no field describes, or a field's parameter it does not
-    /// store: its [`TiedWeights`] impl does not match its `TensorCollection`.
-    Layout(String),
-    /// A field's tensor is not in the file.
-    Missing {
-        /// The field.
-        field: String,
-        /// The name looked up in the file.
-        name: String,
-    },
-    /// A field's tensor has the wrong shape or an unsupported dtype in the file.
-    Shape {
-        /// The field.
-        field: String,
-        /// The name in the file.
-        name: String,
-        /// What was expected (`[O, I]` of dtype F32, ...).
-        expected: String,
-        /// What the file holds.
-        found: String,
-    },
-    /// A field's dense values are further from its tied pattern than the tolerance allows.
-    TieViolated(Violation),
-}
-
-/// The worst entry of a dense weight that its tie cannot represent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Violation {
-    /// The field.
-    pub field: String,
-    /// Its name in the file.
-    pub name: String,
-    /// The field's pattern.
-    pub pattern: &'static str,
-    /// A bias: the file's entry is `[j]`.
-    pub is_bias: bool,
-    /// The entry `W[i, j]` of the effective (I×O) weight; the file's entry is `[j, i]`.
-    pub i: usize,
-    /// See [`Violation::i`].
-    pub j: usize,
-    /// The dense value in the file.
-    pub dense: f64,
-    /// The value the tie gives it: the mean of every copy of its stored value (0 for a structural
-    /// zero).
-    pub projected: f64,
-    /// The tolerance it exceeds.
-    pub tolerance: f64,
-}
-
-impl Violation {
-    /// `|dense − projected|`.
-    pub fn distance(&self) -> f64 {
-        (self.dense - self.projected).abs()
-    }
-}
-
-impl fmt::Display for InteropError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InteropError::Io(path, err) => write!(f, "cannot access {}: {err}", path.display()),
-            InteropError::Format(path, err) => {
-                write!(f, "{}: not a safetensors file: {err}", path.display())
-            }
-            InteropError::Layout(err) => write!(f, "the model's field list is wrong: {err}"),
-            InteropError::Missing { field, name } => {
-                write!(f, "field `{field}`: the file has no tensor `{name}`")
-            }
-            InteropError::Shape {
-                field,
-                name,
-                expected,
-                found,
-            } => write!(
-                f,
-                "field `{field}`: `{name}` is {found} in the file, expected {expected}"
-            ),
-            InteropError::TieViolated(v) => {
-                let at = if v.is_bias {
-                    format!("{}[{}]", v.name, v.j)
-                } else {
-                    format!("{}[{}, {}]", v.name, v.j, v.i)
-                };
-                write!(
-                    f,
-                    "field `{}` ({}): `{}` is not tied within {:e}: W[{}, {}] (`{at}` in the \
-                     file) is {} but its tied value is {} (off by {:e})",
-                    v.field,
-                    v.pattern,
-                    v.name,
-                    v.tolerance,
-                    v.i,
-                    v.j,
-                    v.dense,
-                    v.projected,
-                    v.distance()
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for InteropError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            InteropError::Io(_, err) => Some(err),
-            _ => None,
-        }
-    }
-}
-
-/// What [`export_dense`] wrote: each tensor's name, and the ties between them (also in the file's
-/// metadata, see [`export_dense`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DenseManifest {
-    /// `(field, name in the file, pattern)` for every tensor written, in declaration order.
-    pub tensors: Vec<(String, String, String)>,
-    /// `(name, source name, transposed)`: `name` holds the same values as `source` (transposed or
-    /// not). Like transformers' `_tied_weights_keys`: PyTorch code that ties them itself may drop
-    /// `name` and re-tie it.
-    pub tied: Vec<(String, String, bool)>,
-}
-
-/// How well a dense checkpoint fit a field's tie, from [`import_dense`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldFit {
-    /// The field.
-    pub field: String,
-    /// Its name in the file.
-    pub name: String,
-    /// Its pattern.
-    pub pattern: &'static str,
-    /// The largest `|W_dense − W_projected|` over its entries (0 for a dense field, up to
-    /// rounding).
-    pub max_violation: f64,
-}
-
-/// What [`import_dense`] loaded.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ImportReport {
-    /// One line per field found in the file, in declaration order.
-    pub fields: Vec<FieldFit>,
-    /// Tied fields absent from the file: their values came from the field they are tied to.
-    pub absent: Vec<String>,
-    /// Tensors in the file that no field uses.
-    pub unused: Vec<String>,
-}
-
-impl ImportReport {
-    /// The largest violation over all fields.
-    pub fn max_violation(&self) -> f64 {
-        self.fields
-            .iter()
-            .map(|f| f.max_violation)
-            .fold(0.0, f64::max)
-    }
-}
-
 /// Writes `model`'s effective weights to a safetensors file PyTorch loads with one call, each
 /// field under its own name. See [`export_dense_as`].
 pub fn export_dense<M, E, D>(
@@ -489,61 +222,9 @@ where
     E: Dtype + SafeDtype + Float,
     D: Device<E>,
 {
-    let path = path.as_ref();
     let fields = M::effective_fields();
-    let stored = read_parameters(model)?;
-    let mut manifest = DenseManifest {
-        tensors: Vec::new(),
-        tied: Vec::new(),
-    };
-    let mut tensors = Vec::new();
-    for field in &fields {
-        let values = parameter(&stored, field)?;
-        let name = names.dense_name(&field.name);
-        let numel = field.inputs * field.outputs;
-        let bytes: Vec<u8> = (0..numel)
-            .map(|flat| field.stored_at(flat).map_or_else(E::zero, |k| values[k]))
-            .flat_map(SafeDtype::to_le_bytes)
-            .collect();
-        manifest.tensors.push((
-            field.name.to_string(),
-            name.clone(),
-            field.pattern.to_owned(),
-        ));
-        if let Some(tie) = &field.tied_to {
-            let transposed = matches!(tie, TiedTo::TransposeOf(_));
-            manifest
-                .tied
-                .push((name.clone(), names.dense_name(tie.source()), transposed));
-        }
-        tensors.push((name, field.dense_shape(), bytes));
-    }
-    let views = tensors
-        .iter()
-        .map(|(name, shape, bytes)| {
-            TensorView::new(E::safe_dtype(), shape.clone(), bytes)
-                .map(|view| (name.clone(), view))
-                .map_err(|e| InteropError::Format(path.to_owned(), format!("{e:?}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let metadata = HashMap::from([
-        ("format".to_owned(), "pt".to_owned()),
-        ("tied_weights_keys".to_owned(), tied_json(&manifest.tied)),
-        (
-            "patterns".to_owned(),
-            json_object(
-                manifest
-                    .tensors
-                    .iter()
-                    .map(|(_, name, pattern)| (name.as_str(), json_string(pattern))),
-            ),
-        ),
-    ]);
-    ::safetensors::serialize_to_file(views, &Some(metadata), path).map_err(|e| match e {
-        ::safetensors::SafeTensorError::IoError(err) => InteropError::Io(path.to_owned(), err),
-        other => InteropError::Format(path.to_owned(), format!("{other:?}")),
-    })?;
-    Ok(manifest)
+    let stored = as_f64(read_parameters(model)?);
+    tied_interop::write_dense(&fields, &stored, E::safe_dtype(), path.as_ref(), &names)
 }
 
 /// Loads a dense checkpoint into `model`, each field under its own name. See [`import_dense_as`].
@@ -583,114 +264,10 @@ where
     E: Dtype + SafeDtype + Float,
     D: Device<E>,
 {
-    let path = path.as_ref();
     let fields = M::effective_fields();
-    let bytes = std::fs::read(path).map_err(|e| InteropError::Io(path.to_owned(), e))?;
-    let file = SafeTensors::deserialize(&bytes)
-        .map_err(|e| InteropError::Format(path.to_owned(), format!("{e:?}")))?;
-    let stored = read_parameters(model)?;
-
-    // Every field's dense values, in PyTorch's row-major [O, I].
-    let mut report = ImportReport::default();
-    let mut dense = Vec::new();
-    for field in &fields {
-        let name = names.dense_name(&field.name);
-        match file.tensor(&name) {
-            Ok(view) => dense.push((field, name.clone(), read_dense(field, &name, &view)?)),
-            Err(_) if field.tied_to.is_some() => report.absent.push(field.name.to_string()),
-            Err(_) => {
-                return Err(InteropError::Missing {
-                    field: field.name.to_string(),
-                    name,
-                })
-            }
-        }
-    }
-    let used: Vec<&str> = dense.iter().map(|(_, name, _)| name.as_str()).collect();
-    report.unused = file
-        .names()
-        .into_iter()
-        .filter(|n| !used.contains(&n.as_str()))
-        .cloned()
-        .collect();
-    report.unused.sort();
-
-    // The projection: sum and count every copy of every stored value.
-    let mut sums: BTreeMap<&str, (Vec<f64>, Vec<usize>)> = BTreeMap::new();
-    for (field, _, values) in &dense {
-        let numel = parameter(&stored, field)?.len();
-        let (sum, count) = sums
-            .entry(&field.parameter)
-            .or_insert_with(|| (vec![0.0; numel], vec![0; numel]));
-        for (flat, value) in values.iter().enumerate() {
-            if let Some(k) = field.stored_at(flat) {
-                sum[k] += value;
-                count[k] += 1;
-            }
-        }
-    }
-    let mut projected: HashMap<String, Vec<f64>> = HashMap::new();
-    for (parameter, (sum, count)) in &sums {
-        let means = sum
-            .iter()
-            .zip(count)
-            .map(|(s, &c)| if c == 0 { 0.0 } else { s / c as f64 })
-            .collect();
-        projected.insert((*parameter).to_owned(), means);
-    }
-    for (name, values) in &stored {
-        if !projected.contains_key(name) {
-            let field = fields
-                .iter()
-                .find(|f| f.parameter == name.as_str())
-                .ok_or_else(|| InteropError::Layout(format!("no field describes `{name}`")))?;
-            return Err(InteropError::Missing {
-                field: field.name.to_string(),
-                name: names.dense_name(&field.name),
-            });
-        }
-        debug_assert_eq!(projected[name].len(), values.len());
-    }
-
-    // How far each field is from its projection; refuse past the tolerance.
-    for (field, name, values) in &dense {
-        let means = &projected[field.parameter.as_ref()];
-        let mut worst: Option<(usize, f64)> = None;
-        for (flat, value) in values.iter().enumerate() {
-            let tied = field.stored_at(flat).map_or(0.0, |k| means[k]);
-            // A NaN (in the file or from a NaN copy) counts as the worst possible.
-            let distance = match (value - tied).abs() {
-                d if d.is_nan() => f64::INFINITY,
-                d => d,
-            };
-            if worst.is_none_or(|(_, d)| distance > d) {
-                worst = Some((flat, distance));
-            }
-        }
-        let max_violation = worst.map_or(0.0, |(_, d)| d);
-        if let Some((flat, distance)) = worst {
-            if distance > tolerance {
-                let (i, j) = field.entry(flat);
-                return Err(InteropError::TieViolated(Violation {
-                    field: field.name.to_string(),
-                    name: name.clone(),
-                    pattern: field.pattern,
-                    is_bias: field.is_bias,
-                    i,
-                    j,
-                    dense: values[flat],
-                    projected: field.stored_at(flat).map_or(0.0, |k| means[k]),
-                    tolerance,
-                }));
-            }
-        }
-        report.fields.push(FieldFit {
-            field: field.name.to_string(),
-            name: name.clone(),
-            pattern: field.pattern,
-            max_violation,
-        });
-    }
+    let stored = as_f64(read_parameters(model)?);
+    let (projected, report) =
+        tied_interop::read_dense(&fields, &stored, path.as_ref(), tolerance, &names)?;
 
     // All checks passed: write into a copy (tensors are copy-on-write), then swap it in.
     let values: HashMap<String, Vec<E>> = projected
@@ -729,70 +306,6 @@ where
     })
     .map_err(|e| InteropError::Layout(format!("device error while reading: {e:?}")))?;
     Ok(reader.values)
-}
-
-/// The stored values of `field`'s parameter, checked to cover every index the pattern uses.
-fn parameter<'a, E>(
-    stored: &'a BTreeMap<String, Vec<E>>,
-    field: &EffectiveField,
-) -> Result<&'a [E], InteropError> {
-    let values = stored.get(field.parameter.as_ref()).ok_or_else(|| {
-        InteropError::Layout(format!(
-            "field `{}` names parameter `{}`, which the model does not store (it stores {:?})",
-            field.name,
-            field.parameter,
-            stored.keys().collect::<Vec<_>>()
-        ))
-    })?;
-    let numel = field.inputs * field.outputs;
-    if let Some(flat) = (0..numel).find(|&f| field.stored_at(f).is_some_and(|k| k >= values.len()))
-    {
-        let (i, j) = field.entry(flat);
-        return Err(InteropError::Layout(format!(
-            "field `{}`: pattern `{}` maps W[{i}, {j}] past the {} values of `{}`",
-            field.name,
-            field.pattern,
-            values.len(),
-            field.parameter
-        )));
-    }
-    Ok(values)
-}
-
-/// A field's tensor in the file as f64, checked against its PyTorch shape.
-fn read_dense(
-    field: &EffectiveField,
-    name: &str,
-    view: &TensorView<'_>,
-) -> Result<Vec<f64>, InteropError> {
-    let expected = field.dense_shape();
-    let shape_error = || InteropError::Shape {
-        field: field.name.to_string(),
-        name: name.to_owned(),
-        expected: format!("{expected:?} of F32, F64 or BF16"),
-        found: format!("{:?} of {:?}", view.shape(), view.dtype()),
-    };
-    if view.shape() != expected.as_slice() {
-        return Err(shape_error());
-    }
-    let data = view.data();
-    let values = match view.dtype() {
-        SafeType::F32 => data
-            .chunks_exact(4)
-            .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-            .collect(),
-        SafeType::F64 => data
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-            .collect(),
-        // bf16 is the top half of an f32.
-        SafeType::BF16 => data
-            .chunks_exact(2)
-            .map(|b| f64::from(f32::from_le_bytes([0, 0, b[0], b[1]])))
-            .collect(),
-        _ => return Err(shape_error()),
-    };
-    Ok(values)
 }
 
 struct Reader<E> {
@@ -838,37 +351,4 @@ impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for Writer<'_, E> {
         }
         Ok(None)
     }
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json_object<'a>(entries: impl Iterator<Item = (&'a str, String)>) -> String {
-    let body: Vec<String> = entries
-        .map(|(key, value)| format!("{}: {value}", json_string(key)))
-        .collect();
-    format!("{{{}}}", body.join(", "))
-}
-
-fn tied_json(tied: &[(String, String, bool)]) -> String {
-    json_object(tied.iter().map(|(name, source, transposed)| {
-        (
-            name.as_str(),
-            format!(
-                "{{\"source\": {}, \"transpose\": {transposed}}}",
-                json_string(source)
-            ),
-        )
-    }))
 }

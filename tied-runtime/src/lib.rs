@@ -21,7 +21,8 @@ pub use gradcheck::{gradcheck, gradcheck_with, GradcheckError, GradcheckOptions,
 pub use input::{Batch, LinearInput};
 pub use interop::{
     export_dense, export_dense_as, import_dense, import_dense_as, DenseManifest, DenseNames,
-    EffectiveField, FieldFit, ImportReport, InteropError, TiedTo, TiedWeights, Violation,
+    EffectiveField, FieldFit, ImportReport, IndexFn, InteropError, TieField, TiedTo, TiedWeights,
+    Violation,
 };
 pub use layer::{
     try_apply_biased, try_build, try_linear, Bias, BuildError, InvalidPattern, TiedDtype, TiedLayer,
@@ -38,7 +39,7 @@ pub use tie::*;
 pub mod __private {
     pub use crate::checkpoint::{LoadChecked, LoadError, LoadOptions};
     pub use crate::input::{Batch, LinearInput};
-    pub use crate::interop::{EffectiveField, TiedTo, TiedWeights};
+    pub use crate::interop::{EffectiveField, TieField, TiedTo, TiedWeights};
     pub use crate::layer::{
         assert_tie, check_built, check_field_pattern, device_ok, fan_in_uniform, try_apply_biased,
         try_linear, Bias, CheckedBias, InvalidPattern, SameSize, TiedBias, TiedDtype, TiedLayer,

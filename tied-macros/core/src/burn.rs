@@ -179,7 +179,13 @@ fn param_rank(ty: &Type) -> syn::Result<usize> {
     let [GenericArgument::Type(tensor)] = inner.as_slice() else {
         return Err(not_param());
     };
-    let args = last_args(tensor, "Tensor").ok_or_else(not_param)?;
+    let args = last_args(tensor, "Tensor").ok_or_else(|| {
+        syn::Error::new_spanned(
+            tensor,
+            "the macro knows Burn's `Tensor` by its name: if this is `Tensor` renamed, write \
+             `Tensor<2>` or a path ending in `::Tensor` (`burn::tensor::Tensor<2>`)",
+        )
+    })?;
     match args.first() {
         Some(GenericArgument::Const(syn::Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Int(int),
@@ -291,11 +297,108 @@ fn expand(layer: &Layer, plan: &Plan) -> TokenStream {
     let ties = ties_struct(layer, plan);
     let config = config(layer, plan);
     let methods = methods(layer, plan);
+    let weights = tied_weights(layer, plan);
     quote! {
         #item
         #ties
         #config
         #methods
+        #weights
+    }
+}
+
+/// `tied::burn::TiedWeights`: each effective field with its index map, and the stored values, for
+/// `tied::burn::export_dense` / `import_dense` (the dfdx front end's file format).
+fn tied_weights(layer: &Layer, plan: &Plan) -> TokenStream {
+    let name = &layer.original.ident;
+    let private = quote!(::tied::burn::__private);
+    let tied_to = |is_stored: bool, transposed: bool, stored: &str| {
+        if is_stored {
+            quote!(::core::option::Option::None)
+        } else if transposed {
+            quote!(::core::option::Option::Some(::tied::burn::TiedTo::TransposeOf(
+                #private::Cow::Borrowed(#stored),
+            )))
+        } else {
+            quote!(::core::option::Option::Some(::tied::burn::TiedTo::SameAs(
+                #private::Cow::Borrowed(#stored),
+            )))
+        }
+    };
+    let fields = layer.fields.iter().filter_map(|field| {
+        if let Some(w) = plan.weights.iter().find(|w| w.field.ident == field.ident) {
+            let (stored, transposed) = use_of(w);
+            let (key, stored_text) = (w.field.ident.to_string(), stored.to_string());
+            let to = tied_to(w.is_stored(), transposed, &stored_text);
+            Some(quote!(
+                #private::weight_field(#key, #stored_text, &self.tied.#stored, #to, #transposed)
+            ))
+        } else {
+            let b = plan.biases.iter().find(|b| b.field.ident == field.ident)?;
+            let (key, stored) = (b.field.ident.to_string(), b.stored);
+            let stored_text = stored.to_string();
+            let to = tied_to(b.is_stored(), false, &stored_text);
+            let tie = if b.tie.is_some() {
+                quote!(::core::option::Option::Some(&self.tied.#stored))
+            } else {
+                quote!(::core::option::Option::None)
+            };
+            Some(quote!(
+                #private::bias_field(#key, #stored_text, #tie, &self.#stored, #to)
+            ))
+        }
+    });
+    let stored: Vec<&Ident> = plan
+        .weights
+        .iter()
+        .filter(|w| w.is_stored())
+        .map(|w| w.field.ident)
+        .chain(
+            plan.biases
+                .iter()
+                .filter(|b| b.is_stored())
+                .map(|b| b.field.ident),
+        )
+        .collect();
+    let stored_text: Vec<String> = stored.iter().map(|s| s.to_string()).collect();
+    let first = stored.first();
+    let dtype = match first {
+        Some(first) => quote!(#private::dtype(&self.#first)),
+        None => quote!(#private::burn::tensor::DType::F32),
+    };
+    quote! {
+        #[automatically_derived]
+        impl ::tied::burn::TiedWeights for #name {
+            fn effective_fields(&self) -> ::std::vec::Vec<::tied::burn::EffectiveField> {
+                ::std::vec![#(#fields),*]
+            }
+
+            fn stored_values(
+                &self,
+            ) -> #private::BTreeMap<::std::string::String, ::std::vec::Vec<f64>> {
+                let mut values = #private::BTreeMap::new();
+                #(values.insert(
+                    ::std::string::String::from(#stored_text),
+                    #private::host(&self.#stored),
+                );)*
+                values
+            }
+
+            fn with_stored_values(
+                &self,
+                values: &#private::HashMap<::std::string::String, ::std::vec::Vec<f64>>,
+            ) -> Self {
+                let mut layer = ::core::clone::Clone::clone(self);
+                #(if let ::core::option::Option::Some(v) = values.get(#stored_text) {
+                    layer.#stored = #private::replaced(&layer.#stored, v);
+                })*
+                layer
+            }
+
+            fn dtype(&self) -> #private::burn::tensor::DType {
+                #dtype
+            }
+        }
     }
 }
 

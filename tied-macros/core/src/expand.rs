@@ -733,7 +733,9 @@ pub fn tied_weights(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
             let transposed = matches!(w.tie, plan::TieType::Transposed(_));
             let to = tied_to(w.is_stored(), transposed, &stored);
             Some(quote!(
-                ::tied::__private::EffectiveField::weight::<#tie, #i, #o>(#key, #stored, #to)
+                <::tied::__private::EffectiveField as ::tied::__private::TieField>::weight::<#tie, #i, #o>(
+                    #key, #stored, #to,
+                )
             ))
         } else {
             let b = plan.biases.iter().find(|b| b.field.ident == field.ident)?;
@@ -744,7 +746,9 @@ pub fn tied_weights(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
             let (len, key, stored) = (&b.len, b.field.ident.to_string(), b.stored.to_string());
             let to = tied_to(b.is_stored(), false, &stored);
             Some(quote!(
-                ::tied::__private::EffectiveField::bias::<#tie, #len>(#key, #stored, #to)
+                <::tied::__private::EffectiveField as ::tied::__private::TieField>::bias::<#tie, #len>(
+                    #key, #stored, #to,
+                )
             ))
         }
     });

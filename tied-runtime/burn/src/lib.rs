@@ -60,6 +60,7 @@
 
 mod error;
 mod gather;
+mod interop;
 mod lower;
 mod tie;
 
@@ -69,7 +70,13 @@ pub mod __private;
 
 pub use error::Error;
 pub use gather::{FnMap, GatherTable, IndexMap};
+pub use interop::{export_dense, export_dense_as, import_dense, import_dense_as, TiedWeights};
 pub use tie::{Lowering, Tie};
+/// The dense checkpoint format's types, shared with the dfdx front end.
+pub use tied_interop::{
+    DenseManifest, DenseNames, EffectiveField, FieldFit, ImportReport, InteropError, TiedTo,
+    Violation,
+};
 /// The backend-free pattern core: the table, geometries and their messages.
 pub use tied_patterns;
 /// The picture of a weight's pattern ([`Tie::picture`]).

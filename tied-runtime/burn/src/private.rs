@@ -2,12 +2,14 @@
 //! user's scope cannot change its meaning. Not public API.
 
 pub use burn;
+pub use std::borrow::Cow;
+pub use std::collections::{BTreeMap, HashMap};
 pub use tied_patterns::Picture;
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 
-use crate::{Error, Tie};
+use crate::{EffectiveField, Error, Tie, TiedTo};
 
 /// The pattern `key` on field `field` of `layer`, `inputs`×`outputs`, checked: its misfit names
 /// the field.
@@ -123,4 +125,93 @@ pub fn load_file<M: Module>(
 #[track_caller]
 pub fn init_failed(err: Error) -> ! {
     panic!("{err}")
+}
+
+/// A weight's effective field: `tie` is its stored field's pattern, `transposed` a
+/// `transpose_of` use of it.
+pub fn weight_field(
+    name: &'static str,
+    parameter: &'static str,
+    tie: &Tie,
+    tied_to: Option<TiedTo>,
+    transposed: bool,
+) -> EffectiveField {
+    let g = *tie.geometry();
+    let (i, o) = (g.inputs(), g.outputs());
+    if transposed {
+        EffectiveField::new(
+            name,
+            parameter,
+            tied_to,
+            false,
+            (o, i),
+            "transpose",
+            move |a, b| g.index(b, a),
+        )
+    } else {
+        EffectiveField::new(
+            name,
+            parameter,
+            tied_to,
+            false,
+            (i, o),
+            g.key(),
+            move |a, b| g.index(a, b),
+        )
+    }
+}
+
+/// A bias's effective field: `tie` for a tied bias (a 1×O pattern), `None` for a plain one (whose
+/// length is its stored tensor's).
+pub fn bias_field(
+    name: &'static str,
+    parameter: &'static str,
+    tie: Option<&Tie>,
+    stored: &Param<Tensor<1>>,
+    tied_to: Option<TiedTo>,
+) -> EffectiveField {
+    let len = tie.map_or_else(|| stored.val().dims()[0], Tie::outputs);
+    match tie {
+        Some(tie) => {
+            let g = *tie.geometry();
+            EffectiveField::new(
+                name,
+                parameter,
+                tied_to,
+                true,
+                (1, len),
+                g.key(),
+                move |a, b| g.index(a, b),
+            )
+        }
+        None => EffectiveField::new(name, parameter, tied_to, true, (1, len), "dense", |_, j| {
+            Some(j)
+        }),
+    }
+}
+
+/// A `Param`'s values, row-major, as f64.
+pub fn host<const D: usize>(param: &Param<Tensor<D>>) -> Vec<f64> {
+    param
+        .val()
+        .try_to_vec_as::<f64>()
+        .expect("a float tensor reads back as f64")
+}
+
+/// `param` with `values` (its length, row-major): same id, shape, device and dtype.
+pub fn replaced<const D: usize>(param: &Param<Tensor<D>>, values: &[f64]) -> Param<Tensor<D>> {
+    param.clone().map(|t| {
+        let (dims, device, dtype) = (t.dims(), t.device(), t.dtype());
+        let require_grad = t.is_require_grad();
+        Tensor::from_data(
+            burn::tensor::TensorData::new(values.to_vec(), dims),
+            (&device, dtype),
+        )
+        .set_require_grad(require_grad)
+    })
+}
+
+/// A `Param`'s dtype.
+pub fn dtype<const D: usize>(param: &Param<Tensor<D>>) -> burn::tensor::DType {
+    param.val().dtype()
 }

@@ -204,7 +204,12 @@ pub fn check_against_reference_in(
     let grads = y.mul(rt).sum().backward();
     let dx = host(&xt.grad(&grads).expect("input gradient"));
     assert_close(&format!("{what}: dx"), &dx, &want.dx, tol);
-    assert_close(&format!("{what}: dstored"), &s.grad(&grads), &want.dstored, tol);
+    assert_close(
+        &format!("{what}: dstored"),
+        &s.grad(&grads),
+        &want.dstored,
+        tol,
+    );
 }
 
 #[test]

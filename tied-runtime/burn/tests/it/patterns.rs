@@ -70,7 +70,11 @@ fn correlations_by_fft_and_by_conv1d_both_match_the_dense_reference() {
         .filter(|(key, ..)| matches!(*key, "toeplitz" | "hankel" | "circulant"))
         .map(|(key, i, o, _)| (key, i, o))
         .collect();
-    shapes.extend([("toeplitz", 17, 33), ("hankel", 33, 17), ("circulant", 16, 16)]);
+    shapes.extend([
+        ("toeplitz", 17, 33),
+        ("hankel", 33, 17),
+        ("circulant", 16, 16),
+    ]);
     for (key, i, o) in shapes {
         let tie = Tie::new(key, i, o, &[]).unwrap();
         assert_eq!(tie.uses_fft(), cfg!(feature = "fft"), "{key}");
