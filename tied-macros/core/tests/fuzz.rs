@@ -1,9 +1,12 @@
-//! The macro never panics: `tied_macros_core::layer` is driven with valid layers, token-level mutations of
-//! them and random token streams, and every call must return items (the generated code, or
-//! `compile_error!` beside stubs), never unwind.
+//! The macro never panics: both front ends, `tied_macros_core::layer` (dfdx) and `burn_layer`,
+//! are driven with valid layers, token-level mutations of them and random token streams, and
+//! every call must return items (the generated code, or `compile_error!` beside stubs), never
+//! unwind.
 //!
-//! The corpus is every layer of `tests/ui/pass/*.rs` (the layers the UI suite proves compile and
-//! run), one layer per built-in pattern of the table, and a few edge cases those do not cover.
+//! The corpus is every layer of `tests/ui/pass/*.rs` and `tests/ui/burn/pass/*.rs` (the layers
+//! the UI suite proves compile and run), one layer per built-in pattern of the table, and a few
+//! edge cases those do not cover. Each case goes through both front ends: a dfdx layer is a
+//! mistake for the Burn one, and the other way round.
 //!
 //! Mutations work on the token tree, not on text, so they reach inside `#[tied(..)]`, `<..>` and
 //! the field braces, and produce streams no lexer would (a joint `=` before an ident, an invisible
@@ -53,10 +56,13 @@ struct Entry {
     name: String,
     args: TokenStream,
     input: TokenStream,
+    /// The front end that expands it cleanly: `#[tied::burn::layer]` rather than dfdx's.
+    burn: bool,
 }
 
 fn entry(name: &str, args: TokenStream, input: TokenStream) -> Entry {
     Entry {
+        burn: false,
         name: name.to_owned(),
         args,
         input,
@@ -70,12 +76,18 @@ fn corpus() -> Vec<Entry> {
     corpus
 }
 
-/// Every `#[tied::layer]` struct of `tests/ui/pass/*.rs`, with its options.
+/// Every `#[tied::layer]` and `#[tied::burn::layer]` struct of the UI pass cases, with its
+/// options.
 fn ui_pass_layers() -> Vec<Entry> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/ui/pass");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|err| format!("cannot read {}: {err}", dir.display()))
-        .expect("the UI pass cases are there")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/ui");
+    let dir = root.join("pass");
+    let mut paths: Vec<_> = [dir.clone(), root.join("burn/pass")]
+        .iter()
+        .flat_map(|dir| {
+            std::fs::read_dir(dir)
+                .map_err(|err| format!("cannot read {}: {err}", dir.display()))
+                .expect("the UI pass cases are there")
+        })
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|e| e == "rs"))
         .collect();
@@ -105,29 +117,33 @@ fn collect_layers(name: &str, items: &[syn::Item], out: &mut Vec<Entry>) {
     for item in items {
         match item {
             syn::Item::Struct(s) => {
-                let is_layer = |a: &syn::Attribute| {
-                    let segments: Vec<String> = a
-                        .path()
+                let segments = |a: &syn::Attribute| -> Vec<String> {
+                    a.path()
                         .segments
                         .iter()
                         .map(|s| s.ident.to_string())
-                        .collect();
-                    segments == ["tied", "layer"]
+                        .collect()
                 };
+                let is_burn = |a: &syn::Attribute| segments(a) == ["tied", "burn", "layer"];
+                let is_layer = |a: &syn::Attribute| segments(a) == ["tied", "layer"] || is_burn(a);
                 let Some(attr) = s.attrs.iter().find(|a| is_layer(a)) else {
                     continue;
                 };
+                let burn = is_burn(attr);
                 let args = match &attr.meta {
                     syn::Meta::List(list) => list.tokens.clone(),
                     _ => TokenStream::new(),
                 };
                 let mut input = s.clone();
                 input.attrs.retain(|a| !is_layer(a));
-                out.push(entry(
-                    &format!("{name}::{}", s.ident),
-                    args,
-                    input.into_token_stream(),
-                ));
+                out.push(Entry {
+                    burn,
+                    ..entry(
+                        &format!("{name}::{}", s.ident),
+                        args,
+                        input.into_token_stream(),
+                    )
+                });
             }
             syn::Item::Mod(m) => {
                 if let Some((_, items)) = &m.content {
@@ -887,18 +903,18 @@ impl Case {
 // Running the macro, and what its output must be.
 // ---------------------------------------------------------------------------------------------
 
-/// Expands, turning a panic into an error that names the input.
-fn expand(args: &TokenStream, input: &TokenStream) -> Result<TokenStream, String> {
-    catch_unwind(AssertUnwindSafe(|| {
-        tied_macros_core::layer(args.clone(), input.clone())
-    }))
-    .map_err(|payload| {
+/// A front end's expansion, `tied_macros_core::layer` or `burn_layer`.
+type Front = fn(TokenStream, TokenStream) -> TokenStream;
+
+/// Expands with `front`, turning a panic into an error that names the input.
+fn expand(front: Front, args: &TokenStream, input: &TokenStream) -> Result<TokenStream, String> {
+    catch_unwind(AssertUnwindSafe(|| front(args.clone(), input.clone()))).map_err(|payload| {
         let message = payload
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(no message)".to_owned());
-        format!("`tied_macros_core::layer` panicked: {message}\n  args:  {args}\n  input: {input}")
+        format!("the expansion panicked: {message}\n  args:  {args}\n  input: {input}")
     })
 }
 
@@ -923,9 +939,14 @@ fn has_struct(file: &syn::File, name: &syn::Ident) -> bool {
         .any(|item| matches!(item, syn::Item::Struct(s) if s.ident == *name))
 }
 
-/// The properties every expansion has.
+/// The properties every expansion has, by both front ends.
 fn check(args: &TokenStream, input: &TokenStream) -> Result<(), String> {
-    let output = expand(args, input)?;
+    check_front(tied_macros_core::layer, args, input)?;
+    check_front(tied_macros_core::burn_layer, args, input)
+}
+
+fn check_front(front: Front, args: &TokenStream, input: &TokenStream) -> Result<(), String> {
+    let output = expand(front, args, input)?;
     let context = || format!("\n  args:   {args}\n  input:  {input}\n  output: {output}");
     // rustc hands an attribute macro only what parses as an item. For anything else the macro
     // answers with a `compile_error!` followed by the tokens as given, which cannot be items.
@@ -975,7 +996,11 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 
 fn expand_to_file(args: TokenStream, input: TokenStream) -> syn::File {
-    let output = expand(&args, &input).expect("the expansion does not panic");
+    expand_to_file_with(tied_macros_core::layer, args, input)
+}
+
+fn expand_to_file_with(front: Front, args: TokenStream, input: TokenStream) -> syn::File {
+    let output = expand(front, &args, &input).expect("the expansion does not panic");
     syn::parse2(output.clone())
         .map_err(|err| format!("{err}\n  output: {output}"))
         .expect("the output is items")
@@ -991,7 +1016,12 @@ fn pool_lexes() {
 #[test]
 fn corpus_expands_without_errors() {
     for entry in corpus() {
-        let file = expand_to_file(entry.args, entry.input);
+        let front: Front = if entry.burn {
+            tied_macros_core::burn_layer
+        } else {
+            tied_macros_core::layer
+        };
+        let file = expand_to_file_with(front, entry.args, entry.input);
         let errors = compile_errors(&file);
         assert!(
             errors.is_empty(),
