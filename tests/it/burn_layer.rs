@@ -485,3 +485,65 @@ mod hygiene {
         assert_eq!(y.dims(), [2, 3]);
     }
 }
+
+/// A user pattern on Burn: the dfdx `Tie` type `Stripes` (index_kernels.rs), one type for both
+/// front ends, at literal sizes.
+#[tied::burn::layer]
+#[derive(Module, Debug)]
+pub struct BurnStripes {
+    #[tied(pattern = crate::index_kernels::Stripes, shape = [4, 5])]
+    pub weight: Param<Tensor<2>>,
+    #[tied(shape = [5])]
+    pub bias: Param<Tensor<1>>,
+}
+
+/// The same layer on dfdx, run on the same values.
+mod dfdx_stripes {
+    use tied::prelude::*;
+
+    #[tied::layer]
+    #[derive(Clone, Debug)]
+    pub struct DfdxStripes<E: Dtype, D: Device<E>> {
+        #[tied(pattern = crate::index_kernels::Stripes)]
+        pub weight: Tensor<Rank2<4, 5>, E, D>,
+        pub bias: Tensor<Rank1<5>, E, D>,
+    }
+
+    /// `y` for 2 rows of `x`, the stored values' gradient of `Σ y`, and the picture.
+    pub fn run(stored: [f64; 3], bias: Vec<f64>, x: Vec<f64>) -> (Vec<f64>, Vec<f64>, String) {
+        let dev = Cpu::default();
+        let mut layer = dev.build_module::<DfdxStripesConfig, f64>();
+        layer.weight = dev.tensor(stored);
+        layer.bias = dev.tensor_from_vec(bias, (Const::<5>,));
+        let x = dev.tensor_from_vec(x, (Const::<2>, Const::<4>));
+        let y = layer.forward(x.trace(layer.alloc_grads()));
+        let y_values = y.as_vec();
+        let grads = y.sum().backward();
+        (
+            y_values,
+            grads.get(&layer.weight).as_vec(),
+            layer.weight_picture().to_string(),
+        )
+    }
+}
+
+#[test]
+fn one_user_pattern_type_serves_dfdx_and_burn() {
+    let device = device();
+    let mut layer = BurnStripesConfig::new().init(&device);
+    assert_eq!(shapes(&layer), [vec![3], vec![5]]);
+    assert_eq!(layer.tied.weight.lowering(), tied::burn::Lowering::Gather);
+    let (stored, bias) = ([0.5, -1.0, 2.0], values(5, 31));
+    set(&mut layer.weight, stored.to_vec(), &device);
+    set(&mut layer.bias, bias.clone(), &device);
+    let x = values(2 * 4, 32);
+    let y = layer.forward(tensor(x.clone(), [2, 4], &device));
+    let y_burn = host(&y);
+    let grads = y.sum().backward();
+    let g_burn = host(&layer.weight.val().grad(&grads).unwrap());
+
+    let (y_dfdx, g_dfdx, picture) = dfdx_stripes::run(stored, bias, x);
+    assert_close("y", &y_burn, &y_dfdx, 1e-12);
+    assert_close("grad stored", &g_burn, &g_dfdx, 1e-12);
+    assert_eq!(layer.weight_picture().to_string(), picture);
+}

@@ -91,14 +91,25 @@ fn read<'a>(item: &'a ItemStruct, args: LayerArgs, errors: &mut Errors) -> Optio
         let ident = field.ident.as_ref()?;
         let mut shape = None;
         let mut tie = attr::field_tie(&field.attrs, errors, Some(&mut shape));
+        // A user pattern is a dfdx `Tie` type, implemented for const sizes: the layer's sizes
+        // must be literals for the generated code to name `Tie<I, O>`.
+        let literal = |shape: &Option<attr::ShapeAttr>| {
+            shape.as_ref().is_some_and(|s| {
+                s.dims
+                    .iter()
+                    .all(|d| matches!(Dim::from_expr(d).key, DimKey::Literal(_)))
+            })
+        };
         if let Some(user) = tie.as_ref().filter(|t| t.kind == TieKind::Pattern) {
-            errors.spanned(
-                &user.key,
-                "`pattern = ..` is not available on Burn layers yet: a user pattern's `Tie` \
-                 impl has const sizes, and Burn's are runtime; write the forward by hand with \
-                 `tied::burn::GatherTable` (an `IndexMap` of your pattern)",
-            );
-            tie = None;
+            if shape.is_some() && !literal(&shape) {
+                errors.spanned(
+                    &user.key,
+                    "`pattern = ..` on a Burn layer needs literal sizes (`shape = [3, 3]`): the \
+                     pattern is a `tied::Tie<I, O>` type, implemented for const sizes, and a \
+                     config's sizes are runtime values",
+                );
+                tie = None;
+            }
         }
         let rank = match param_rank(&field.ty) {
             Ok(rank) => rank,
@@ -231,11 +242,13 @@ fn with_rank(ty: &Type, rank: usize) -> Type {
     ty
 }
 
-/// A stored field's pattern: its runtime key, stated sizes and stored rank.
+/// A stored field's pattern: its runtime key, stated sizes and stored rank, or the user's type.
 struct Stored<'p> {
     key: &'static str,
     stated: &'p [Dim],
     rank: usize,
+    /// `pattern = Type`: a dfdx `Tie` type, its values stored flat.
+    user: Option<&'p syn::Type>,
 }
 
 fn stored_of(tie: &TieType) -> Option<Stored<'_>> {
@@ -244,14 +257,22 @@ fn stored_of(tie: &TieType) -> Option<Stored<'_>> {
             key: "dense",
             stated: &[],
             rank: 2,
+            user: None,
         }),
         TieType::Builtin(pattern, args) => Some(Stored {
             key: pattern.key,
             stated: args,
             rank: if pattern.form == Form::Pair { 2 } else { 1 },
+            user: None,
         }),
-        // Only fields tied to another are transposed, and user patterns were refused.
-        TieType::Transposed(_) | TieType::User(_) => None,
+        TieType::User(ty) => Some(Stored {
+            key: "",
+            stated: &[],
+            rank: 1,
+            user: Some(ty),
+        }),
+        // Only fields tied to another are transposed.
+        TieType::Transposed(_) => None,
     }
 }
 
@@ -496,7 +517,10 @@ fn ties_struct(layer: &Layer, plan: &Plan) -> TokenStream {
          its config's `init`."
     );
     let fields = stored_ties(plan).into_iter().map(|(field, stored, _, _)| {
-        let doc = format!(" `{field}`: `{}`.", stored.key);
+        let doc = match stored.user {
+            Some(ty) => format!(" `{field}`: pattern `{}`.", text(ty)),
+            None => format!(" `{field}`: `{}`.", stored.key),
+        };
         quote! {
             #[doc = #doc]
             pub #field: ::tied::burn::Tie,
@@ -532,6 +556,21 @@ fn config(layer: &Layer, plan: &Plan) -> TokenStream {
     let tie_locals = stored.iter().map(|(field, s, i, o)| {
         let local = format_ident!("__tied_{}", field);
         let (field_text, key) = (field.to_string(), s.key);
+        if let Some(user) = s.user {
+            // The dfdx `Tie` impl at the layer's literal sizes: its name, stored size and map.
+            let span = crate::ast::first_span(user);
+            let tie = quote::quote_spanned!(span=> <#user as ::tied::Tie<#i, #o>>);
+            return quote! {
+                let #local = ::tied::burn::__private::user_tie(
+                    #name_text,
+                    #field_text,
+                    #tie::NAME,
+                    (#i, #o),
+                    <#tie::Stored as ::tied::dfdx::shapes::ConstShape>::NUMEL,
+                    #tie::index,
+                )?;
+            };
+        }
         let stated = s.stated.iter().map(|d| &d.original);
         quote! {
             let #local = ::tied::burn::__private::tie(

@@ -77,6 +77,54 @@ pub struct GatherTable {
     table: Tensor<1, Int>,
 }
 
+/// `map`'s table on the host, `I·O` positions row-major (`stored_len` for a structural zero), and
+/// whether it has structural zeros; or why the map is not a pattern: a position out of range, a
+/// stored value never used, nothing stored.
+pub(crate) fn checked_table<M: IndexMap + ?Sized>(
+    map: &M,
+    inputs: usize,
+    outputs: usize,
+) -> Result<(Vec<i64>, bool), Error> {
+    let stored = map.stored_len();
+    let entries = inputs.checked_mul(outputs).unwrap_or(0);
+    if stored == 0 || entries == 0 || i64::try_from(entries).is_err() {
+        return Err(Error::Empty {
+            inputs,
+            outputs,
+            stored,
+        });
+    }
+    let mut used = vec![false; stored];
+    let mut table = Vec::with_capacity(entries);
+    let mut has_zeros = false;
+    for i in 0..inputs {
+        for j in 0..outputs {
+            match map.index(i, j) {
+                Some(index) if index < stored => {
+                    used[index] = true;
+                    table.push(index as i64);
+                }
+                Some(index) => {
+                    return Err(Error::OutOfRange {
+                        i,
+                        j,
+                        index,
+                        stored,
+                    })
+                }
+                None => {
+                    has_zeros = true;
+                    table.push(stored as i64);
+                }
+            }
+        }
+    }
+    if let Some(index) = used.iter().position(|u| !u) {
+        return Err(Error::Unused { index, stored });
+    }
+    Ok((table, has_zeros))
+}
+
 impl GatherTable {
     /// Checks `map` on an `inputs`×`outputs` weight (every position in range, every stored value
     /// used, something stored) and builds its table on `device`.
@@ -86,48 +134,13 @@ impl GatherTable {
         outputs: usize,
         device: &Device,
     ) -> Result<GatherTable, Error> {
-        let stored = map.stored_len();
-        let entries = inputs.checked_mul(outputs).unwrap_or(0);
-        if stored == 0 || entries == 0 || i64::try_from(entries).is_err() {
-            return Err(Error::Empty {
-                inputs,
-                outputs,
-                stored,
-            });
-        }
-        let mut used = vec![false; stored];
-        let mut table = Vec::with_capacity(entries);
-        let mut has_zeros = false;
-        for i in 0..inputs {
-            for j in 0..outputs {
-                match map.index(i, j) {
-                    Some(index) if index < stored => {
-                        used[index] = true;
-                        table.push(index as i64);
-                    }
-                    Some(index) => {
-                        return Err(Error::OutOfRange {
-                            i,
-                            j,
-                            index,
-                            stored,
-                        })
-                    }
-                    None => {
-                        has_zeros = true;
-                        table.push(stored as i64);
-                    }
-                }
-            }
-        }
-        if let Some(index) = used.iter().position(|u| !u) {
-            return Err(Error::Unused { index, stored });
-        }
+        let (table, has_zeros) = checked_table(map, inputs, outputs)?;
+        let entries = table.len();
         let table = Tensor::from_data(TensorData::new(table, [entries]), device);
         Ok(GatherTable {
             inputs,
             outputs,
-            stored_len: stored,
+            stored_len: map.stored_len(),
             has_zeros,
             table,
         })

@@ -27,6 +27,23 @@ pub fn tie(
     })
 }
 
+/// A user pattern on field `field` of `layer` (a dfdx `Tie` type at the layer's literal sizes):
+/// `stored_len` values, `W[i, j]` the value `index(i, j)`, checked.
+pub fn user_tie(
+    layer: &'static str,
+    field: &'static str,
+    name: &'static str,
+    (inputs, outputs): (usize, usize),
+    stored_len: usize,
+    index: fn(usize, usize) -> Option<usize>,
+) -> Result<Tie, Error> {
+    Tie::from_index_map(name, inputs, outputs, stored_len, index).map_err(|source| Error::Field {
+        layer,
+        field,
+        source: Box::new(source),
+    })
+}
+
 /// A rule between two of the config's sizes that the macro could not check (they are runtime).
 pub fn same_size(
     layer: &'static str,
@@ -136,8 +153,8 @@ pub fn weight_field(
     tied_to: Option<TiedTo>,
     transposed: bool,
 ) -> EffectiveField {
-    let g = *tie.geometry();
-    let (i, o) = (g.inputs(), g.outputs());
+    let g = tie.clone();
+    let (i, o) = (tie.inputs(), tie.outputs());
     if transposed {
         EffectiveField::new(
             name,
@@ -155,7 +172,7 @@ pub fn weight_field(
             tied_to,
             false,
             (i, o),
-            g.key(),
+            tie.key(),
             move |a, b| g.index(a, b),
         )
     }
@@ -173,14 +190,14 @@ pub fn bias_field(
     let len = tie.map_or_else(|| stored.val().dims()[0], Tie::outputs);
     match tie {
         Some(tie) => {
-            let g = *tie.geometry();
+            let g = tie.clone();
             EffectiveField::new(
                 name,
                 parameter,
                 tied_to,
                 true,
                 (1, len),
-                g.key(),
+                tie.key(),
                 move |a, b| g.index(a, b),
             )
         }

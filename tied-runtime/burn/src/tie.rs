@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use tied_patterns::{Geometry, Map, Pattern, Picture};
 
-use crate::gather::GatherTable;
+use crate::gather::{GatherTable, IndexMap};
 use crate::{lower, Error};
 
 /// How a pattern's `x·W` runs on Burn (see each pattern's lowering in the crate docs).
@@ -40,7 +40,7 @@ pub enum Lowering {
 /// fit; the plain form panics with the same message, as Burn's own modules do on a wrong shape.
 #[derive(Debug, Clone)]
 pub struct Tie {
-    geometry: Geometry,
+    map: TieMap,
     /// `symmetric`'s index table (and every pattern's, for [`Tie::lookup`]), built on first use on
     /// a device and shared by clones.
     table: Arc<Mutex<Option<GatherTable>>>,
@@ -48,9 +48,56 @@ pub struct Tie {
     fft: bool,
 }
 
+/// What a tie's index map is: a built-in pattern's checked geometry, or a pattern of the user's.
+#[derive(Debug, Clone)]
+enum TieMap {
+    Builtin(Geometry),
+    User(Arc<UserMap>),
+}
+
+/// A user's index map with its sizes, checked when the tie is made.
+struct UserMap {
+    name: &'static str,
+    inputs: usize,
+    outputs: usize,
+    stored_len: usize,
+    index: Box<dyn Fn(usize, usize) -> Option<usize> + Send + Sync>,
+}
+
+impl core::fmt::Debug for UserMap {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("UserMap")
+            .field("name", &self.name)
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .field("stored_len", &self.stored_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IndexMap for TieMap {
+    fn stored_len(&self) -> usize {
+        match self {
+            TieMap::Builtin(g) => g.stored_len(),
+            TieMap::User(u) => u.stored_len,
+        }
+    }
+
+    fn index(&self, i: usize, j: usize) -> Option<usize> {
+        match self {
+            TieMap::Builtin(g) => g.index(i, j),
+            TieMap::User(u) => (u.index)(i, j),
+        }
+    }
+}
+
 impl PartialEq for Tie {
     fn eq(&self, other: &Self) -> bool {
-        self.geometry == other.geometry
+        match (&self.map, &other.map) {
+            (TieMap::Builtin(a), TieMap::Builtin(b)) => a == b,
+            (TieMap::User(a), TieMap::User(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
     }
 }
 
@@ -91,10 +138,37 @@ impl Tie {
         Ok(Tie::from_geometry(Geometry::dense(inputs, outputs)?))
     }
 
+    /// A pattern of your own on an `inputs`×`outputs` weight, called `name`: `stored_len` values,
+    /// `W[i, j]` being stored value `index(i, j)` (`None` for a structural zero). The map is
+    /// checked now (every position in range, every stored value used, something stored); its
+    /// lowering is the gather ([`Lowering::Gather`]). `#[tied::burn::layer]` makes one from a
+    /// dfdx `Tie` type for `pattern = ..`, so one pattern type serves both front ends.
+    pub fn from_index_map(
+        name: &'static str,
+        inputs: usize,
+        outputs: usize,
+        stored_len: usize,
+        index: impl Fn(usize, usize) -> Option<usize> + Send + Sync + 'static,
+    ) -> Result<Tie, Error> {
+        let map = TieMap::User(Arc::new(UserMap {
+            name,
+            inputs,
+            outputs,
+            stored_len,
+            index: Box::new(index),
+        }));
+        crate::gather::checked_table(&map, inputs, outputs)?;
+        Ok(Tie::with_map(map))
+    }
+
     /// A geometry already checked.
     pub fn from_geometry(geometry: Geometry) -> Tie {
+        Tie::with_map(TieMap::Builtin(geometry))
+    }
+
+    fn with_map(map: TieMap) -> Tie {
         Tie {
-            geometry,
+            map,
             table: Arc::new(Mutex::new(None)),
             fft: cfg!(feature = "fft"),
         }
@@ -118,66 +192,87 @@ impl Tie {
         self.fft && self.lowering() == Lowering::Correlation
     }
 
-    /// The pattern's map and sizes.
-    pub fn geometry(&self) -> &Geometry {
-        &self.geometry
+    /// A built-in pattern's map and sizes; `None` for a pattern of the user's.
+    pub fn geometry(&self) -> Option<&Geometry> {
+        match &self.map {
+            TieMap::Builtin(g) => Some(g),
+            TieMap::User(_) => None,
+        }
     }
 
-    /// The pattern's key, `"dense"` for no tie.
+    /// The pattern's key (`"dense"` for no tie), or a user pattern's name.
     pub fn key(&self) -> &'static str {
-        self.geometry.key()
+        match &self.map {
+            TieMap::Builtin(g) => g.key(),
+            TieMap::User(u) => u.name,
+        }
     }
 
     /// `I`.
     pub fn inputs(&self) -> usize {
-        self.geometry.inputs()
+        match &self.map {
+            TieMap::Builtin(g) => g.inputs(),
+            TieMap::User(u) => u.inputs,
+        }
     }
 
     /// `O`.
     pub fn outputs(&self) -> usize {
-        self.geometry.outputs()
+        match &self.map {
+            TieMap::Builtin(g) => g.outputs(),
+            TieMap::User(u) => u.outputs,
+        }
     }
 
     /// How many values are stored.
     pub fn stored_len(&self) -> usize {
-        self.geometry.stored_len()
+        self.map.stored_len()
     }
 
     /// The stored tensor's shape: `[R, C]`, `[I, O]` or `[len]`.
     pub fn stored_shape(&self) -> Vec<usize> {
-        if self.geometry.stores_matrix() {
-            self.geometry.stored_shape().to_vec()
-        } else {
-            vec![self.geometry.stored_len()]
+        match &self.map {
+            TieMap::Builtin(g) if g.stores_matrix() => g.stored_shape().to_vec(),
+            _ => vec![self.stored_len()],
         }
     }
 
     /// The stored position of `W[i, j]`, `None` for a structural zero.
     pub fn index(&self, i: usize, j: usize) -> Option<usize> {
-        self.geometry.index(i, j)
+        self.map.index(i, j)
     }
 
     /// `W` drawn as labels of the stored values (`{label}1`, ...), the way the forum draws it;
     /// `transposed` draws `Wᵀ`, the weight of a field declared `transpose_of` this one.
     pub fn picture(&self, name: &str, label: &str, transposed: bool) -> Picture {
-        let g = &self.geometry;
+        let (i, o) = (self.inputs(), self.outputs());
         if transposed {
             Picture::from_index(
                 name,
                 label,
-                g.key(),
-                (g.outputs(), g.inputs()),
-                g.stored_len(),
-                |j, i| g.index(i, j),
+                self.key(),
+                (o, i),
+                self.stored_len(),
+                |b, a| self.index(a, b),
             )
         } else {
-            Picture::of_geometry(g, name, label)
+            Picture::from_index(
+                name,
+                label,
+                self.key(),
+                (i, o),
+                self.stored_len(),
+                |a, b| self.index(a, b),
+            )
         }
     }
 
     /// How `x·W` runs.
     pub fn lowering(&self) -> Lowering {
-        match self.geometry.map() {
+        let TieMap::Builtin(g) = &self.map else {
+            return Lowering::Gather;
+        };
+        match g.map() {
             Map::Dense => Lowering::Dense,
             Map::Rows | Map::Cols | Map::Scalar | Map::Tile { .. } | Map::Block { .. } => {
                 Lowering::Broadcast
@@ -326,20 +421,20 @@ impl Tie {
         let m: usize = id_dims.iter().product();
         let ids: Tensor<1, Int> = ids.reshape([m]);
         let (i, o) = (self.inputs(), self.outputs());
-        let rows: Tensor<2> = match self.geometry.map() {
-            Map::Dense => stored.reshape([i, o]).select(0, ids),
-            Map::Rows => stored
+        let rows: Tensor<2> = match self.builtin_map() {
+            Some(Map::Dense) => stored.reshape([i, o]).select(0, ids),
+            Some(Map::Rows) => stored
                 .reshape([i])
                 .select(0, ids)
                 .reshape([m, 1])
                 .expand([m, o]),
-            Map::Cols => stored.reshape([1, o]).expand([m, o]),
-            Map::Scalar => stored.reshape([1, 1]).expand([m, o]),
-            Map::Tile { r, c } => stored
+            Some(Map::Cols) => stored.reshape([1, o]).expand([m, o]),
+            Some(Map::Scalar) => stored.reshape([1, 1]).expand([m, o]),
+            Some(Map::Tile { r, c }) => stored
                 .reshape([r, c])
                 .select(0, ids.remainder_scalar(r as i64))
                 .repeat_dim(1, o / c),
-            Map::Block { r, c } => stored
+            Some(Map::Block { r, c }) => stored
                 .reshape([r, c])
                 .select(0, ids.div_scalar((i / r) as i64))
                 .reshape([m, c, 1])
@@ -367,14 +462,20 @@ impl Tie {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// A built-in pattern's map; `None` for a user's.
+    fn builtin_map(&self) -> Option<Map> {
+        self.geometry().map(Geometry::map)
+    }
+
     /// The index table on `device`, built on first use there.
     fn table(&self, device: &Device) -> GatherTable {
         let mut cached = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         match &*cached {
             Some(table) if table.device() == *device => table.clone(),
             _ => {
-                let table = GatherTable::new(&self.geometry, self.inputs(), self.outputs(), device)
-                    // A checked geometry maps in range and uses every value (tied-patterns' tests).
+                let table = GatherTable::new(&self.map, self.inputs(), self.outputs(), device)
+                    // A checked map (a built-in geometry, tied-patterns' tests; a user map, at
+                    // `from_index_map`) is in range and uses every value.
                     .expect("a built-in pattern's index map is valid");
                 *cached = Some(table.clone());
                 table
@@ -415,7 +516,10 @@ impl Tie {
             return Tensor::zeros([0, o], (&x.device(), x.dtype()));
         }
         let len = self.stored_len();
-        match self.geometry.map() {
+        let Some(map) = self.builtin_map() else {
+            return self.table(&x.device()).forward(x, stored.reshape([len]));
+        };
+        match map {
             Map::Dense => x.matmul(stored.reshape([i, o])),
             Map::Rows => lower::rows(x, stored.reshape([len]), o),
             Map::Cols => lower::cols(x, stored.reshape([len])),
@@ -439,7 +543,12 @@ impl Tie {
             return Tensor::zeros([0, i], (&x.device(), x.dtype()));
         }
         let len = self.stored_len();
-        match self.geometry.map() {
+        let Some(map) = self.builtin_map() else {
+            return self
+                .table(&x.device())
+                .forward_transposed(x, stored.reshape([len]));
+        };
+        match map {
             Map::Dense => x.matmul(stored.reshape([i, o]).transpose()),
             // Wᵀ[j, i] = w[i]: a cols tie of the transposed shape, and the other way round.
             Map::Rows => lower::cols(x, stored.reshape([len])),
