@@ -658,23 +658,26 @@ fn use_of<'p>(weight: &'p Weight) -> (&'p Ident, bool) {
     (weight.stored, matches!(weight.tie, TieType::Transposed(_)))
 }
 
-/// `x·W` for a weight, `?`-propagating.
+/// `x·W` for a weight, as a `Result`.
 fn product(weight: &Weight, x: TokenStream) -> TokenStream {
     let (stored, transposed) = use_of(weight);
     if transposed {
-        quote!(self.tied.#stored.try_forward_transposed(#x, self.#stored.val())?)
+        quote!(self.tied.#stored.try_forward_transposed(#x, self.#stored.val()))
     } else {
-        quote!(self.tied.#stored.try_forward(#x, self.#stored.val())?)
+        quote!(self.tied.#stored.try_forward(#x, self.#stored.val()))
     }
 }
 
-fn bias_value(plan: &Plan, b: usize) -> TokenStream {
+/// A bias's effective vector, and whether it is a `Result` (a tied bias) or the tensor itself.
+fn bias_value(plan: &Plan, b: usize) -> (TokenStream, bool) {
     let bias = &plan.biases[b];
     let stored = bias.stored;
     if bias.tie.is_some() {
-        quote!(::tied::burn::__private::bias_effective(&self.tied.#stored, self.#stored.val())?)
+        let value =
+            quote!(::tied::burn::__private::bias_effective(&self.tied.#stored, self.#stored.val()));
+        (value, true)
     } else {
-        quote!(self.#stored.val())
+        (quote!(self.#stored.val()), false)
     }
 }
 
@@ -689,11 +692,14 @@ fn methods(layer: &Layer, plan: &Plan) -> TokenStream {
             PlanStep::Weight { weight, bias } => {
                 let product = product(&plan.weights[*weight], quote!(x));
                 let bias = bias.map(|b| {
-                    let value = bias_value(plan, b);
+                    let value = match bias_value(plan, b) {
+                        (value, true) => quote!(#value?),
+                        (value, false) => value,
+                    };
                     quote!(let x = ::tied::burn::__private::add_bias(x, #value);)
                 });
                 quote! {
-                    let x = #product;
+                    let x = #product?;
                     #bias
                 }
             }
@@ -747,12 +753,16 @@ fn methods(layer: &Layer, plan: &Plan) -> TokenStream {
         let lookup = format_ident!("lookup_{}", field);
         let try_lookup = format_ident!("try_lookup_{}", field);
         let picture = format_ident!("{}_picture", field);
-        let transpose = transposed.then(|| quote!(.transpose()));
+        let effective_body = if transposed {
+            quote!(#result::Ok(self.tied.#stored.try_effective(self.#stored.val())?.transpose()))
+        } else {
+            quote!(self.tied.#stored.try_effective(self.#stored.val()))
+        };
         let product = product(weight, quote!(input));
         let lookup_body = if transposed {
             quote!(::tied::burn::__private::rows_of(self.#try_effective()?, ids))
         } else {
-            quote!(#result::Ok(self.tied.#stored.try_lookup(ids, self.#stored.val())?))
+            quote!(self.tied.#stored.try_lookup(ids, self.#stored.val()))
         };
         let doc_effective = format!(
             " The effective `{shape}` weight `{key}` ({pattern}), materialized: gradients flow \
@@ -773,7 +783,7 @@ fn methods(layer: &Layer, plan: &Plan) -> TokenStream {
         quote! {
             #[doc = #doc_effective]
             pub fn #try_effective(&self) -> #result<#tensor<2>, #error> {
-                #result::Ok(self.tied.#stored.try_effective(self.#stored.val())?#transpose)
+                #effective_body
             }
 
             #[doc = #doc_effective]
@@ -790,7 +800,7 @@ fn methods(layer: &Layer, plan: &Plan) -> TokenStream {
                 &self,
                 input: #tensor<D>,
             ) -> #result<#tensor<D>, #error> {
-                #result::Ok(#product)
+                #product
             }
 
             #[doc = #doc_matmul]
@@ -831,7 +841,10 @@ fn methods(layer: &Layer, plan: &Plan) -> TokenStream {
     let biases = plan.biases.iter().enumerate().map(|(b, bias)| {
         let field = bias.field.ident;
         let effective = format_ident!("{}_effective", field);
-        let value = bias_value(plan, b);
+        let value = match bias_value(plan, b) {
+            (value, true) => value,
+            (value, false) => quote!(#result::Ok(#value)),
+        };
         let doc = format!(
             " The effective bias `{field}` ({}), `[O]`.",
             bias.tie
@@ -841,7 +854,7 @@ fn methods(layer: &Layer, plan: &Plan) -> TokenStream {
         quote! {
             #[doc = #doc]
             pub fn #effective(&self) -> #result<#tensor<1>, #error> {
-                #result::Ok(#value)
+                #value
             }
         }
     });
