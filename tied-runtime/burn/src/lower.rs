@@ -131,13 +131,40 @@ fn unrolled(v: Tensor<1>) -> Tensor<1> {
 /// the Hankel product of `x` read backwards with the unrolled values.
 pub(crate) fn circulant(x: Tensor<2>, v: Tensor<1>, fft: bool) -> Tensor<2> {
     let n = v.dims()[0];
+    #[cfg(feature = "fft")]
+    if fft && x.dtype() == burn::tensor::DType::F32 && n > 1 && n.is_power_of_two() {
+        return circular_convolution_fft(x, v);
+    }
     hankel(x.flip([1]), unrolled(v), n, fft)
+}
+
+/// `y[r, j] = Σ_i x[r, i]·v[(j − i) mod N]`, a circular convolution of length N (a power of two,
+/// as Burn's `rfft` needs): `irfft(rfft(x)·rfft(v))`, half the FFT length of the Hankel form.
+#[cfg(feature = "fft")]
+fn circular_convolution_fft(x: Tensor<2>, v: Tensor<1>) -> Tensor<2> {
+    use burn::signal::{irfft, rfft};
+    let n = v.dims()[0];
+    let (xr, xi) = rfft(x, 1, None);
+    let (vr, vi) = rfft(v.reshape([1, n]), 1, None);
+    let re = xr.clone() * vr.clone() - xi.clone() * vi.clone();
+    let im = xr * vi + xi * vr;
+    irfft(re, im, 1, Some(n))
 }
 
 /// `y = x·Wᵀ` for the circulant `W`: `Wᵀ[a, b] = v[(a − b) mod N] = u[a + (N − 1 − b)]`, the
 /// Hankel product with the outputs read backwards.
 pub(crate) fn circulant_transposed(x: Tensor<2>, v: Tensor<1>, fft: bool) -> Tensor<2> {
     let n = v.dims()[0];
+    // Wᵀ[a, b] = v[(a − b) mod N] = u[(b − a) mod N] with u[m] = v[(−m) mod N]: a circulant
+    // again, of the values read backwards from the second.
+    #[cfg(feature = "fft")]
+    if fft && x.dtype() == burn::tensor::DType::F32 && n > 1 && n.is_power_of_two() {
+        let u = Tensor::cat(
+            vec![v.clone().narrow(0, 0, 1), v.narrow(0, 1, n - 1).flip([0])],
+            0,
+        );
+        return circular_convolution_fft(x, u);
+    }
     hankel(x, unrolled(v), n, fft).flip([1])
 }
 
@@ -149,6 +176,16 @@ pub(crate) fn banded(x: Tensor<2>, v: Tensor<1>, o: usize) -> Tensor<2> {
     let [n, i] = x.dims();
     let k = v.dims()[0];
     let b = k / 2;
+    if i == o {
+        // A square band pads `b` zeros on each side: the convolution's own padding, no copy.
+        return conv1d(
+            x.reshape([n, 1, i]),
+            v.reshape([1, 1, k]),
+            None,
+            ConvOptions::new([1], [b], [1], 1),
+        )
+        .reshape([n, o]);
+    }
     // Inputs past `o − 1 + b` meet no output.
     let kept = i.min(o + b);
     let x = if kept < i { x.narrow(1, 0, kept) } else { x };
