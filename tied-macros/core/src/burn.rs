@@ -760,7 +760,7 @@ fn methods(layer: &Layer, plan: &Plan) -> TokenStream {
         };
         let product = product(weight, quote!(input));
         let lookup_body = if transposed {
-            quote!(::tied::burn::__private::rows_of(self.#try_effective()?, ids))
+            quote!(self.tied.#stored.try_lookup_transposed(ids, self.#stored.val()))
         } else {
             quote!(self.tied.#stored.try_lookup(ids, self.#stored.val()))
         };

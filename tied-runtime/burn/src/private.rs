@@ -7,7 +7,7 @@ pub use std::collections::{BTreeMap, HashMap};
 pub use tied_patterns::Picture;
 
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Distribution, Int, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::{EffectiveField, Error, Tie, TiedTo};
 
@@ -98,28 +98,6 @@ pub fn add_bias<const D: usize>(y: Tensor<D>, b: Tensor<1>) -> Tensor<D> {
 /// A tied bias's effective vector (`[O]`): the tie's `1×O` weight.
 pub fn bias_effective<const S: usize>(tie: &Tie, stored: Tensor<S>) -> Result<Tensor<1>, Error> {
     Ok(tie.try_effective(stored)?.reshape([tie.outputs()]))
-}
-
-/// Rows `ids` of a materialized `W` (a `transpose_of` field's lookup).
-pub fn rows_of<const D: usize, const D2: usize>(
-    w: Tensor<2>,
-    ids: Tensor<D, Int>,
-) -> Result<Tensor<D2>, Error> {
-    if D2 != D + 1 {
-        return Err(Error::Rank {
-            what: "a lookup's output",
-            want: D + 1,
-            got: D2,
-        });
-    }
-    let id_dims = ids.dims();
-    let m: usize = id_dims.iter().product();
-    let [_, o] = w.dims();
-    let rows = w.select(0, ids.reshape([m]));
-    let mut dims = [0; D2];
-    dims[..D].copy_from_slice(&id_dims);
-    dims[D] = o;
-    Ok(rows.reshape(dims))
 }
 
 /// The module loaded from the burnpack file `path`, or `layer`'s error naming what did not fit;

@@ -410,18 +410,8 @@ impl Tie {
         stored: Tensor<S>,
     ) -> Result<Tensor<D2>, Error> {
         self.check_stored(&stored)?;
-        if D2 != D + 1 {
-            return Err(Error::Rank {
-                what: "a lookup's output",
-                want: D + 1,
-                got: D2,
-            });
-        }
-        let id_dims = ids.dims();
-        let m: usize = id_dims.iter().product();
-        let ids: Tensor<1, Int> = ids.reshape([m]);
         let (i, o) = (self.inputs(), self.outputs());
-        let rows: Tensor<2> = match self.builtin_map() {
+        lookup_rows(ids, o, |ids, m| match self.builtin_map() {
             Some(Map::Dense) => stored.reshape([i, o]).select(0, ids),
             Some(Map::Rows) => stored
                 .reshape([i])
@@ -444,11 +434,18 @@ impl Tie {
                 let table = self.table(&stored.device());
                 table.lookup(ids, stored.reshape([self.stored_len()]))
             }
-        };
-        let mut dims = [0; D2];
-        dims[..D].copy_from_slice(&id_dims);
-        dims[D] = o;
-        Ok(rows.reshape(dims))
+        })
+    }
+
+    /// Rows `ids` of `Wᵀ` (columns of `W`, each id below `O`): shape `ids.dims() ++ [I]`. The
+    /// lookup of a weight declared `transpose_of` this one; it materializes `W`.
+    pub fn try_lookup_transposed<const D: usize, const D2: usize, const S: usize>(
+        &self,
+        ids: Tensor<D, Int>,
+        stored: Tensor<S>,
+    ) -> Result<Tensor<D2>, Error> {
+        let wt = self.try_effective(stored)?.transpose();
+        lookup_rows(ids, self.inputs(), |ids, _| wt.select(0, ids))
     }
 
     /// [`Tie::try_lookup`], panicking with its message on a shape that does not fit.
@@ -568,6 +565,29 @@ impl Tie {
             Map::Symmetric => self.table(&x.device()).forward(x, stored.reshape([len])),
         }
     }
+}
+
+/// A lookup's shape bookkeeping: `ids` (rank `D`) flattened to `m` ids, `rows(ids, m)` their
+/// m×`cols` rows, given back the ids' shape with `cols` last (rank `D2 = D + 1`).
+fn lookup_rows<const D: usize, const D2: usize>(
+    ids: Tensor<D, Int>,
+    cols: usize,
+    rows: impl FnOnce(Tensor<1, Int>, usize) -> Tensor<2>,
+) -> Result<Tensor<D2>, Error> {
+    if D2 != D + 1 {
+        return Err(Error::Rank {
+            what: "a lookup's output",
+            want: D + 1,
+            got: D2,
+        });
+    }
+    let id_dims = ids.dims();
+    let m: usize = id_dims.iter().product();
+    let rows = rows(ids.reshape([m]), m);
+    let mut dims = [0; D2];
+    dims[..D].copy_from_slice(&id_dims);
+    dims[D] = cols;
+    Ok(rows.reshape(dims))
 }
 
 /// `y` (n×`features`) back to the input's leading dims.
