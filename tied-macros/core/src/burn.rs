@@ -334,17 +334,7 @@ fn tied_weights(layer: &Layer, plan: &Plan) -> TokenStream {
     let name = &layer.original.ident;
     let private = quote!(::tied::burn::__private);
     let tied_to = |is_stored: bool, transposed: bool, stored: &str| {
-        if is_stored {
-            quote!(::core::option::Option::None)
-        } else if transposed {
-            quote!(::core::option::Option::Some(::tied::burn::TiedTo::TransposeOf(
-                #private::Cow::Borrowed(#stored),
-            )))
-        } else {
-            quote!(::core::option::Option::Some(::tied::burn::TiedTo::SameAs(
-                #private::Cow::Borrowed(#stored),
-            )))
-        }
+        crate::plan::tied_to_tokens(quote!(::tied::burn::TiedTo), is_stored, transposed, stored)
     };
     let fields = layer.fields.iter().filter_map(|field| {
         if let Some(w) = plan.weights.iter().find(|w| w.field.ident == field.ident) {
@@ -732,27 +722,21 @@ fn methods(layer: &Layer, plan: &Plan) -> TokenStream {
         }
     });
     let weights = plan.weights.iter().map(|weight| {
-        let field = weight.field.ident;
         let (stored, transposed) = use_of(weight);
-        let key = field.to_string();
-        let label = key
-            .chars()
-            .next()
-            .map_or("w".to_owned(), |c| c.to_lowercase().to_string());
-        let shape = text(&weight.field.tensor.shape);
-        let pattern = weight.tie.describe();
-        let held = if weight.is_stored() {
-            String::new()
-        } else {
-            format!(" Its values are stored in `{stored}`.")
-        };
-        let effective = format_ident!("{}_effective", field);
-        let try_effective = format_ident!("try_{}_effective", field);
-        let matmul = format_ident!("matmul_{}", field);
-        let try_matmul = format_ident!("try_matmul_{}", field);
-        let lookup = format_ident!("lookup_{}", field);
-        let try_lookup = format_ident!("try_lookup_{}", field);
-        let picture = format_ident!("{}_picture", field);
+        let crate::plan::Accessors {
+            effective,
+            try_effective,
+            matmul,
+            try_matmul,
+            lookup,
+            try_lookup,
+            picture,
+            key,
+            label,
+            shape,
+            pattern,
+            held,
+        } = crate::plan::Accessors::of(weight);
         let effective_body = if transposed {
             quote!(#result::Ok(self.tied.#stored.try_effective(self.#stored.val())?.transpose()))
         } else {

@@ -464,29 +464,23 @@ pub fn accessors(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
     let (e, d) = (layer.dtype, layer.device);
     let stub = mode == Mode::Stub;
     let methods = plan.weights.iter().map(|weight| {
-        let field = weight.field.ident;
         let stored = weight.stored;
         let (i, o) = (&weight.inputs, &weight.outputs);
         let (tie, tie_trait) = (weight.tie.tokens(), tie_trait(weight));
-        let effective = format_ident!("{}_effective", field);
-        let try_effective = format_ident!("try_{}_effective", field);
-        let matmul = format_ident!("matmul_{}", field);
-        let try_matmul = format_ident!("try_matmul_{}", field);
-        let lookup = format_ident!("lookup_{}", field);
-        let try_lookup = format_ident!("try_lookup_{}", field);
-        let picture = format_ident!("{}_picture", field);
-        let key = field.to_string();
-        let label = key
-            .chars()
-            .next()
-            .map_or("w".to_owned(), |c| c.to_lowercase().to_string());
-        let shape = plan::text(&weight.field.tensor.shape);
-        let pattern = weight.tie.describe();
-        let held = if weight.is_stored() {
-            String::new()
-        } else {
-            format!(" Its values are stored in `{stored}`.")
-        };
+        let plan::Accessors {
+            effective,
+            try_effective,
+            matmul,
+            try_matmul,
+            lookup,
+            try_lookup,
+            picture,
+            key,
+            label,
+            shape,
+            pattern,
+            held,
+        } = plan::Accessors::of(weight);
         let doc_effective = format!(
             " The effective `{shape}` weight `{key}` ({pattern}), materialized and contiguous on \
              `tape`: safe to pass to `matmul`. Gradients flow back to the stored values, summed \
@@ -711,17 +705,12 @@ pub fn tied_weights(layer: &Layer, plan: &Plan, mode: Mode) -> TokenStream {
     let name = &layer.original.ident;
     let (impl_generics, ty_generics, where_clause) = layer.generics.split_for_impl();
     let tied_to = |is_stored: bool, transposed: bool, stored: &str| {
-        if is_stored {
-            quote!(::core::option::Option::None)
-        } else if transposed {
-            quote!(::core::option::Option::Some(::tied::__private::TiedTo::TransposeOf(
-                ::std::borrow::Cow::Borrowed(#stored),
-            )))
-        } else {
-            quote!(::core::option::Option::Some(::tied::__private::TiedTo::SameAs(
-                ::std::borrow::Cow::Borrowed(#stored),
-            )))
-        }
+        plan::tied_to_tokens(
+            quote!(::tied::__private::TiedTo),
+            is_stored,
+            transposed,
+            stored,
+        )
     };
     let fields = layer.fields.iter().filter_map(|field| {
         if mode == Mode::Stub {

@@ -3,7 +3,7 @@
 //! from the same plan.
 
 use proc_macro2::TokenStream;
-use quote::{quote, ToTokens};
+use quote::{format_ident, quote, ToTokens};
 use syn::Ident;
 use tied_patterns::Pattern;
 
@@ -102,6 +102,79 @@ pub struct Weight<'l, 'a> {
 impl Weight<'_, '_> {
     pub fn is_stored(&self) -> bool {
         self.stored == self.field.ident
+    }
+}
+
+/// The names and doc facts of a weight's generated accessors, the same on both front ends:
+/// `{w}_effective`, `matmul_{w}`, `lookup_{w}` (each with a `try_` form) and `{w}_picture`.
+pub struct Accessors {
+    pub effective: Ident,
+    pub try_effective: Ident,
+    pub matmul: Ident,
+    pub try_matmul: Ident,
+    pub lookup: Ident,
+    pub try_lookup: Ident,
+    pub picture: Ident,
+    /// The field's name, as the picture and the docs write it.
+    pub key: String,
+    /// The picture's label of stored values: the field's first letter, lowercase.
+    pub label: String,
+    /// The effective shape as declared.
+    pub shape: String,
+    /// The pattern, for docs.
+    pub pattern: String,
+    /// `" Its values are stored in `enc`."` for a field tied to another; empty otherwise.
+    pub held: String,
+}
+
+impl Accessors {
+    pub fn of(weight: &Weight) -> Accessors {
+        let field = weight.field.ident;
+        let key = field.to_string();
+        let label = key
+            .chars()
+            .next()
+            .map_or("w".to_owned(), |c| c.to_lowercase().to_string());
+        let held = if weight.is_stored() {
+            String::new()
+        } else {
+            format!(" Its values are stored in `{}`.", weight.stored)
+        };
+        Accessors {
+            effective: format_ident!("{}_effective", field),
+            try_effective: format_ident!("try_{}_effective", field),
+            matmul: format_ident!("matmul_{}", field),
+            try_matmul: format_ident!("try_matmul_{}", field),
+            lookup: format_ident!("lookup_{}", field),
+            try_lookup: format_ident!("try_lookup_{}", field),
+            picture: format_ident!("{}_picture", field),
+            key,
+            label,
+            shape: text(&weight.field.tensor.shape),
+            pattern: weight.tie.describe(),
+            held,
+        }
+    }
+}
+
+/// The `Option<TiedTo>` of a field in a dense checkpoint's metadata, `tied_to` being the path of
+/// the front end's `TiedTo`: `None` for a field that stores its values, else the tie to `stored`.
+pub fn tied_to_tokens(
+    tied_to: TokenStream,
+    is_stored: bool,
+    transposed: bool,
+    stored: &str,
+) -> TokenStream {
+    if is_stored {
+        quote!(::core::option::Option::None)
+    } else if transposed {
+        quote!(::core::option::Option::Some(#tied_to::TransposeOf(
+            ::std::borrow::Cow::Borrowed(#stored),
+        )))
+    } else {
+        quote!(::core::option::Option::Some(#tied_to::SameAs(
+            ::std::borrow::Cow::Borrowed(#stored),
+        )))
     }
 }
 

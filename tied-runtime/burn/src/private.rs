@@ -2,7 +2,6 @@
 //! user's scope cannot change its meaning. Not public API.
 
 pub use burn;
-pub use std::borrow::Cow;
 pub use std::collections::{BTreeMap, HashMap};
 pub use tied_patterns::Picture;
 
