@@ -2,14 +2,14 @@
 //! files PyTorch wrote (`tests/fixtures/pytorch/`) and against what the dfdx front end writes.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::{Module, Param};
 use burn::tensor::{DType, Device as BurnDevice, Tensor as BurnTensor, TensorData};
 use tied::burn::{export_dense, export_dense_as, import_dense_as, InteropError};
 use tied::prelude::*;
 
-use crate::interop::AutoEncoderConfig;
+use crate::interop::{fixture, temp, AutoEncoderConfig, AE_NAMES};
 
 /// The fixture's tied autoencoder on Burn: 6 -> 3 -> 6, decoder = encoderᵀ.
 #[tied::burn::layer(forward = [enc + enc_bias, burn::nn::Relu, dec + dec_bias])]
@@ -43,25 +43,6 @@ pub struct BurnConv {
     pub kernel: Param<burn::tensor::Tensor<2>>,
     #[tied(scalar, shape = [n])]
     pub bias: Param<burn::tensor::Tensor<1>>,
-}
-
-const AE_NAMES: [(&str, &str); 4] = [
-    ("enc", "ae.encoder.weight"),
-    ("enc_bias", "ae.encoder.bias"),
-    ("dec", "ae.decoder.weight"),
-    ("dec_bias", "ae.decoder.bias"),
-];
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/pytorch")
-        .join(name)
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tied-burn-interop-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }
 
 fn device() -> BurnDevice {

@@ -39,20 +39,23 @@ pub struct Conv<const N: usize, E: Dtype, D: Device<E>> {
     pub bias: Tensor<Rank1<N>, E, D>,
 }
 
-const AE_NAMES: [(&str, &str); 4] = [
+/// PyTorch's names of the fixture's autoencoder (also read by `burn_interop.rs`).
+pub const AE_NAMES: [(&str, &str); 4] = [
     ("enc", "ae.encoder.weight"),
     ("enc_bias", "ae.encoder.bias"),
     ("dec", "ae.decoder.weight"),
     ("dec_bias", "ae.decoder.bias"),
 ];
 
-fn fixture(name: &str) -> PathBuf {
+/// A file of `tests/fixtures/pytorch/`.
+pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/pytorch")
         .join(name)
 }
 
-fn temp(name: &str) -> PathBuf {
+/// A path in this run's scratch folder.
+pub fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tied-interop-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
