@@ -9,8 +9,6 @@
 //!
 //! Run: `cargo run --release --features burn --example digits_burn`
 
-use std::path::Path;
-
 use burn::module::{Module, Param};
 use burn::nn::{Relu, Sigmoid};
 use burn::optim::{AdamConfig, GradientsParams};
@@ -20,8 +18,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[path = "shared/digits.rs"]
 mod shared;
 use shared::{
-    draw_curves, draw_digits, load_digits, register_font, shuffle, split, Curve, BATCH, EPOCHS,
-    HIDDEN, LR, PIXELS,
+    load_digits, one_of_each_digit, print_results, shuffle, split, write_plots, Curve, BATCH,
+    EPOCHS, HIDDEN, LR, PIXELS,
 };
 
 /// 64 → 16 → 64 with `dec = encᵀ` and a sigmoid output (pixels are in [0, 1]).
@@ -90,16 +88,7 @@ fn main() {
     let (tied, tied_curve) = train_model(&device, tied, &train, &test_x, "tied  ");
     let (untied, untied_curve) = train_model(&device, untied, &train, &test_x, "untied");
 
-    let tied_mse = *tied_curve.test.last().unwrap_or(&f32::NAN);
-    let untied_mse = *untied_curve.test.last().unwrap_or(&f32::NAN);
-    println!();
-    println!("             parameters   held-out reconstruction MSE");
-    println!("tied   (dec = encᵀ) {tied_params:>5}   {tied_mse:.5}");
-    println!("untied              {untied_params:>5}   {untied_mse:.5}");
-    println!(
-        "the tied autoencoder has {:.0} % of the parameters",
-        100.0 * tied_params as f64 / untied_params as f64
-    );
+    print_results((&tied_curve, tied_params), (&untied_curve, untied_params));
 
     // Still tied after training: the decoder is exactly the encoder's transpose.
     assert_eq!(
@@ -109,34 +98,19 @@ fn main() {
     );
 
     // One held-out image of each digit, with both reconstructions.
-    let picks: Vec<usize> = (0..10)
-        .filter_map(|digit| test_labels.iter().position(|&l| l == digit))
-        .collect();
-    let originals: Vec<Vec<f32>> = picks.iter().map(|&k| test[k].clone()).collect();
+    let originals = one_of_each_digit(&test, &test_labels);
     let shown = batch(&device, &originals);
     let rows = [
         ("original", originals.clone()),
         ("tied", rows_of(&tied.forward(shown.clone()))),
         ("untied", rows_of(&untied.forward(shown))),
     ];
-
-    let fonts_ok = register_font();
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
-    let loss_png = docs.join("digits-burn-loss.png");
-    let recon_png = docs.join("digits-burn-reconstructions.png");
-    draw_curves(
-        &loss_png,
+    write_plots(
+        "digits-burn",
         "Reconstruction MSE on the UCI digits, on Burn",
         (&tied_curve, tied_params),
         (&untied_curve, untied_params),
-    )
-    .expect("drawing the loss curves");
-    draw_digits(&recon_png, &rows).expect("drawing the reconstructions");
-    println!(
-        "wrote {} and {}{}",
-        loss_png.display(),
-        recon_png.display(),
-        if fonts_ok { "" } else { " (without text)" }
+        &rows,
     );
 }
 

@@ -21,6 +21,54 @@ pub struct Curve {
     pub test: Vec<f32>,
 }
 
+/// The held-out table: each model's parameters and final held-out MSE.
+pub fn print_results(
+    (tied, tied_params): (&Curve, usize),
+    (untied, untied_params): (&Curve, usize),
+) {
+    let tied_mse = *tied.test.last().unwrap_or(&f32::NAN);
+    let untied_mse = *untied.test.last().unwrap_or(&f32::NAN);
+    println!();
+    println!("             parameters   held-out reconstruction MSE");
+    println!("tied   (dec = encᵀ) {tied_params:>5}   {tied_mse:.5}");
+    println!("untied              {untied_params:>5}   {untied_mse:.5}");
+    println!(
+        "the tied autoencoder has {:.0} % of the parameters",
+        100.0 * tied_params as f64 / untied_params as f64
+    );
+}
+
+/// The first held-out image of each digit, 0 to 9.
+pub fn one_of_each_digit(test: &[Vec<f32>], labels: &[usize]) -> Vec<Vec<f32>> {
+    (0..10)
+        .filter_map(|digit| labels.iter().position(|&l| l == digit))
+        .map(|k| test[k].clone())
+        .collect()
+}
+
+/// `docs/{name}-loss.png` (both curves, under `title`) and `docs/{name}-reconstructions.png`
+/// (`rows`: the originals, then each model's reconstructions), and a line saying so.
+pub fn write_plots(
+    name: &str,
+    title: &str,
+    tied: (&Curve, usize),
+    untied: (&Curve, usize),
+    rows: &[(&str, Vec<Vec<f32>>)],
+) {
+    let fonts_ok = register_font();
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let loss_png = docs.join(format!("{name}-loss.png"));
+    let recon_png = docs.join(format!("{name}-reconstructions.png"));
+    draw_curves(&loss_png, title, tied, untied).expect("drawing the loss curves");
+    draw_digits(&recon_png, rows).expect("drawing the reconstructions");
+    println!(
+        "wrote {} and {}{}",
+        loss_png.display(),
+        recon_png.display(),
+        if fonts_ok { "" } else { " (without text)" }
+    );
+}
+
 /// The digits as 64 pixels in [0, 1] and their labels.
 pub fn load_digits() -> (Vec<Vec<f32>>, Vec<usize>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/digits.csv.gz");
@@ -67,7 +115,7 @@ pub fn shuffle(order: &mut [usize], state: &mut u64) {
 
 /// Text in the PNGs comes from a font shipped with the example (DejaVu Sans, ASCII subset; see
 /// examples/data/README.md), drawn by plotters' pure-Rust `ab_glyph`.
-pub fn register_font() -> bool {
+fn register_font() -> bool {
     plotters::style::register_font(
         "sans-serif",
         FontStyle::Normal,
@@ -79,7 +127,7 @@ pub fn register_font() -> bool {
 pub type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
 /// The loss curves of both models, under `title`.
-pub fn draw_curves(
+fn draw_curves(
     path: &Path,
     title: &str,
     (tied, tp): (&Curve, usize),
@@ -147,7 +195,7 @@ pub fn draw_curves(
 }
 
 /// Held-out digits (the first row) and their reconstructions, a row per model.
-pub fn draw_digits(path: &Path, rows: &[(&str, Vec<Vec<f32>>)]) -> DrawResult {
+fn draw_digits(path: &Path, rows: &[(&str, Vec<Vec<f32>>)]) -> DrawResult {
     const CELL: i32 = 10; // pixels per digit pixel
     const GAP: i32 = 8;
     const LEFT: i32 = 90;
