@@ -8,15 +8,14 @@
 //!
 //! Run: `cargo run --release --example digits`
 
-use indicatif::{ProgressBar, ProgressStyle};
 use tied::dfdx::optim::{Adam, Optimizer};
 use tied::prelude::*;
 
 #[path = "shared/digits.rs"]
 mod shared;
 use shared::{
-    load_digits, one_of_each_digit, print_results, shuffle, split, write_plots, Curve, BATCH,
-    EPOCHS, HIDDEN, LR, PIXELS,
+    load_digits, one_of_each_digit, print_results, split, train_epochs, write_plots, Curve, HIDDEN,
+    LR, PIXELS,
 };
 
 /// 64 → 16 → 64 with `dec = encᵀ` and a sigmoid output (pixels are in [0, 1]).
@@ -114,40 +113,26 @@ where
             ..Default::default()
         },
     );
-    let bar = ProgressBar::new(EPOCHS as u64).with_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(name.to_owned());
-    let mut curve = Curve {
-        train: Vec::new(),
-        test: Vec::new(),
+    let mut grads = Some(model.alloc_grads());
+    let step = |model: &mut &mut M, rows: &[Vec<f32>]| {
+        let x = batch(dev, rows);
+        let traced = x.trace(
+            grads
+                .take()
+                .expect("the gradients are back after each step"),
+        );
+        let loss = mse_loss(model.forward_mut(traced), x);
+        let value = loss.array();
+        let mut step_grads = loss.backward();
+        opt.update(*model, &step_grads)
+            .expect("every parameter is used");
+        model.zero_grads(&mut step_grads);
+        grads = Some(step_grads);
+        value
     };
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut grads = model.alloc_grads();
-    for _ in 0..EPOCHS {
-        shuffle(&mut order, &mut rng);
-        let (mut sum, mut steps) = (0.0, 0);
-        for chunk in order.chunks(BATCH) {
-            let rows: Vec<Vec<f32>> = chunk.iter().map(|&k| train[k].clone()).collect();
-            let x = batch(dev, &rows);
-            let loss = mse_loss(model.forward_mut(x.trace(grads)), x);
-            sum += loss.array();
-            steps += 1;
-            grads = loss.backward();
-            opt.update(model, &grads).expect("every parameter is used");
-            model.zero_grads(&mut grads);
-        }
-        let test_mse = mse_loss(model.forward(test.clone()), test.clone()).array();
-        curve.train.push(sum / steps as f32);
-        curve.test.push(test_mse);
-        bar.set_message(format!("held-out MSE {test_mse:.5}"));
-        bar.inc(1);
-    }
-    bar.finish();
-    curve
+    let held_out = |model: &mut &mut M| mse_loss(model.forward(test.clone()), test.clone()).array();
+    let mut model = model;
+    train_epochs(&mut model, train, name, step, held_out)
 }
 
 fn batch(dev: &Cpu, rows: &[Vec<f32>]) -> Images {

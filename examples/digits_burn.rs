@@ -13,13 +13,12 @@ use burn::module::{Module, Param};
 use burn::nn::{Relu, Sigmoid};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[path = "shared/digits.rs"]
 mod shared;
 use shared::{
-    load_digits, one_of_each_digit, print_results, shuffle, split, write_plots, Curve, BATCH,
-    EPOCHS, HIDDEN, LR, PIXELS,
+    load_digits, one_of_each_digit, print_results, split, train_epochs, write_plots, Curve, HIDDEN,
+    LR, PIXELS,
 };
 
 /// 64 → 16 → 64 with `dec = encᵀ` and a sigmoid output (pixels are in [0, 1]).
@@ -117,44 +116,29 @@ fn main() {
 /// Trains `model` with Adam on minibatches, recording the training loss and the held-out MSE.
 fn train_model<M: AutoEncoder>(
     device: &Device,
-    mut model: M,
+    model: M,
     train: &[Vec<f32>],
     test: &Tensor<2>,
     name: &str,
 ) -> (M, Curve) {
     let mut optim = AdamConfig::new().init();
-    let bar = ProgressBar::new(EPOCHS as u64).with_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(name.to_owned());
-    let mut curve = Curve {
-        train: Vec::new(),
-        test: Vec::new(),
+    // Burn's optimizer takes the model by value and gives the stepped one back.
+    let step = |model: &mut Option<M>, rows: &[Vec<f32>]| {
+        let m = model.take().expect("the model is back after each step");
+        let x = batch(device, rows);
+        let loss = mse(m.run(x.clone()), x);
+        let value = host(&loss)[0];
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        *model = Some(optim.step(LR, m, grads));
+        value
     };
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
-    for _ in 0..EPOCHS {
-        shuffle(&mut order, &mut rng);
-        let (mut sum, mut steps) = (0.0, 0);
-        for chunk in order.chunks(BATCH) {
-            let rows: Vec<Vec<f32>> = chunk.iter().map(|&k| train[k].clone()).collect();
-            let x = batch(device, &rows);
-            let loss = mse(model.run(x.clone()), x);
-            sum += host(&loss)[0];
-            steps += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(LR, model, grads);
-        }
-        let test_mse = host(&mse(model.run(test.clone()), test.clone()))[0];
-        curve.train.push(sum / steps as f32);
-        curve.test.push(test_mse);
-        bar.set_message(format!("held-out MSE {test_mse:.5}"));
-        bar.inc(1);
-    }
-    bar.finish();
-    (model, curve)
+    let held_out = |model: &mut Option<M>| {
+        let m = model.as_ref().expect("the model is back after each step");
+        host(&mse(m.run(test.clone()), test.clone()))[0]
+    };
+    let mut model = Some(model);
+    let curve = train_epochs(&mut model, train, name, step, held_out);
+    (model.expect("the model is back after each step"), curve)
 }
 
 fn mse(y: Tensor<2>, x: Tensor<2>) -> Tensor<1> {

@@ -4,14 +4,15 @@
 use std::io::Read;
 use std::path::Path;
 
+use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 pub const PIXELS: usize = 64;
 pub const HIDDEN: usize = 16;
-pub const BATCH: usize = 32;
-pub const EPOCHS: usize = 200;
-pub const HELD_OUT: usize = 360; // 20 % of 1797
+const BATCH: usize = 32;
+const EPOCHS: usize = 200;
+const HELD_OUT: usize = 360; // 20 % of 1797
 /// Adam's learning rate, for both front ends.
 pub const LR: f64 = 5e-3;
 
@@ -19,6 +20,46 @@ pub const LR: f64 = 5e-3;
 pub struct Curve {
     pub train: Vec<f32>,
     pub test: Vec<f32>,
+}
+
+/// `EPOCHS` epochs over `train` in minibatches of `BATCH`, in a fixed shuffled order, with a
+/// progress bar called `name`: `step(state, rows)` trains on one minibatch and returns its loss,
+/// `held_out(state)` gives the held-out MSE after each epoch.
+pub fn train_epochs<S>(
+    state: &mut S,
+    train: &[Vec<f32>],
+    name: &str,
+    mut step: impl FnMut(&mut S, &[Vec<f32>]) -> f32,
+    mut held_out: impl FnMut(&mut S) -> f32,
+) -> Curve {
+    let bar = ProgressBar::new(EPOCHS as u64).with_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(name.to_owned());
+    let mut curve = Curve {
+        train: Vec::new(),
+        test: Vec::new(),
+    };
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..EPOCHS {
+        shuffle(&mut order, &mut rng);
+        let (mut sum, mut steps) = (0.0, 0);
+        for chunk in order.chunks(BATCH) {
+            let rows: Vec<Vec<f32>> = chunk.iter().map(|&k| train[k].clone()).collect();
+            sum += step(state, &rows);
+            steps += 1;
+        }
+        let test_mse = held_out(state);
+        curve.train.push(sum / steps as f32);
+        curve.test.push(test_mse);
+        bar.set_message(format!("held-out MSE {test_mse:.5}"));
+        bar.inc(1);
+    }
+    bar.finish();
+    curve
 }
 
 /// The held-out table: each model's parameters and final held-out MSE.
@@ -104,7 +145,7 @@ pub fn split(images: &[Vec<f32>], labels: &[usize]) -> (Vec<Vec<f32>>, Vec<Vec<f
 }
 
 /// Fisher–Yates with xorshift: reproducible without another dependency.
-pub fn shuffle(order: &mut [usize], state: &mut u64) {
+fn shuffle(order: &mut [usize], state: &mut u64) {
     for k in (1..order.len()).rev() {
         *state ^= *state << 13;
         *state ^= *state >> 7;
