@@ -19,11 +19,7 @@ pub fn tie(
     (inputs, outputs): (usize, usize),
     stated: &[usize],
 ) -> Result<Tie, Error> {
-    Tie::new(key, inputs, outputs, stated).map_err(|source| Error::Field {
-        layer,
-        field,
-        source: Box::new(source),
-    })
+    Tie::new(key, inputs, outputs, stated).map_err(in_field(layer, field))
 }
 
 /// A user pattern on field `field` of `layer` (a dfdx `Tie` type at the layer's literal sizes):
@@ -36,11 +32,16 @@ pub fn user_tie(
     stored_len: usize,
     index: fn(usize, usize) -> Option<usize>,
 ) -> Result<Tie, Error> {
-    Tie::from_index_map(name, inputs, outputs, stored_len, index).map_err(|source| Error::Field {
+    Tie::from_index_map(name, inputs, outputs, stored_len, index).map_err(in_field(layer, field))
+}
+
+/// An error of field `field` of `layer`'s pattern, saying where.
+fn in_field(layer: &'static str, field: &'static str) -> impl FnOnce(Error) -> Error {
+    move |source| Error::Field {
         layer,
         field,
         source: Box::new(source),
-    })
+    }
 }
 
 /// A rule between two of the config's sizes that the macro could not check (they are runtime).
