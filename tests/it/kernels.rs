@@ -563,34 +563,53 @@ fn kernels_run_on_the_cpu_and_step_aside_for_the_reference() {
 }
 
 /// `try_lookup` = gathering rows of the materialized weight, values and gradients, for every
-/// pattern and both id shapes.
+/// pattern and both id shapes; with fewer ids than rows and with more (the fused op's table of
+/// positions), and with kernels off (dfdx's gather).
 fn check_lookup<P: Tie<I, O>, const I: usize, const O: usize>() {
     let dev = Cpu::default();
     let numel = <P::Stored as ConstShape>::NUMEL;
     let stored: Tensor<P::Stored, f64, Cpu> =
         dev.tensor_from_vec(vals(numel, 3), Default::default());
-    let ids: Tensor<(usize,), usize, Cpu> = dev.tensor_from_vec(vec![2, 0, I - 1, 2], (4,));
-    let r = vals::<f64>(4 * O, 4);
-    let rt: Batch<O, f64, Cpu, NoneTape> = dev.tensor_from_vec(r.clone(), (4, Const));
-    let got =
-        tied_runtime::try_lookup::<P, I, O, f64, Cpu, _, _, _>(&stored, ids.leaky_trace()).unwrap();
-    let got_y = got.as_vec();
-    let got_g = (got * rt.clone())
-        .sum::<Rank0, _>()
-        .backward()
-        .get(&stored)
-        .as_vec();
-    let want = P::try_effective(stored.leaky_trace())
-        .unwrap()
-        .gather(ids.clone());
-    let want_y = want.as_vec();
-    let want_g = (want * rt)
-        .sum::<Rank0, _>()
-        .backward()
-        .get(&stored)
-        .as_vec();
-    assert_close(&format!("{} lookup", P::NAME), &got_y, &want_y, 1e-12);
-    assert_close(&format!("{} lookup grad", P::NAME), &got_g, &want_g, 1e-12);
+    let check = |ids: Vec<usize>, what: &str| -> Vec<f64> {
+        let n = ids.len();
+        let ids: Tensor<(usize,), usize, Cpu> = dev.tensor_from_vec(ids, (n,));
+        let rt: Batch<O, f64, Cpu, NoneTape> = dev.tensor_from_vec(vals(n * O, 4), (n, Const));
+        let got =
+            tied_runtime::try_lookup::<P, I, O, f64, Cpu, _, _, _>(&stored, ids.leaky_trace())
+                .unwrap();
+        let got_y = got.as_vec();
+        let got_g = (got * rt.clone())
+            .sum::<Rank0, _>()
+            .backward()
+            .get(&stored)
+            .as_vec();
+        let want = P::try_effective(stored.leaky_trace())
+            .unwrap()
+            .gather(ids.clone());
+        let want_y = want.as_vec();
+        let want_g = (want * rt)
+            .sum::<Rank0, _>()
+            .backward()
+            .get(&stored)
+            .as_vec();
+        assert_close(
+            &format!("{} lookup {what}", P::NAME),
+            &got_y,
+            &want_y,
+            1e-12,
+        );
+        assert_close(
+            &format!("{} lookup grad {what}", P::NAME),
+            &got_g,
+            &want_g,
+            1e-12,
+        );
+        want_y
+    };
+    let want_y = check(vec![2, 0, I - 1, 2], "");
+    let many: Vec<usize> = (0..2 * I + 1).map(|k| (3 * k + 1) % I).collect();
+    check(many.clone(), "(more ids than rows)");
+    with_reference(|| check(many, "(kernels off)"));
 
     // (B, S) ids give (B, S, O).
     let ids2: Tensor<(usize, usize), usize, Cpu> =
@@ -609,6 +628,7 @@ fn check_lookup<P: Tie<I, O>, const I: usize, const O: usize>() {
 #[test]
 fn lookup_matches_the_materialized_weight_for_every_pattern() {
     use tied::{Banded, Circulant, Hankel, Symmetric, Toeplitz};
+    check_lookup::<Dense, 5, 4>();
     check_lookup::<Rows, 5, 4>();
     check_lookup::<Cols, 5, 4>();
     check_lookup::<Scalar, 5, 4>();

@@ -2,6 +2,7 @@
 
 use dfdx::prelude::*;
 
+use crate::kernels::{cpu_output, cpu_slice, enabled, Fused, KernelDtype, OnCpu, RawGrad};
 use crate::Tie;
 
 /// Rows `ids` of pattern `P`'s effective I×O weight, like dfdx's `Embedding`: `(B,)` ids give
@@ -13,6 +14,11 @@ use crate::Tie;
 /// work, where materializing `W` first would need 2^40 entries. Runs on any device (plain dfdx
 /// ops; the ids are read on the host to build the positions). Structural zeros (outside a band)
 /// are zeros with no gradient.
+///
+/// On dfdx's `Cpu` in f32 and f64 (with [kernels](crate::kernels) on) the same reads are one fused
+/// op: the output is filled straight from the stored values and one backward op adds each output
+/// gradient at its position, with no position or index tensor built per call. `char_lm`'s
+/// 128×12 lookup of 32-wide rows took a fifth of its training step through dfdx's gather.
 ///
 /// # Panics
 /// On an id of `I` or more, as dfdx's gather does.
@@ -44,25 +50,18 @@ where
     }
     let numel = <P::Stored as ConstShape>::NUMEL;
     let rows = ids.as_vec();
+    if let Some(&row) = rows.iter().find(|&&row| row >= I) {
+        panic!("lookup: id {row} is out of range for {I} rows");
+    }
+    let tape = match fused::<P, I, O, E, D, T, Dst>(stored, &rows, dst, tape) {
+        Fused::Done(y) => return y,
+        Fused::Declined(tape) => tape,
+    };
     let mut index = Vec::with_capacity(rows.len() * O);
     let mut mask = Vec::with_capacity(rows.len() * O);
     for &row in &rows {
-        assert!(row < I, "lookup: id {row} is out of range for {I} rows");
         for j in 0..O {
-            // Positions past the stored values are structural zeros here, as in
-            // `gather_effective` (generated layers refuse such patterns when they are built).
-            match P::index(row, j) {
-                // Never a silent zero: every build checks the pattern (see `gather_effective`).
-                Some(k) if k >= numel => panic!(
-                    "tied: {}",
-                    crate::PatternError::OutOfRange {
-                        pattern: P::NAME,
-                        i: row,
-                        j,
-                        index: k,
-                        stored: numel,
-                    }
-                ),
+            match position::<P, I, O>(row, j, numel) {
                 Some(k) => {
                     index.push(k);
                     mask.push(E::ONE);
@@ -85,6 +84,150 @@ where
         picked.try_mul(dev.try_tensor_from_vec(mask, (len,))?)?
     };
     picked.try_reshape_like(&dst)
+}
+
+/// Where `W[row, j]` is among `numel` stored values, `None` for a structural zero.
+///
+/// # Panics
+/// On a position past the stored values: never a silent zero (every build checks the pattern, see
+/// `gather_effective`; generated layers refuse such patterns when they are built).
+#[inline]
+fn position<P: Tie<I, O>, const I: usize, const O: usize>(
+    row: usize,
+    j: usize,
+    numel: usize,
+) -> Option<usize> {
+    let k = P::index(row, j)?;
+    if k >= numel {
+        panic!(
+            "tied: {}",
+            crate::PatternError::OutOfRange {
+                pattern: P::NAME,
+                i: row,
+                j,
+                index: k,
+                stored: numel,
+            }
+        );
+    }
+    Some(k)
+}
+
+/// What the fused lookup gives: the rows (or dfdx's error), or the tape back for the dfdx ops.
+type FusedLookup<Dst, E, D, T> = Fused<Result<Tensor<Dst, E, D, T>, <D as HasErr>::Err>, T>;
+
+/// Where each entry of the looked-up rows is stored: from a table of all I rows when there are at
+/// least as many ids as rows (an embedding: `char_lm` looks up its 64 rows 1536 times a step, and
+/// `Tie::index` through a runtime geometry took a tenth of the step), else [`position`] per entry.
+struct Positions<P, const I: usize, const O: usize> {
+    /// `I·O` positions, `usize::MAX` for a structural zero.
+    table: Option<Vec<usize>>,
+    numel: usize,
+    pattern: core::marker::PhantomData<fn() -> P>,
+}
+
+impl<P: Tie<I, O>, const I: usize, const O: usize> Positions<P, I, O> {
+    fn new(rows: &[usize], numel: usize) -> Self {
+        let table = (I <= rows.len()).then(|| {
+            (0..I * O)
+                .map(|e| position::<P, I, O>(e / O, e % O, numel).unwrap_or(usize::MAX))
+                .collect()
+        });
+        Positions {
+            table,
+            numel,
+            pattern: core::marker::PhantomData,
+        }
+    }
+
+    #[inline]
+    fn at(&self, row: usize, j: usize) -> Option<usize> {
+        match &self.table {
+            Some(table) => Some(table[row * O + j]).filter(|&k| k != usize::MAX),
+            None => position::<P, I, O>(row, j, self.numel),
+        }
+    }
+}
+
+/// The fused form of [`try_lookup`] on dfdx's `Cpu` in f32 or f64; otherwise the tape back.
+fn fused<P, const I: usize, const O: usize, E, D, T, Dst>(
+    stored: &Tensor<P::Stored, E, D>,
+    rows: &[usize],
+    dst: Dst,
+    tape: T,
+) -> FusedLookup<Dst, E, D, T>
+where
+    P: Tie<I, O>,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+    Dst: Shape,
+{
+    if !enabled() {
+        return Fused::Declined(tape);
+    }
+    if let Some(cast) = OnCpu::<E, D, f32>::new() {
+        return fused_on::<P, I, O, E, D, T, Dst, f32>(cast, stored, rows, dst, tape);
+    }
+    if let Some(cast) = OnCpu::<E, D, f64>::new() {
+        return fused_on::<P, I, O, E, D, T, Dst, f64>(cast, stored, rows, dst, tape);
+    }
+    Fused::Declined(tape)
+}
+
+/// [`fused`] once the device is known to be `Cpu` and the dtype `F`.
+fn fused_on<P, const I: usize, const O: usize, E, D, T, Dst, F>(
+    cast: OnCpu<E, D, F>,
+    stored: &Tensor<P::Stored, E, D>,
+    rows: &[usize],
+    dst: Dst,
+    mut tape: T,
+) -> FusedLookup<Dst, E, D, T>
+where
+    P: Tie<I, O>,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+    Dst: Shape,
+    F: KernelDtype,
+{
+    let Some(ws) = cpu_slice(cast.tensor_ref(stored)) else {
+        return Fused::Declined(tape);
+    };
+    debug_assert_eq!(dst.num_elements(), rows.len() * O);
+    let positions = Positions::<P, I, O>::new(rows, ws.len());
+    let dev: &Cpu = cast.tensor_ref(stored).device();
+    let y = cpu_output(dev, dst, |y| {
+        for (&row, out) in rows.iter().zip(y.chunks_exact_mut(O)) {
+            for (j, v) in out.iter_mut().enumerate() {
+                *v = positions.at(row, j).map_or(F::zero(), |k| ws[k]);
+            }
+        }
+    });
+    let y: Tensor<Dst, E, D> = match y {
+        Ok(y) => cast.back(y),
+        Err(err) => return Fused::Done(Err(cast.err(err))),
+    };
+    if T::OWNS_TAPE {
+        let (out, stored, rows) = (y.ghost(), stored.clone(), rows.to_vec());
+        tape.add_backward_op(move |grads| {
+            // Both allocated before either is viewed (see `RawGrad`); `out` is new, so its
+            // gradient is a buffer of its own.
+            let dy = RawGrad::of(cast.grad(grads.get_or_alloc_mut(&out)?));
+            let dw = RawGrad::of(cast.grad(grads.get_or_alloc_mut(&stored)?));
+            // SAFETY: two distinct tensors' buffers; `grads` is not touched while the views live.
+            let (dy, dw) = unsafe { (dy.slice(), dw.slice_mut()) };
+            for (&row, g) in rows.iter().zip(dy.chunks_exact(O)) {
+                for (j, &g) in g.iter().enumerate() {
+                    if let Some(k) = positions.at(row, j) {
+                        dw[k] += g;
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+    Fused::Done(Ok(y.put_tape(tape)))
 }
 
 #[cfg(test)]

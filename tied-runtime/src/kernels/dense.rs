@@ -1,17 +1,17 @@
 //! Dense weights: `y = x·W + b` and `y = x·Wᵀ + b` for a weight stored whole (I×O, row-major),
-//! as one op on the tape, on [`matmul`](super::matmul)'s `gemm`.
+//! as one op on the tape, on [`matmul`](super::matmul)'s multiply (faer).
 //!
 //! This is the lowering of every field without a pattern and of every `transpose_of`/`same_as` use
 //! of one: a tied autoencoder's encoder and decoder, an LM head tied to its embedding. Against
 //! dfdx's `matmul` followed by a broadcast bias add (the reference lowering, kept for other devices
-//! and dtypes and as what this kernel is tested against), it runs the current `gemm`, starts `y`
+//! and dtypes and as what this kernel is tested against), it runs faer's multiply, starts `y`
 //! at the bias so the product accumulates onto it (no second pass over `y`), and records one
 //! backward: `dx += dy·Wᵀ`, `dW += xᵀ·dy` (or `dyᵀ·x` for the transpose, written straight into
-//! the stored layout), and the bias's column sums of `dy`. The transpose is read through `gemm`'s
+//! the stored layout), and the bias's column sums of `dy`. The transpose is read through the multiply's
 //! strides: nothing is copied or permuted.
 
 use super::index::{add_bias, add_bias_grad};
-use super::matmul::{all_cores, cols_of, gemm_into, rows_of};
+use super::matmul::{all_cores, cols_of, matmul_into, rows_of};
 use super::{Backward, Forward, KernelDtype, LinearKernel};
 
 /// `x·W` (or `x·Wᵀ`) for a dense `rows`×`cols` weight stored row-major.
@@ -62,7 +62,7 @@ impl LinearKernel for DenseKernel {
         // `y` arrives zeroed: start it at the bias and accumulate the product onto it.
         add_bias(a.y, a.bias);
         let accumulate = a.bias.is_some_and(|b| !b.is_empty());
-        gemm_into(
+        matmul_into(
             rows_of(a.y, fo),
             (a.n, fo, fi),
             rows_of(a.x, fi),
@@ -80,7 +80,7 @@ impl LinearKernel for DenseKernel {
         } else {
             cols_of(a.w, self.cols)
         };
-        gemm_into(
+        matmul_into(
             rows_of(a.dx, fi),
             (a.n, fi, fo),
             rows_of(a.dy, fo),
@@ -94,7 +94,7 @@ impl LinearKernel for DenseKernel {
         } else {
             (a.x, fi, a.dy)
         };
-        gemm_into(
+        matmul_into(
             rows_of(&mut a.dw[..self.rows * self.cols], self.cols),
             (self.rows, self.cols, a.n),
             cols_of(lhs, lhs_width),

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rayon::prelude::*;
 
-use super::matmul::{all_cores, cols_of, gemm_into, rows_of};
+use super::matmul::{all_cores, cols_of, matmul_into, rows_of};
 use super::{enabled, Backward, Forward, KernelDtype, LinearKernel, MapKernel, OnCpu};
 
 /// `y += a·x`, element by element (vectorizes: every lane is independent).
@@ -347,8 +347,7 @@ impl WeightSource for Arc<IndexTable> {
 }
 
 /// `x·W` (or `x·Wᵀ`) for a weight from a [`WeightSource`], a block of `W`'s rows at a time: each
-/// block is materialized on all cores and multiplied with `gemm` (the library dfdx's CPU `matmul`
-/// calls); the backward materializes the block again for the input's gradient, then overwrites
+/// block is materialized on all cores and multiplied by [`matmul`](super::matmul) (faer); the backward materializes the block again for the input's gradient, then overwrites
 /// the same buffer with that block of `dW` and folds it into the stored values. So a step holds
 /// one block (about [`BLOCK_ENTRIES`] values), never the whole I×O weight or its gradient.
 #[derive(Debug, Clone)]
@@ -425,7 +424,7 @@ impl<S: WeightSource> MaterializedKernel<S> {
             if self.transposed {
                 // y[:, a..a+len] = x · W[a.., :]ᵀ
                 let dst = rows_of(&mut y[a..], r);
-                gemm_into(
+                matmul_into(
                     dst,
                     (n, len, c),
                     rows_of(x, c),
@@ -436,7 +435,7 @@ impl<S: WeightSource> MaterializedKernel<S> {
             } else {
                 // y += x[:, a..a+len] · W[a.., :]
                 let lhs = rows_of(&x[a..], r);
-                gemm_into(
+                matmul_into(
                     rows_of(&mut *y, c),
                     (n, c, len),
                     lhs,
@@ -472,7 +471,7 @@ impl<S: WeightSource> MaterializedKernel<S> {
                 if self.transposed {
                     // dx += g[:, a..a+len] · W[a.., :]
                     let lhs = rows_of(&g[a..], r);
-                    gemm_into(
+                    matmul_into(
                         rows_of(gx, c),
                         (n, c, len),
                         lhs,
@@ -483,7 +482,7 @@ impl<S: WeightSource> MaterializedKernel<S> {
                 } else {
                     // dx[:, a..a+len] += g · W[a.., :]ᵀ
                     let dst = rows_of(&mut gx[a..], r);
-                    gemm_into(
+                    matmul_into(
                         dst,
                         (n, len, c),
                         rows_of(g, c),
@@ -497,7 +496,7 @@ impl<S: WeightSource> MaterializedKernel<S> {
                 // dW[a.., :] = x[:, a..]ᵀ·g (or g[:, a..]ᵀ·x for the transpose), into the buffer.
                 let (rows_side, other) = if self.transposed { (g, x) } else { (x, g) };
                 let lhs = cols_of(&rows_side[a..], r);
-                gemm_into(
+                matmul_into(
                     rows_of(&mut *w, c),
                     (len, c, n),
                     lhs,

@@ -71,7 +71,14 @@ pub use map::{try_fused_map, MapKernel};
 /// Kernels are generic over it; add a bound here if a kernel needs more of its dtype (both `f32` and
 /// `f64` must provide it).
 pub trait KernelDtype:
-    Dtype + num_traits::Float + core::iter::Sum + Send + Sync + rustfft::FftNum
+    Dtype
+    + num_traits::Float
+    + core::iter::Sum
+    + Send
+    + Sync
+    + rustfft::FftNum
+    + faer::traits::ComplexField
+    + faer::traits::Conjugate<Canonical = Self>
 {
 }
 impl KernelDtype for f32 {}

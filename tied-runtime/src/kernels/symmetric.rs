@@ -3,7 +3,7 @@
 //!
 //! `W` is cut into `bs`×`bs` blocks; only the upper blocks `U_IJ` (`I ≤ J`) are ever written out,
 //! each row of one being a contiguous run of the stored values, into a small buffer that stays in
-//! cache; the lower block `W_JI` is `U_IJᵀ`, which `gemm` reads through transposed strides.
+//! cache; the lower block `W_JI` is `U_IJᵀ`, which the multiply reads through transposed strides.
 //!
 //! - forward `y = x·W`: task `(rows, J)` sums `x[rows, I]·W_IJ` over `I` into `y[rows, J]`;
 //! - input gradient `dx += dy·Wᵀ = dy·W`: the forward again, with `dy` for `x`;
@@ -22,7 +22,7 @@ use std::thread::LocalKey;
 use rayon::prelude::*;
 
 use super::index::{add_bias, add_bias_grad, axpy};
-use super::matmul::{cols_of, gemm_into, gemm_raw, rows_of, Mat};
+use super::matmul::{cols_of, matmul_into, matmul_raw, rows_of, Mat, Par};
 use super::{Backward, Forward, KernelDtype, LinearKernel};
 
 /// `y = x·W (+ b)` for a symmetric `W` of side `n`: see the module documentation.
@@ -32,7 +32,7 @@ pub struct SymmetricBlocks {
     block: usize,
 }
 
-/// The block side: a `bs`×`bs` f32 block is 64 KiB, inside a core's L2 with `gemm`'s packing.
+/// The block side: a `bs`×`bs` f32 block is 64 KiB, inside a core's L2 with the multiply's packing.
 pub const SYMMETRIC_BLOCK: usize = 128;
 
 /// Rows of the input per task when there are too few column blocks to keep every thread busy.
@@ -132,8 +132,7 @@ impl SymmetricBlocks {
             .flat_map(|r| blocks.iter().map(move |&j| ((r, per_part.min(m - r)), j)))
             .collect();
         let out_at = OutPtr(out.as_mut_ptr(), out.len());
-        let task = |&((r0, rows), (c0, cl)): &((usize, usize), (usize, usize)),
-                    par: gemm::Parallelism| {
+        let task = |&((r0, rows), (c0, cl)): &((usize, usize), (usize, usize)), par: Par| {
             with_scratch::<E, _>(self.block * self.block, |buf| {
                 for (k, &(i0, il)) in blocks.iter().enumerate() {
                     let rhs = if i0 <= c0 {
@@ -148,16 +147,14 @@ impl SymmetricBlocks {
                     let dst = out_at.rows_from(r0 * n + c0, n);
                     // SAFETY: `out` is borrowed mutably for the whole parallel section, and each
                     // task writes its own rectangle `out[r0..r0 + rows, c0..c0 + cl]`.
-                    unsafe { gemm_raw(dst, (rows, cl, il), lhs, rhs, accumulate || k > 0, par) };
+                    unsafe { matmul_raw(dst, (rows, cl, il), lhs, rhs, accumulate || k > 0, par) };
                 }
             })
         };
         if tasks.len() == 1 {
-            task(&tasks[0], gemm::Parallelism::Rayon(threads));
+            task(&tasks[0], Par::rayon(threads));
         } else {
-            tasks
-                .par_iter()
-                .for_each(|t| task(t, gemm::Parallelism::None));
+            tasks.par_iter().for_each(|t| task(t, Par::Seq));
         }
     }
 
@@ -181,17 +178,17 @@ impl SymmetricBlocks {
             pieces.push(((i0, il), piece));
             rest = tail;
         }
-        let task = |((i0, il), piece): ((usize, usize), &mut [E]), par: gemm::Parallelism| {
+        let task = |((i0, il), piece): ((usize, usize), &mut [E]), par: Par| {
             let base = self.row_start(i0);
             with_scratch::<E, _>(self.block * self.block, |buf| {
                 for &(j0, jl) in blocks.iter().filter(|&&(j0, _)| j0 >= i0) {
                     let d = &mut buf[..il * jl];
                     // D = x_Iᵀ·g_J (+ g_Iᵀ·x_J, the lower block's transpose).
                     let (xi, gj) = (cols_of(&x[i0..], n), rows_of(&g[j0..], n));
-                    gemm_into(rows_of(&mut *d, jl), (il, jl, m), xi, gj, false, par);
+                    matmul_into(rows_of(&mut *d, jl), (il, jl, m), xi, gj, false, par);
                     if i0 < j0 {
                         let (gi, xj) = (cols_of(&g[i0..], n), rows_of(&x[j0..], n));
-                        gemm_into(rows_of(&mut *d, jl), (il, jl, m), gi, xj, true, par);
+                        matmul_into(rows_of(&mut *d, jl), (il, jl, m), gi, xj, true, par);
                         for (r, row) in d.chunks_exact(jl).enumerate() {
                             let a = i0 + r;
                             let at = self.row_start(a) - base + j0 - a;
@@ -215,11 +212,9 @@ impl SymmetricBlocks {
             let threads = rayon::current_num_threads();
             pieces
                 .into_iter()
-                .for_each(|p| task(p, gemm::Parallelism::Rayon(threads)));
+                .for_each(|p| task(p, Par::rayon(threads)));
         } else {
-            pieces
-                .into_par_iter()
-                .for_each(|p| task(p, gemm::Parallelism::None));
+            pieces.into_par_iter().for_each(|p| task(p, Par::Seq));
         }
     }
 }
@@ -238,18 +233,18 @@ impl LinearKernel for SymmetricBlocks {
     }
 }
 
-/// An output buffer that parallel tasks write disjoint rectangles of through [`gemm_raw`] (never
+/// An output buffer that parallel tasks write disjoint rectangles of through [`matmul_raw`] (never
 /// as overlapping `&mut` slices).
 #[derive(Clone, Copy)]
 struct OutPtr<E>(*mut E, usize);
 
-// SAFETY: only used to hand `gemm` disjoint rectangles of one buffer from several threads.
+// SAFETY: only used to hand the multiply disjoint rectangles of one buffer from several threads.
 unsafe impl<E: Send> Send for OutPtr<E> {}
 // SAFETY: as above.
 unsafe impl<E: Send> Sync for OutPtr<E> {}
 
 impl<E> OutPtr<E> {
-    /// The buffer from `offset` on, as rows of `stride` values (for [`gemm_raw`]).
+    /// The buffer from `offset` on, as rows of `stride` values (for [`matmul_raw`]).
     fn rows_from(self, offset: usize, stride: usize) -> Mat<(*mut E, usize)> {
         assert!(offset <= self.1, "symmetric: output offset");
         rows_of((self.0.wrapping_add(offset), self.1 - offset), stride)
