@@ -39,7 +39,7 @@
 //! | `toeplitz`, `circulant`, `hankel` | one `conv1d`: the stored values as the signal, the rows of `x` as the filters | n·I·O, I·O scratch |
 //! | `banded = K` | one `conv1d` of `x` with the K stored diagonals | n·O·K |
 //! | `diagonal` | `x * v` | n·N |
-//! | `symmetric` | `W` gathered by an `Int` table (`select`), then `matmul` | n·I·O, I·O |
+//! | `symmetric` | `W` gathered by an `Int` table (`select`), then `matmul`; on Flex (feature `flex`) one fused op: `W` unpacked in one pass into a reused buffer and multiplied by faer, `dx = dy·W`, the packed gradient folded from `xᵀ·dy` (`Tie::without_kernels` for the portable form) | n·I·O, I·O |
 //!
 //! No lowering builds an I×O tensor except no tie, `symmetric` and the correlation's scratch.
 //! Each transpose is the same lowering on the transposed structure (`rows`ᵀ is `cols`, a
@@ -56,9 +56,12 @@
 //!
 //! Patterns of your own: an [`IndexMap`] and its [`GatherTable`].
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// One `unsafe` block, in `flex.rs`: `vzeroupper` after faer's AVX-512 kernels.
+#![deny(unsafe_code)]
 
 mod error;
+#[cfg(feature = "flex")]
+mod flex;
 mod gather;
 mod interop;
 mod lower;

@@ -46,6 +46,8 @@ pub struct Tie {
     table: Arc<Mutex<Option<GatherTable>>>,
     /// Correlations through the FFT (the `fft` feature, unless [`Tie::without_fft`]).
     fft: bool,
+    /// Flex's fused ops where there is one (the `flex` feature, unless [`Tie::without_kernels`]).
+    kernels: bool,
 }
 
 /// What a tie's index map is: a built-in pattern's checked geometry, or a pattern of the user's.
@@ -171,7 +173,16 @@ impl Tie {
             map,
             table: Arc::new(Mutex::new(None)),
             fft: cfg!(feature = "fft"),
+            kernels: cfg!(feature = "flex"),
         }
+    }
+
+    /// The same tie without the fused ops of the `flex` feature (`symmetric`'s `W` by one pass
+    /// over Flex's buffers, with its own backward): Burn's portable ops everywhere, the reference
+    /// the fused ops are tested against. Other backends always take the portable ops.
+    pub fn without_kernels(mut self) -> Tie {
+        self.kernels = false;
+        self
     }
 
     /// The same tie with Toeplitz, circulant and Hankel on their `conv1d` form even with the
@@ -190,6 +201,13 @@ impl Tie {
     /// precision (1e-8 relative, measured).
     pub fn uses_fft(&self) -> bool {
         self.fft && self.lowering() == Lowering::Correlation
+    }
+
+    /// Whether a fused op of the `flex` feature serves this tie when its values are f32 or f64 on
+    /// Flex: `symmetric` (its `W` in one pass, with its own backward). Elsewhere, and after
+    /// [`Tie::without_kernels`], Burn's portable ops.
+    pub fn uses_kernels(&self) -> bool {
+        self.kernels && matches!(self.builtin_map(), Some(Map::Symmetric))
     }
 
     /// A built-in pattern's map and sizes; `None` for a pattern of the user's.
@@ -376,10 +394,7 @@ impl Tie {
         let (i, o) = (self.inputs(), self.outputs());
         Ok(match self.lowering() {
             Lowering::Dense => stored.reshape([i, o]),
-            Lowering::Gather => {
-                let table = self.table(&stored.device());
-                table.effective(stored.reshape([self.stored_len()]))
-            }
+            Lowering::Gather => self.gathered(stored.reshape([self.stored_len()])),
             _ => {
                 let (device, dtype) = (stored.device(), stored.dtype());
                 let mut eye = vec![0.0f32; i * i];
@@ -528,8 +543,29 @@ impl Tie {
             Map::Hankel => lower::hankel(x, stored.reshape([len]), o, self.fft),
             Map::Banded { .. } => lower::banded(x, stored.reshape([len]), o),
             Map::Diagonal => lower::diagonal(x, stored.reshape([len])),
-            Map::Symmetric => self.table(&x.device()).forward(x, stored.reshape([len])),
+            Map::Symmetric => self.symmetric(x, stored.reshape([len])),
         }
+    }
+
+    /// `x·W` for `symmetric` (`W = Wᵀ`, so also `x·Wᵀ`): on Flex one fused op of the `flex`
+    /// feature (`W` never on the tape), elsewhere the gathered `W` and `matmul`.
+    fn symmetric(&self, x: Tensor<2>, stored: Tensor<1>) -> Tensor<2> {
+        #[cfg(feature = "flex")]
+        if self.uses_kernels() && crate::flex::runs_here(&stored) && x.dtype() == stored.dtype() {
+            return crate::flex::symmetric_matmul(x, stored, self.outputs());
+        }
+        x.matmul(self.gathered(stored))
+    }
+
+    /// `W` from the stored values (flat) by the gather lowering: `symmetric` and the patterns
+    /// without a lowering of their own. `symmetric` on Flex takes the fused op of the `flex`
+    /// feature instead of the `select`.
+    fn gathered(&self, stored: Tensor<1>) -> Tensor<2> {
+        #[cfg(feature = "flex")]
+        if self.uses_kernels() && crate::flex::runs_here(&stored) {
+            return crate::flex::symmetric_effective(stored, self.outputs());
+        }
+        self.table(&stored.device()).effective(stored)
     }
 
     /// `x·Wᵀ` on n×O.
@@ -562,7 +598,7 @@ impl Tie {
             Map::Banded { .. } => lower::banded(x, stored.reshape([len]).flip([0]), i),
             // Wᵀ = W.
             Map::Diagonal => lower::diagonal(x, stored.reshape([len])),
-            Map::Symmetric => self.table(&x.device()).forward(x, stored.reshape([len])),
+            Map::Symmetric => self.symmetric(x, stored.reshape([len])),
         }
     }
 }

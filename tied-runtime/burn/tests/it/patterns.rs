@@ -89,6 +89,27 @@ fn correlations_by_fft_and_by_conv1d_both_match_the_dense_reference() {
     }
 }
 
+/// `symmetric` on Flex has a fused op (the `flex` feature: `W` in one pass, and its adjoint as the
+/// backward) and the portable `select` (`without_kernels`): both against the dense f64 reference,
+/// in f32 and f64, both directions, on sizes past one thread's rows.
+#[test]
+fn symmetric_fused_and_portable_both_match_the_dense_reference() {
+    let mut seed = 3;
+    for n in [1, 2, 5, 33, 64] {
+        let tie = Tie::new("symmetric", n, n, &[]).unwrap();
+        assert_eq!(tie.uses_kernels(), cfg!(feature = "flex"));
+        let portable = tie.clone().without_kernels();
+        assert!(!portable.uses_kernels());
+        for t in [&tie, &portable] {
+            for transposed in [false, true] {
+                check_against_reference_in(t, 3, transposed, seed, DType::F32, 1e-5);
+                check_against_reference_in(t, 3, transposed, seed + 1, DType::F64, 1e-10);
+                seed += 10;
+            }
+        }
+    }
+}
+
 #[test]
 fn lowerings_are_the_documented_ones() {
     let lowering = |key, n, stated: &[usize]| Tie::new(key, n, n, stated).unwrap().lowering();

@@ -1,0 +1,549 @@
+//! Fused ops on Burn's Flex backend (feature `flex`), registered with Burn's
+//! `#[backend_extension]`: a forward on Flex's buffers and a hand-written backward on the autodiff
+//! tape, where Burn's own ops cost more than the arithmetic.
+//!
+//! `symmetric`'s `W` from its packed upper triangle. The portable lowering gathers the N² entries
+//! with `select` over an `Int` table and its backward scatter-adds them back: at N = 4096 that
+//! made the layer 3.4× slower than a dense `Linear`. Here the unpacking is one pass that writes
+//! `W` and its backward one pass that folds `dW` into the packed gradient
+//! (`dW[i, j] + dW[j, i]` above the diagonal, `dW[i, i]` on it), each the other's adjoint. The
+//! portable lowering ([`GatherTable`](crate::GatherTable)) stays what runs on every other backend
+//! and what this op is tested against.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    backend_extension, Autodiff, Backend, Dispatch, DispatchDevice, Flex, FlexDevice,
+};
+use burn::tensor::{DType, FloatDType, Shape, Tensor};
+use rayon::prelude::*;
+
+/// The symmetric pattern's two passes, as backend ops.
+#[backend_extension(Flex, Autodiff)]
+pub trait SymmetricOps: Backend {
+    /// The N×N symmetric matrix whose upper triangle is `packed` (N(N + 1)/2 values, row by row).
+    fn symmetric_unpack(packed: FloatTensor<Self>, n: usize) -> FloatTensor<Self>;
+
+    /// The adjoint of [`SymmetricOps::symmetric_unpack`]: the packed values' gradient from `W`'s
+    /// N×N gradient.
+    fn symmetric_fold(grad: FloatTensor<Self>, n: usize) -> FloatTensor<Self>;
+
+    /// `x·W` for `x` m×n and `W` the symmetric matrix of `packed`, without `W` on the tape: the
+    /// input's gradient is the same product of the output's (`dy·Wᵀ = dy·W`).
+    fn symmetric_matmul(
+        x: FloatTensor<Self>,
+        packed: FloatTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self>;
+
+    /// The packed values' gradient of [`SymmetricOps::symmetric_matmul`]: the fold of `xᵀ·dy`.
+    fn symmetric_matmul_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self>;
+}
+
+/// Where row `a` of the packed upper triangle starts: rows `0..a` hold N + (N − 1) + … values
+/// (the same order as `tied_patterns::Map::Symmetric`).
+fn row_start(a: usize, n: usize) -> usize {
+    a * n - a * a.saturating_sub(1) / 2
+}
+
+/// Rows and columns per tile of the two passes. The half of each pass that walks a column (the
+/// lower triangle) goes through a tile buffer: the tile's rows are read contiguously into it, then
+/// read back across. Walking columns of `W` straight took 40 ms a step at N = 4096: rows 16 KiB
+/// apart fall in the same cache sets.
+const TILE: usize = 64;
+
+/// The tile buffer's row stride: one more than a tile, so that reading it across does not walk
+/// one cache set.
+const PITCH: usize = TILE + 1;
+
+/// `W` (n×n, row-major) from `packed`, one task per band of [`TILE`] rows.
+fn unpack<E: Copy + Default + Send + Sync>(packed: &[E], n: usize, w: &mut [E]) {
+    if n == 0 {
+        return;
+    }
+    w.par_chunks_mut(TILE * n)
+        .enumerate()
+        .for_each(|(t, band)| {
+            let i0 = t * TILE;
+            let rows = band.len() / n;
+            // Above the diagonal: each row's own packed row.
+            for (r, row) in band.chunks_exact_mut(n).enumerate() {
+                let i = i0 + r;
+                let own = row_start(i, n);
+                row[i..].copy_from_slice(&packed[own..own + n - i]);
+            }
+            // Below it: W[i, j] = W[j, i], at i − j in packed row j. Per tile of columns j, the
+            // packed rows' runs over this band's i go into `tile`, then out across.
+            let mut tile = [E::default(); TILE * PITCH];
+            for j0 in (0..i0 + rows).step_by(TILE) {
+                let j1 = (j0 + TILE).min(i0 + rows);
+                for j in j0..j1 {
+                    // Rows i > j of this band: i from max(i0, j + 1).
+                    let from = i0.max(j + 1);
+                    if from < i0 + rows {
+                        let at = row_start(j, n) + from - j;
+                        let run = i0 + rows - from;
+                        let t = (j - j0) * PITCH + (from - i0);
+                        tile[t..t + run].copy_from_slice(&packed[at..at + run]);
+                    }
+                }
+                for (r, row) in band.chunks_exact_mut(n).enumerate() {
+                    let i = i0 + r;
+                    for j in j0..j1.min(i) {
+                        row[j] = tile[(j - j0) * PITCH + r];
+                    }
+                }
+            }
+        });
+}
+
+/// The packed gradient from `W`'s gradient `g` (n×n, row-major): `g[a, b] + g[b, a]` above the
+/// diagonal, `g[a, a]` on it. One task per band of [`TILE`] packed rows, tile by tile, `g[b, a]`
+/// through a tile buffer as in [`unpack`]. The same for `g` and `gᵀ`.
+fn fold<E: Copy + Default + Send + Sync + core::ops::Add<Output = E>>(
+    g: &[E],
+    n: usize,
+    packed: &mut [E],
+) {
+    let mut bands = Vec::with_capacity(n.div_ceil(TILE));
+    let mut rest = packed;
+    for a0 in (0..n).step_by(TILE) {
+        let a1 = (a0 + TILE).min(n);
+        let len = row_start(a1, n) - row_start(a0, n);
+        let (band, tail) = core::mem::take(&mut rest).split_at_mut(len);
+        bands.push((a0, a1, band));
+        rest = tail;
+    }
+    bands.into_par_iter().for_each(|(a0, a1, band)| {
+        let base = row_start(a0, n);
+        let mut tile = [E::default(); TILE * PITCH];
+        for b0 in (a0..n).step_by(TILE) {
+            let b1 = (b0 + TILE).min(n);
+            // tile[b − b0][a − a0] = g[b, a].
+            for b in b0..b1 {
+                let t = (b - b0) * PITCH;
+                tile[t..t + a1 - a0].copy_from_slice(&g[b * n + a0..b * n + a1]);
+            }
+            for a in a0..a1 {
+                let row = &mut band[row_start(a, n) - base..];
+                let own = &g[a * n..a * n + n];
+                for b in b0.max(a)..b1 {
+                    row[b - a] = if a == b {
+                        own[a]
+                    } else {
+                        own[b] + tile[(b - b0) * PITCH + (a - a0)]
+                    };
+                }
+            }
+        }
+    });
+}
+
+/// `f` on the values of a Flex tensor of dtype `E`, into a new tensor of `shape`. When
+/// `transposed_too`, a transposed n×n view is read as it lies (for `f` that gives the same for a
+/// matrix and its transpose); any other view is copied contiguous first.
+fn flex_map<E: burn::tensor::Element + bytemuck::Pod + Send + Sync>(
+    input: FloatTensor<Flex>,
+    shape: Shape,
+    transposed_too: bool,
+    f: impl FnOnce(&[E], &mut [E]),
+) -> FloatTensor<Flex> {
+    let layout = input.layout();
+    let transposed = transposed_too
+        && layout.num_dims() == 2
+        && layout.strides() == [1, layout.shape()[0] as isize]
+        && layout.shape()[0] == layout.shape()[1];
+    let input = if input.is_contiguous() || transposed {
+        input
+    } else {
+        input.to_contiguous()
+    };
+    let dtype = FloatDType::from(input.dtype());
+    let mut out = Flex::float_empty(shape, &FlexDevice, dtype);
+    let values: &[E] = if transposed {
+        let start = input.layout().start_offset();
+        &input.storage::<E>()[start..start + input.layout().num_elements()]
+    } else {
+        input.as_slice::<E>().expect("contiguous, of its own dtype")
+    };
+    f(values, out.storage_mut::<E>());
+    out
+}
+
+/// `c (m×n) = aᵀ·b` (`a` k×m) when `a_transposed`, else `a·b` (`a` m×k); `b` k×n; all row-major.
+/// faer's multiply (what `tied`'s dfdx kernels use): AVX-512 where the CPU has it, chosen at run
+/// time; on one thread below 2²⁴ multiply-adds, where starting threads costs more than it saves.
+#[allow(unsafe_code)]
+fn product<E>(a: &[E], b: &[E], c: &mut [E], (m, k, n): (usize, usize, usize), a_transposed: bool)
+where
+    E: faer::traits::ComplexField + faer::traits::Conjugate<Canonical = E>,
+{
+    if m == 0 || n == 0 {
+        return;
+    }
+    let lhs = if a_transposed {
+        faer::MatRef::from_row_major_slice(a, k, m).transpose()
+    } else {
+        faer::MatRef::from_row_major_slice(a, m, k)
+    };
+    let rhs = faer::MatRef::from_row_major_slice(b, k, n);
+    let dst = faer::MatMut::from_row_major_slice_mut(c, m, n);
+    let par = if m * n * k < 1 << 24 {
+        faer::Par::Seq
+    } else {
+        faer::Par::rayon(rayon::current_num_threads())
+    };
+    faer::linalg::matmul::matmul(dst, faer::Accum::Replace, lhs, rhs, E::one_impl(), par);
+    // faer's AVX-512 kernels return with the upper vector state dirty, which slows every
+    // following SSE instruction (measured on the dfdx side: 3× on a training step's element-wise
+    // ops).
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX (checked above); `vzeroupper` changes no value Rust holds here.
+        unsafe { core::arch::x86_64::_mm256_zeroupper() }
+    }
+}
+
+thread_local! {
+    /// An n×n matrix between the passes of one op (`W`, or `xᵀ·dy` before it is folded), kept
+    /// between calls: a fresh 64 MiB buffer a call cost its page faults every step (N = 4096).
+    static SCRATCH: core::cell::RefCell<Vec<f64>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// `f` with a scratch buffer of `len` values of `E` (f32 or f64), contents unspecified.
+fn with_scratch<E: bytemuck::Pod, R>(len: usize, f: impl FnOnce(&mut [E]) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        let words = (len * size_of::<E>()).div_ceil(size_of::<f64>());
+        if buf.len() < words {
+            buf.resize(words, 0.0);
+        }
+        let values: &mut [E] = bytemuck::cast_slice_mut(&mut buf[..words]);
+        f(&mut values[..len])
+    })
+}
+
+/// The values of a Flex tensor of dtype `E`, contiguous (copied when it is a view).
+fn contiguous(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    if t.is_contiguous() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// `y = x·W` on Flex's buffers, `W` unpacked into the scratch buffer.
+fn flex_symmetric_matmul<E>(
+    x: FloatTensor<Flex>,
+    packed: FloatTensor<Flex>,
+    n: usize,
+) -> FloatTensor<Flex>
+where
+    E: burn::tensor::Element
+        + bytemuck::Pod
+        + Default
+        + Send
+        + Sync
+        + faer::traits::ComplexField
+        + faer::traits::Conjugate<Canonical = E>,
+{
+    let (x, packed) = (contiguous(x), contiguous(packed));
+    let m = x.layout().num_elements() / n.max(1);
+    let mut y = Flex::float_empty(Shape::new([m, n]), &FlexDevice, FloatDType::from(x.dtype()));
+    let (xs, ps) = (
+        x.as_slice::<E>().expect("contiguous, of its own dtype"),
+        packed
+            .as_slice::<E>()
+            .expect("contiguous, of its own dtype"),
+    );
+    with_scratch::<E, _>(n * n, |w| {
+        unpack(ps, n, w);
+        product(xs, w, y.storage_mut::<E>(), (m, n, n), false);
+    });
+    y
+}
+
+/// The packed gradient of `y = x·W`: `xᵀ·dy` into the scratch buffer, then folded.
+fn flex_symmetric_matmul_grad<E>(
+    x: FloatTensor<Flex>,
+    dy: FloatTensor<Flex>,
+    n: usize,
+) -> FloatTensor<Flex>
+where
+    E: burn::tensor::Element
+        + bytemuck::Pod
+        + Default
+        + Send
+        + Sync
+        + core::ops::Add<Output = E>
+        + faer::traits::ComplexField
+        + faer::traits::Conjugate<Canonical = E>,
+{
+    let (x, dy) = (contiguous(x), contiguous(dy));
+    let m = x.layout().num_elements() / n.max(1);
+    let len = n * (n + 1) / 2;
+    let mut out = Flex::float_empty(Shape::new([len]), &FlexDevice, FloatDType::from(x.dtype()));
+    let (xs, gs) = (
+        x.as_slice::<E>().expect("contiguous, of its own dtype"),
+        dy.as_slice::<E>().expect("contiguous, of its own dtype"),
+    );
+    with_scratch::<E, _>(n * n, |d| {
+        product(xs, gs, d, (n, m, n), true);
+        fold(d, n, out.storage_mut::<E>());
+    });
+    out
+}
+
+impl SymmetricOps for Flex {
+    fn symmetric_matmul(
+        x: FloatTensor<Self>,
+        packed: FloatTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        match x.dtype() {
+            DType::F32 => flex_symmetric_matmul::<f32>(x, packed, n),
+            DType::F64 => flex_symmetric_matmul::<f64>(x, packed, n),
+            other => unreachable!("tied calls the symmetric op on f32 and f64 only, not {other:?}"),
+        }
+    }
+
+    fn symmetric_matmul_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        match x.dtype() {
+            DType::F32 => flex_symmetric_matmul_grad::<f32>(x, dy, n),
+            DType::F64 => flex_symmetric_matmul_grad::<f64>(x, dy, n),
+            other => unreachable!("tied calls the symmetric op on f32 and f64 only, not {other:?}"),
+        }
+    }
+
+    fn symmetric_unpack(packed: FloatTensor<Self>, n: usize) -> FloatTensor<Self> {
+        let shape = Shape::new([n, n]);
+        match packed.dtype() {
+            DType::F32 => flex_map::<f32>(packed, shape, false, |p, w| unpack(p, n, w)),
+            DType::F64 => flex_map::<f64>(packed, shape, false, |p, w| unpack(p, n, w)),
+            other => unreachable!("tied calls the symmetric op on f32 and f64 only, not {other:?}"),
+        }
+    }
+
+    fn symmetric_fold(grad: FloatTensor<Self>, n: usize) -> FloatTensor<Self> {
+        let shape = Shape::new([n * (n + 1) / 2]);
+        match grad.dtype() {
+            DType::F32 => flex_map::<f32>(grad, shape, true, |g, p| fold(g, n, p)),
+            DType::F64 => flex_map::<f64>(grad, shape, true, |g, p| fold(g, n, p)),
+            other => unreachable!("tied calls the symmetric op on f32 and f64 only, not {other:?}"),
+        }
+    }
+}
+
+/// One of the two passes on the tape; its backward is the other.
+#[derive(Debug)]
+struct SymmetricBackward {
+    /// `true` for the unpacking (backward: fold), `false` for the fold (backward: unpack).
+    unpacks: bool,
+}
+
+impl<B: Backend + SymmetricOps> Backward<B, 1> for SymmetricBackward {
+    type State = usize;
+
+    fn backward(self, ops: Ops<usize, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(parent) = parent {
+            let n = ops.state;
+            let back = if self.unpacks {
+                B::symmetric_fold(grad, n)
+            } else {
+                B::symmetric_unpack(grad, n)
+            };
+            grads.register::<B>(parent.id, back);
+        }
+    }
+}
+
+/// [`SymmetricOps::symmetric_matmul`] on the tape: `dx = dy·W`, `dpacked = fold(xᵀ·dy)`.
+#[derive(Debug)]
+struct SymmetricMatmulBackward;
+
+impl<B: Backend + SymmetricOps> Backward<B, 2> for SymmetricMatmulBackward {
+    /// `x`, the packed values and n.
+    type State = (FloatTensor<B>, FloatTensor<B>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, packed_node] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (x, packed, n) = ops.state;
+        if let Some(node) = packed_node {
+            grads.register::<B>(node.id, B::symmetric_matmul_grad(x, dy.clone(), n));
+        }
+        if let Some(node) = x_node {
+            grads.register::<B>(node.id, B::symmetric_matmul(dy, packed, n));
+        }
+    }
+}
+
+impl<B: Backend + SymmetricOps, C: CheckpointStrategy> SymmetricOps for Autodiff<B, C> {
+    fn symmetric_matmul(
+        x: FloatTensor<Self>,
+        packed: FloatTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        match SymmetricMatmulBackward
+            .prepare::<C>([x.node(), packed.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (xp, pp) = (x.primitive().clone(), packed.primitive().clone());
+                let y = B::symmetric_matmul(xp.clone(), pp.clone(), n);
+                prep.finish((xp, pp, n), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::symmetric_matmul(
+                x.into_primitive(),
+                packed.into_primitive(),
+                n,
+            )),
+        }
+    }
+
+    /// Only backward passes call it, and nothing differentiates through it: computed on the inner
+    /// backend, its result a constant.
+    fn symmetric_matmul_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(B::symmetric_matmul_grad(
+            x.into_primitive(),
+            dy.into_primitive(),
+            n,
+        ))
+    }
+
+    fn symmetric_unpack(packed: FloatTensor<Self>, n: usize) -> FloatTensor<Self> {
+        match (SymmetricBackward { unpacks: true })
+            .prepare::<C>([packed.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                prep.finish(n, B::symmetric_unpack(packed.primitive().clone(), n))
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::symmetric_unpack(packed.into_primitive(), n))
+            }
+        }
+    }
+
+    fn symmetric_fold(grad: FloatTensor<Self>, n: usize) -> FloatTensor<Self> {
+        match (SymmetricBackward { unpacks: false })
+            .prepare::<C>([grad.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                prep.finish(n, B::symmetric_fold(grad.primitive().clone(), n))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::symmetric_fold(grad.into_primitive(), n)),
+        }
+    }
+}
+
+/// Whether `tensor` lives on Flex (with or without autodiff) in f32 or f64: where the fused ops run.
+pub(crate) fn runs_here<const D: usize>(tensor: &Tensor<D>) -> bool {
+    matches!(tensor.dtype(), DType::F32 | DType::F64)
+        && matches!(
+            tensor.device().inner().as_dispatch(),
+            DispatchDevice::Flex(_)
+        )
+}
+
+/// `x·W` (x m×n) for `symmetric`'s `W` from its packed values, on Flex ([`runs_here`]).
+pub(crate) fn symmetric_matmul(x: Tensor<2>, packed: Tensor<1>, n: usize) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as SymmetricOps>::symmetric_matmul(
+        x.into_dispatch(),
+        packed.into_dispatch(),
+        n,
+    ))
+}
+
+/// `symmetric`'s `W` (n×n) from its packed values, on Flex ([`runs_here`]).
+pub(crate) fn symmetric_effective(packed: Tensor<1>, n: usize) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as SymmetricOps>::symmetric_unpack(
+        packed.into_dispatch(),
+        n,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, TensorData};
+
+    use super::*;
+
+    fn host(t: Tensor<2>) -> Vec<f64> {
+        t.into_data().try_to_vec::<f64>().unwrap()
+    }
+
+    /// Both passes against their definitions (f64, exact), on sizes around a tile's edge, and the fold of a
+    /// transposed view (read as it lies) equal to the fold of the matrix.
+    #[test]
+    fn unpack_and_fold_match_their_definitions() {
+        let device = Device::flex();
+        for n in [1, 2, 63, 64, 65, 130] {
+            let len = n * (n + 1) / 2;
+            let packed: Vec<f64> = (0..len).map(|k| (k as f64 * 0.37).sin()).collect();
+            let p = Tensor::<1>::from_data(
+                TensorData::new(packed.clone(), [len]),
+                (&device, DType::F64),
+            );
+            let w = host(symmetric_effective(p, n));
+            let at = |i: usize, j: usize| {
+                let (a, b) = if i <= j { (i, j) } else { (j, i) };
+                packed[row_start(a, n) + b - a]
+            };
+            for i in 0..n {
+                for j in 0..n {
+                    assert_eq!(w[i * n + j], at(i, j), "W[{i}, {j}], n = {n}");
+                }
+            }
+
+            let g: Vec<f64> = (0..n * n).map(|k| (k as f64 * 0.11).cos()).collect();
+            let gt =
+                Tensor::<2>::from_data(TensorData::new(g.clone(), [n, n]), (&device, DType::F64));
+            let fold_of = |t: Tensor<2>| -> Vec<f64> {
+                let out = Tensor::<1>::from_dispatch(<Dispatch as SymmetricOps>::symmetric_fold(
+                    t.into_dispatch(),
+                    n,
+                ));
+                out.into_data().try_to_vec::<f64>().unwrap()
+            };
+            let folded = fold_of(gt.clone());
+            for a in 0..n {
+                for b in a..n {
+                    let want = if a == b {
+                        g[a * n + a]
+                    } else {
+                        g[a * n + b] + g[b * n + a]
+                    };
+                    assert_eq!(
+                        folded[row_start(a, n) + b - a],
+                        want,
+                        "p[{a}, {b}], n = {n}"
+                    );
+                }
+            }
+            assert_eq!(fold_of(gt.transpose()), folded, "the transpose, n = {n}");
+        }
+    }
+}
