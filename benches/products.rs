@@ -10,7 +10,7 @@
 //! - `symmetric`: `symmetric = N(N + 1)/2`, N×N with a bias;
 //! - `dfdx-linear`: dfdx's own `Linear<N, N>` (gemm 0.15), the lowering dense fields had before.
 //!
-//! Variants: `tied` (the fused kernels on gemm 0.19) and, for the autoencoder and the dense
+//! Variants: `tied` (the fused kernels on faer's multiply) and, for the autoencoder and the dense
 //! field, `reference` (the same layer with kernels off, `tied::kernels::with_reference`: dfdx's
 //! `matmul` and broadcast bias adds, which is what these layers ran before), measured in the same
 //! run. The autoencoder also has `untied-dfdx`: the same network as dfdx `Linear`s.

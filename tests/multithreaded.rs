@@ -158,7 +158,7 @@ fn every_index_kernel_matches_the_dense_reference_under_16_threads() {
     check_fused::<Symmetric<{ N * (N + 1) / 2 }>, N, N>(&mut mismatches);
     check_fused::<Stripes, N, N>(&mut mismatches);
     check_fused::<Transposed<Stripes>, H, N>(&mut mismatches);
-    // The dense products (gemm 0.19): both directions, square and rectangular.
+    // The dense products (faer's multiply): both directions, square and rectangular.
     check_fused::<Dense, N, N>(&mut mismatches);
     check_fused::<Dense, N, H>(&mut mismatches);
     check_fused::<Transposed<Dense>, N, N>(&mut mismatches);

@@ -1,4 +1,4 @@
-//! The products `tied` computes itself on `gemm` 0.19 (`tied::kernels::dense`): dense fields,
+//! The products `tied` computes itself on faer's multiply (`tied::kernels::dense`): dense fields,
 //! their `transpose_of` and `same_as` uses, with plain and tied biases. Each against the dfdx-op
 //! lowering it replaced (`with_reference`: dfdx's `matmul` on its own gemm), a dense f64
 //! reference, and f64 finite differences on 1-D, 2-D and 3-D inputs, on both tapes, in f32 and
