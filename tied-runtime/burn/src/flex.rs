@@ -212,6 +212,31 @@ where
     }
 }
 
+/// The values the fused ops take: f32 and f64, as Flex stores them and faer multiplies them.
+trait Value:
+    burn::tensor::Element
+    + bytemuck::Pod
+    + Default
+    + Send
+    + Sync
+    + core::ops::Add<Output = Self>
+    + faer::traits::ComplexField
+    + faer::traits::Conjugate<Canonical = Self>
+{
+}
+
+impl<E> Value for E where
+    E: burn::tensor::Element
+        + bytemuck::Pod
+        + Default
+        + Send
+        + Sync
+        + core::ops::Add<Output = E>
+        + faer::traits::ComplexField
+        + faer::traits::Conjugate<Canonical = E>
+{
+}
+
 thread_local! {
     /// An n×n matrix between the passes of one op (`W`, or `xᵀ·dy` before it is folded), kept
     /// between calls: a fresh 64 MiB buffer a call cost its page faults every step (N = 4096).
@@ -247,13 +272,7 @@ fn flex_symmetric_matmul<E>(
     n: usize,
 ) -> FloatTensor<Flex>
 where
-    E: burn::tensor::Element
-        + bytemuck::Pod
-        + Default
-        + Send
-        + Sync
-        + faer::traits::ComplexField
-        + faer::traits::Conjugate<Canonical = E>,
+    E: Value,
 {
     let (x, packed) = (contiguous(x), contiguous(packed));
     let m = x.layout().num_elements() / n.max(1);
@@ -278,14 +297,7 @@ fn flex_symmetric_matmul_grad<E>(
     n: usize,
 ) -> FloatTensor<Flex>
 where
-    E: burn::tensor::Element
-        + bytemuck::Pod
-        + Default
-        + Send
-        + Sync
-        + core::ops::Add<Output = E>
-        + faer::traits::ComplexField
-        + faer::traits::Conjugate<Canonical = E>,
+    E: Value,
 {
     let (x, dy) = (contiguous(x), contiguous(dy));
     let m = x.layout().num_elements() / n.max(1);
