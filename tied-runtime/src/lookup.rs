@@ -2,7 +2,7 @@
 
 use dfdx::prelude::*;
 
-use crate::kernels::{cpu_output, cpu_slice, enabled, Fused, KernelDtype, OnCpu, RawGrad};
+use crate::kernels::{cpu_output, cpu_slice, enabled, CpuDtype, Fused, OnCpu, RawGrad};
 use crate::Tie;
 
 /// Rows `ids` of pattern `P`'s effective I×O weight, like dfdx's `Embedding`: `(B,)` ids give
@@ -189,7 +189,7 @@ where
     D: Device<E>,
     T: Tape<E, D>,
     Dst: Shape,
-    F: KernelDtype,
+    F: CpuDtype,
 {
     let Some(ws) = cpu_slice(cast.tensor_ref(stored)) else {
         return Fused::Declined(tape);

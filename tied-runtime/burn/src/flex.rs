@@ -16,21 +16,49 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
+use burn::backend::TensorMetadata;
 use burn::backend::{
     backend_extension, Autodiff, Backend, Dispatch, DispatchDevice, Flex, FlexDevice,
 };
-use burn::tensor::{DType, FloatDType, Shape, Tensor};
+use burn::tensor::{DType, FloatDType, Shape, Slice, Tensor};
 use rayon::prelude::*;
+use std::sync::Arc;
+use tied_kernels::band::BandKernel;
+use tied_kernels::diagonal::DiagonalKernel;
+use tied_kernels::fft::{ShiftKernel, ShiftOp};
+use tied_kernels::fold::{Fold, FoldKernel};
+use tied_kernels::{
+    Backward as KernelBackward, Forward as KernelForward, KernelDtype, LinearKernel,
+};
+use tied_patterns::Map;
 
-/// The symmetric pattern's two passes, as backend ops.
+/// `tied`'s fused ops on Flex: the patterns' slice kernels, and `symmetric`'s product and passes.
 #[backend_extension(Flex, Autodiff)]
-pub trait SymmetricOps: Backend {
+pub trait FlexOps: Backend {
     /// The N×N symmetric matrix whose upper triangle is `packed` (N(N + 1)/2 values, row by row).
     fn symmetric_unpack(packed: FloatTensor<Self>, n: usize) -> FloatTensor<Self>;
 
-    /// The adjoint of [`SymmetricOps::symmetric_unpack`]: the packed values' gradient from `W`'s
+    /// The adjoint of [`FlexOps::symmetric_unpack`]: the packed values' gradient from `W`'s
     /// N×N gradient.
     fn symmetric_fold(grad: FloatTensor<Self>, n: usize) -> FloatTensor<Self>;
+
+    /// `x·W` (`x` n×I, `W` I×`outputs`) by a pattern's slice kernel from `tied-kernels`, the one
+    /// the dfdx front end runs: folds, FFT correlations, bands, diagonals.
+    fn tied_linear(
+        x: FloatTensor<Self>,
+        stored: FloatTensor<Self>,
+        kernel: FlexKernel,
+        outputs: usize,
+    ) -> FloatTensor<Self>;
+
+    /// [`FlexOps::tied_linear`]'s backward for `dy`: the input's gradient (n·I values) then the
+    /// stored values', flat.
+    fn tied_linear_backward(
+        x: FloatTensor<Self>,
+        stored: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        kernel: FlexKernel,
+    ) -> FloatTensor<Self>;
 
     /// `x·W` for `x` m×n and `W` the symmetric matrix of `packed`, without `W` on the tape: the
     /// input's gradient is the same product of the output's (`dy·Wᵀ = dy·W`).
@@ -40,7 +68,7 @@ pub trait SymmetricOps: Backend {
         n: usize,
     ) -> FloatTensor<Self>;
 
-    /// The packed values' gradient of [`SymmetricOps::symmetric_matmul`]: the fold of `xᵀ·dy`.
+    /// The packed values' gradient of [`FlexOps::symmetric_matmul`]: the fold of `xᵀ·dy`.
     fn symmetric_matmul_grad(
         x: FloatTensor<Self>,
         dy: FloatTensor<Self>,
@@ -314,7 +342,160 @@ where
     out
 }
 
-impl SymmetricOps for Flex {
+/// A pattern's slice kernel (from `tied-kernels`) as the argument of [`FlexOps::tied_linear`].
+/// Clones share the state a forward keeps for its backward (folded rows, spectra).
+#[derive(Clone)]
+pub struct FlexKernel(Arc<KernelKind>);
+
+enum KernelKind {
+    Fold(FoldKernel),
+    Shift(ShiftOp),
+    Band(BandKernel),
+    Diagonal(DiagonalKernel),
+}
+
+impl core::fmt::Debug for FlexKernel {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let kind = match &*self.0 {
+            KernelKind::Fold(_) => "fold",
+            KernelKind::Shift(_) => "shift",
+            KernelKind::Band(_) => "band",
+            KernelKind::Diagonal(_) => "diagonal",
+        };
+        f.debug_tuple("FlexKernel").field(&kind).finish()
+    }
+}
+
+impl FlexKernel {
+    /// The kernel of a built-in pattern on an `inputs`×`outputs` weight (`x·Wᵀ` when
+    /// `transposed`), as the dfdx front end builds it; `None` for a pattern without one (no tie,
+    /// `symmetric`: their own ops) or sizes it does not take.
+    pub(crate) fn of(map: Map, inputs: usize, outputs: usize, transposed: bool) -> Option<Self> {
+        let (i, o) = (inputs, outputs);
+        let fold = |phi, psi| {
+            FoldKernel::new(i, o, phi, psi)
+                .map(|k| if transposed { k.transposed() } else { k })
+                .map(KernelKind::Fold)
+        };
+        let shift = |k: ShiftKernel| {
+            let k = if transposed { k.transposed() } else { k };
+            KernelKind::Shift(k.op(true))
+        };
+        let kind = match map {
+            Map::Rows => fold(Fold::Div(i), Fold::Div(1))?,
+            Map::Cols => fold(Fold::Div(1), Fold::Div(o))?,
+            Map::Scalar => fold(Fold::Div(1), Fold::Div(1))?,
+            Map::Tile { r, c } => fold(Fold::Mod(r), Fold::Mod(c))?,
+            Map::Block { r, c } => fold(Fold::Div(r), Fold::Div(c))?,
+            Map::Toeplitz if i > 0 && o > 0 => shift(ShiftKernel::toeplitz(i, o)),
+            Map::Circulant if o > 0 => shift(ShiftKernel::circulant(i, o)),
+            Map::Hankel if i > 0 && o > 0 => shift(ShiftKernel::hankel(i, o)),
+            Map::Banded { k } if k > 0 => {
+                let band = BandKernel::banded(i, o, k);
+                KernelKind::Band(if transposed { band.transposed() } else { band })
+            }
+            Map::Diagonal => KernelKind::Diagonal(DiagonalKernel::new(o)),
+            _ => return None,
+        };
+        Some(FlexKernel(Arc::new(kind)))
+    }
+
+    fn forward<F: KernelDtype>(&self, a: KernelForward<'_, F>) {
+        match &*self.0 {
+            KernelKind::Fold(k) => k.forward(a),
+            KernelKind::Shift(k) => k.forward(a),
+            KernelKind::Band(k) => LinearKernel::forward(k, a),
+            KernelKind::Diagonal(k) => k.forward(a),
+        }
+    }
+
+    fn backward<F: KernelDtype>(&self, a: KernelBackward<'_, F>) {
+        match &*self.0 {
+            KernelKind::Fold(k) => k.backward(a),
+            KernelKind::Shift(k) => k.backward(a),
+            KernelKind::Band(k) => LinearKernel::backward(k, a),
+            KernelKind::Diagonal(k) => k.backward(a),
+        }
+    }
+}
+
+/// `y = x·W` by `kernel` on Flex's buffers.
+fn flex_linear<E: Value + KernelDtype>(
+    x: FloatTensor<Flex>,
+    stored: FloatTensor<Flex>,
+    kernel: &FlexKernel,
+    outputs: usize,
+) -> FloatTensor<Flex> {
+    let (x, stored) = (contiguous(x), contiguous(stored));
+    let n = x.layout().shape()[0];
+    let dtype = FloatDType::from(x.dtype());
+    let mut y = Flex::float_zeros(Shape::new([n, outputs]), &FlexDevice, dtype);
+    kernel.forward(KernelForward {
+        n,
+        x: x.as_slice::<E>().expect("contiguous, of its own dtype"),
+        w: stored
+            .as_slice::<E>()
+            .expect("contiguous, of its own dtype"),
+        bias: None,
+        y: y.storage_mut::<E>(),
+    });
+    y
+}
+
+/// `kernel`'s backward on Flex's buffers: `[dx | dstored]`, flat.
+fn flex_linear_backward<E: Value + KernelDtype>(
+    x: FloatTensor<Flex>,
+    stored: FloatTensor<Flex>,
+    dy: FloatTensor<Flex>,
+    kernel: &FlexKernel,
+) -> FloatTensor<Flex> {
+    let (x, stored, dy) = (contiguous(x), contiguous(stored), contiguous(dy));
+    let n = x.layout().shape()[0];
+    let (nx, nw) = (x.layout().num_elements(), stored.layout().num_elements());
+    let dtype = FloatDType::from(x.dtype());
+    let mut out = Flex::float_zeros(Shape::new([nx + nw]), &FlexDevice, dtype);
+    let (dx, dw) = out.storage_mut::<E>().split_at_mut(nx);
+    kernel.backward(KernelBackward {
+        n,
+        x: x.as_slice::<E>().expect("contiguous, of its own dtype"),
+        w: stored
+            .as_slice::<E>()
+            .expect("contiguous, of its own dtype"),
+        dy: dy.as_slice::<E>().expect("contiguous, of its own dtype"),
+        dx,
+        dw,
+        db: None,
+    });
+    out
+}
+
+impl FlexOps for Flex {
+    fn tied_linear(
+        x: FloatTensor<Self>,
+        stored: FloatTensor<Self>,
+        kernel: FlexKernel,
+        outputs: usize,
+    ) -> FloatTensor<Self> {
+        match x.dtype() {
+            DType::F32 => flex_linear::<f32>(x, stored, &kernel, outputs),
+            DType::F64 => flex_linear::<f64>(x, stored, &kernel, outputs),
+            other => unreachable!("tied calls its fused ops on f32 and f64 only, not {other:?}"),
+        }
+    }
+
+    fn tied_linear_backward(
+        x: FloatTensor<Self>,
+        stored: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        kernel: FlexKernel,
+    ) -> FloatTensor<Self> {
+        match x.dtype() {
+            DType::F32 => flex_linear_backward::<f32>(x, stored, dy, &kernel),
+            DType::F64 => flex_linear_backward::<f64>(x, stored, dy, &kernel),
+            other => unreachable!("tied calls its fused ops on f32 and f64 only, not {other:?}"),
+        }
+    }
+
     fn symmetric_matmul(
         x: FloatTensor<Self>,
         packed: FloatTensor<Self>,
@@ -365,7 +546,7 @@ struct SymmetricBackward {
     unpacks: bool,
 }
 
-impl<B: Backend + SymmetricOps> Backward<B, 1> for SymmetricBackward {
+impl<B: Backend + FlexOps> Backward<B, 1> for SymmetricBackward {
     type State = usize;
 
     fn backward(self, ops: Ops<usize, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
@@ -383,11 +564,11 @@ impl<B: Backend + SymmetricOps> Backward<B, 1> for SymmetricBackward {
     }
 }
 
-/// [`SymmetricOps::symmetric_matmul`] on the tape: `dx = dy·W`, `dpacked = fold(xᵀ·dy)`.
+/// [`FlexOps::symmetric_matmul`] on the tape: `dx = dy·W`, `dpacked = fold(xᵀ·dy)`.
 #[derive(Debug)]
 struct SymmetricMatmulBackward;
 
-impl<B: Backend + SymmetricOps> Backward<B, 2> for SymmetricMatmulBackward {
+impl<B: Backend + FlexOps> Backward<B, 2> for SymmetricMatmulBackward {
     /// `x`, the packed values and n.
     type State = (FloatTensor<B>, FloatTensor<B>, usize);
 
@@ -404,7 +585,73 @@ impl<B: Backend + SymmetricOps> Backward<B, 2> for SymmetricMatmulBackward {
     }
 }
 
-impl<B: Backend + SymmetricOps, C: CheckpointStrategy> SymmetricOps for Autodiff<B, C> {
+/// [`FlexOps::tied_linear`] on the tape: one backward call gives both gradients.
+#[derive(Debug)]
+struct LinearBackward;
+
+impl<B: Backend + FlexOps> Backward<B, 2> for LinearBackward {
+    /// `x`, the stored values, the kernel, and their shapes.
+    type State = (FloatTensor<B>, FloatTensor<B>, FlexKernel, Shape, Shape);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, stored_node] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (x, stored, kernel, x_shape, stored_shape) = ops.state;
+        let (nx, nw) = (x_shape.num_elements(), stored_shape.num_elements());
+        let both = B::tied_linear_backward(x, stored, dy, kernel);
+        if let Some(node) = x_node {
+            let dx = B::float_slice(both.clone(), &[Slice::from(0..nx)]);
+            grads.register::<B>(node.id, B::float_reshape(dx, x_shape));
+        }
+        if let Some(node) = stored_node {
+            let dw = B::float_slice(both, &[Slice::from(nx..nx + nw)]);
+            grads.register::<B>(node.id, B::float_reshape(dw, stored_shape));
+        }
+    }
+}
+
+impl<B: Backend + FlexOps, C: CheckpointStrategy> FlexOps for Autodiff<B, C> {
+    fn tied_linear(
+        x: FloatTensor<Self>,
+        stored: FloatTensor<Self>,
+        kernel: FlexKernel,
+        outputs: usize,
+    ) -> FloatTensor<Self> {
+        match LinearBackward
+            .prepare::<C>([x.node(), stored.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (xp, sp) = (x.primitive().clone(), stored.primitive().clone());
+                let (xs, ss) = (xp.shape(), sp.shape());
+                let y = B::tied_linear(xp.clone(), sp.clone(), kernel.clone(), outputs);
+                prep.finish((xp, sp, kernel, xs, ss), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::tied_linear(
+                x.into_primitive(),
+                stored.into_primitive(),
+                kernel,
+                outputs,
+            )),
+        }
+    }
+
+    /// Only backward passes call it: computed on the inner backend, its result a constant.
+    fn tied_linear_backward(
+        x: FloatTensor<Self>,
+        stored: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        kernel: FlexKernel,
+    ) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(B::tied_linear_backward(
+            x.into_primitive(),
+            stored.into_primitive(),
+            dy.into_primitive(),
+            kernel,
+        ))
+    }
+
     fn symmetric_matmul(
         x: FloatTensor<Self>,
         packed: FloatTensor<Self>,
@@ -480,9 +727,24 @@ pub(crate) fn runs_here<const D: usize>(tensor: &Tensor<D>) -> bool {
         )
 }
 
+/// `x·W` (x n×I) by a pattern's slice kernel, on Flex ([`runs_here`]).
+pub(crate) fn linear(
+    x: Tensor<2>,
+    stored: Tensor<1>,
+    kernel: FlexKernel,
+    outputs: usize,
+) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as FlexOps>::tied_linear(
+        x.into_dispatch(),
+        stored.into_dispatch(),
+        kernel,
+        outputs,
+    ))
+}
+
 /// `x·W` (x m×n) for `symmetric`'s `W` from its packed values, on Flex ([`runs_here`]).
 pub(crate) fn symmetric_matmul(x: Tensor<2>, packed: Tensor<1>, n: usize) -> Tensor<2> {
-    Tensor::from_dispatch(<Dispatch as SymmetricOps>::symmetric_matmul(
+    Tensor::from_dispatch(<Dispatch as FlexOps>::symmetric_matmul(
         x.into_dispatch(),
         packed.into_dispatch(),
         n,
@@ -491,7 +753,7 @@ pub(crate) fn symmetric_matmul(x: Tensor<2>, packed: Tensor<1>, n: usize) -> Ten
 
 /// `symmetric`'s `W` (n×n) from its packed values, on Flex ([`runs_here`]).
 pub(crate) fn symmetric_effective(packed: Tensor<1>, n: usize) -> Tensor<2> {
-    Tensor::from_dispatch(<Dispatch as SymmetricOps>::symmetric_unpack(
+    Tensor::from_dispatch(<Dispatch as FlexOps>::symmetric_unpack(
         packed.into_dispatch(),
         n,
     ))
@@ -534,7 +796,7 @@ mod tests {
             let gt =
                 Tensor::<2>::from_data(TensorData::new(g.clone(), [n, n]), (&device, DType::F64));
             let fold_of = |t: Tensor<2>| -> Vec<f64> {
-                let out = Tensor::<1>::from_dispatch(<Dispatch as SymmetricOps>::symmetric_fold(
+                let out = Tensor::<1>::from_dispatch(<Dispatch as FlexOps>::symmetric_fold(
                     t.into_dispatch(),
                     n,
                 ));

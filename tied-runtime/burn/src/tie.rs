@@ -177,9 +177,9 @@ impl Tie {
         }
     }
 
-    /// The same tie without the fused ops of the `flex` feature (`symmetric`'s `W` by one pass
-    /// over Flex's buffers, with its own backward): Burn's portable ops everywhere, the reference
-    /// the fused ops are tested against. Other backends always take the portable ops.
+    /// The same tie without the fused ops of the `flex` feature ([`Tie::uses_kernels`]): Burn's
+    /// portable ops everywhere, the reference the fused ops are tested against. Other backends
+    /// always take the portable ops.
     pub fn without_kernels(mut self) -> Tie {
         self.kernels = false;
         self
@@ -204,10 +204,17 @@ impl Tie {
     }
 
     /// Whether a fused op of the `flex` feature serves this tie when its values are f32 or f64 on
-    /// Flex: `symmetric` (its `W` in one pass, with its own backward). Elsewhere, and after
-    /// [`Tie::without_kernels`], Burn's portable ops.
+    /// Flex: every built-in pattern but no tie. The broadcast family, the correlations (by FFT or
+    /// directly, as the dfdx side chooses), `banded` and `diagonal` run the slice kernels of
+    /// `tied-kernels`, the ones the dfdx front end runs; `symmetric` its fused product. Elsewhere,
+    /// and after [`Tie::without_kernels`], Burn's portable ops.
     pub fn uses_kernels(&self) -> bool {
-        self.kernels && matches!(self.builtin_map(), Some(Map::Symmetric))
+        self.kernels
+            && self.builtin_map().is_some_and(|map| {
+                !matches!(map, Map::Dense | Map::Banded { k: 0 })
+                    && !(matches!(map, Map::Toeplitz | Map::Hankel)
+                        && (self.inputs() == 0 || self.outputs() == 0))
+            })
     }
 
     /// A built-in pattern's map and sizes; `None` for a pattern of the user's.
@@ -531,6 +538,10 @@ impl Tie {
         let Some(map) = self.builtin_map() else {
             return self.table(&x.device()).forward(x, stored.reshape([len]));
         };
+        #[cfg(feature = "flex")]
+        if let Some(kernel) = self.flex_kernel(map, &x, &stored, false) {
+            return crate::flex::linear(x, stored.reshape([len]), kernel, o);
+        }
         match map {
             Map::Dense => x.matmul(stored.reshape([i, o])),
             Map::Rows => lower::rows(x, stored.reshape([len]), o),
@@ -547,11 +558,27 @@ impl Tie {
         }
     }
 
+    /// The slice kernel for `x·W` (`x·Wᵀ` when `transposed`) when it runs: the `flex` feature,
+    /// kernels on, values on Flex in f32 or f64, and a pattern that has one.
+    #[cfg(feature = "flex")]
+    fn flex_kernel<const S: usize>(
+        &self,
+        map: Map,
+        x: &Tensor<2>,
+        stored: &Tensor<S>,
+        transposed: bool,
+    ) -> Option<crate::flex::FlexKernel> {
+        if !self.kernels || x.dtype() != stored.dtype() || !crate::flex::runs_here(stored) {
+            return None;
+        }
+        crate::flex::FlexKernel::of(map, self.inputs(), self.outputs(), transposed)
+    }
+
     /// `x·W` for `symmetric` (`W = Wᵀ`, so also `x·Wᵀ`): on Flex one fused op of the `flex`
     /// feature (`W` never on the tape), elsewhere the gathered `W` and `matmul`.
     fn symmetric(&self, x: Tensor<2>, stored: Tensor<1>) -> Tensor<2> {
         #[cfg(feature = "flex")]
-        if self.uses_kernels() && crate::flex::runs_here(&stored) && x.dtype() == stored.dtype() {
+        if self.kernels && crate::flex::runs_here(&stored) && x.dtype() == stored.dtype() {
             return crate::flex::symmetric_matmul(x, stored, self.outputs());
         }
         x.matmul(self.gathered(stored))
@@ -562,7 +589,10 @@ impl Tie {
     /// feature instead of the `select`.
     fn gathered(&self, stored: Tensor<1>) -> Tensor<2> {
         #[cfg(feature = "flex")]
-        if self.uses_kernels() && crate::flex::runs_here(&stored) {
+        if self.kernels
+            && matches!(self.builtin_map(), Some(Map::Symmetric))
+            && crate::flex::runs_here(&stored)
+        {
             return crate::flex::symmetric_effective(stored, self.outputs());
         }
         self.table(&stored.device()).effective(stored)
@@ -581,6 +611,10 @@ impl Tie {
                 .table(&x.device())
                 .forward_transposed(x, stored.reshape([len]));
         };
+        #[cfg(feature = "flex")]
+        if let Some(kernel) = self.flex_kernel(map, &x, &stored, true) {
+            return crate::flex::linear(x, stored.reshape([len]), kernel, i);
+        }
         match map {
             Map::Dense => x.matmul(stored.reshape([i, o]).transpose()),
             // Wᵀ[j, i] = w[i]: a cols tie of the transposed shape, and the other way round.

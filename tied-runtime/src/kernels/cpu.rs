@@ -8,7 +8,7 @@ use core::mem::{size_of, ManuallyDrop};
 use dfdx::prelude::*;
 use dfdx::tensor::{CpuError, Storage};
 
-use super::KernelDtype;
+use super::CpuDtype;
 
 /// Proof that dtype `E` on device `D` is dtype `F` on dfdx's `Cpu`: exists only when the `TypeId`s
 /// match, and then converts tensors (and their errors and gradient buffers) between the two
@@ -38,7 +38,7 @@ unsafe fn identical<T, U>(value: T) -> U {
     unsafe { core::ptr::read(&*value as *const T as *const U) }
 }
 
-impl<E: Dtype, D: Storage<E>, F: KernelDtype> OnCpu<E, D, F> {
+impl<E: Dtype, D: Storage<E>, F: CpuDtype> OnCpu<E, D, F> {
     /// The proof, when `D` is `Cpu` and `E` is `F`.
     pub fn new() -> Option<Self> {
         (TypeId::of::<D>() == TypeId::of::<Cpu>() && TypeId::of::<E>() == TypeId::of::<F>())

@@ -6,7 +6,7 @@ use dfdx::prelude::*;
 use dfdx::tensor::Storage;
 
 use super::cpu::{cpu_output, cpu_slice, OnCpu, RawGrad};
-use super::{enabled, Backward, Forward, Fused, FusedLinear, KernelDtype, LinearKernel};
+use super::{enabled, Backward, CpuDtype, Forward, Fused, FusedLinear, LinearKernel};
 use crate::Batch;
 
 /// Where effective bias entry `j` comes from: `index(0, j)` into the stored values (a tied bias's
@@ -62,7 +62,7 @@ impl<E: Dtype, D: Device<E>> FusedBias<E, D> {
 }
 
 /// Whether `a` and `b` (CPU tensors) view the same row-major buffer.
-fn same_buffer<E: Dtype, D: Storage<E>, F: KernelDtype, S: Shape>(
+fn same_buffer<E: Dtype, D: Storage<E>, F: CpuDtype, S: Shape>(
     a: &Tensor<S, E, D>,
     b: &Tensor<(usize,), E, D>,
 ) -> bool {
@@ -149,7 +149,7 @@ where
     E: Dtype,
     D: Device<E>,
     T: Tape<E, D>,
-    F: KernelDtype,
+    F: CpuDtype,
 {
     let n = x.shape().0;
     // A view (stride 0, permuted) is copied by dfdx on the tape, so its gradient still reaches `x`;

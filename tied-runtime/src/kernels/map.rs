@@ -4,15 +4,15 @@
 use dfdx::prelude::*;
 
 use super::cpu::{cpu_output, cpu_slice, OnCpu, RawGrad};
-use super::{enabled, Fused, KernelDtype};
+use super::{enabled, CpuDtype, Fused};
 
 /// `out = f(input)` as slice arithmetic. Both slices are row-major and contiguous.
 pub trait MapKernel: Send + Sync + 'static {
     /// Fills `out` (zeroed) from `input`.
-    fn forward<F: KernelDtype>(&self, input: &[F], out: &mut [F]);
+    fn forward<F: CpuDtype>(&self, input: &[F], out: &mut [F]);
 
     /// Accumulates (`+=`) the input's gradient `d_input` from the output's `d_out`.
-    fn backward<F: KernelDtype>(&self, input: &[F], d_out: &[F], d_input: &mut [F]);
+    fn backward<F: CpuDtype>(&self, input: &[F], d_out: &[F], d_input: &mut [F]);
 }
 
 /// `kernel` applied to `input`, giving a new contiguous tensor of `shape` on `input`'s tape, when
@@ -58,7 +58,7 @@ where
     E: Dtype,
     D: Device<E>,
     T: Tape<E, D>,
-    F: KernelDtype,
+    F: CpuDtype,
 {
     let input = match input.try_contiguous() {
         Ok(input) => input,

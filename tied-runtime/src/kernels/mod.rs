@@ -41,48 +41,31 @@
 //! type-checked cast), [`cpu_slice`], [`cpu_output`], [`RawGrad`], and the thread helpers in
 //! [`par`].
 
-pub mod band;
 mod cpu;
-pub mod dense;
-pub mod diagonal;
-pub mod fft;
-mod fold;
 pub mod index;
 mod linear;
 mod map;
-mod matmul;
-pub mod par;
-pub mod symmetric;
-
-use core::cell::Cell;
 
 use dfdx::prelude::*;
 
 use crate::Batch;
 
+// The slice kernels live in `tied-kernels` (framework-free, shared with the Burn front end); the
+// modules stay reachable here under their old paths.
+pub(crate) use tied_kernels::fold::{Fold, FoldKernel};
+pub use tied_kernels::{band, dense, diagonal, fft, par, symmetric};
+pub use tied_kernels::{enabled, with_reference, Backward, Forward, KernelDtype, LinearKernel};
+
 pub use cpu::{cpu_output, cpu_slice, OnCpu, RawGrad};
-pub(crate) use fold::{Fold, FoldKernel};
+
+/// A kernel dtype (`f32`, `f64`) that is also a dfdx dtype: what the glue between dfdx's tensors
+/// and the slice kernels is generic over.
+pub trait CpuDtype: KernelDtype + Dtype {}
+impl CpuDtype for f32 {}
+impl CpuDtype for f64 {}
 pub use index::forget_index_tables;
 pub use linear::{try_fused_linear, BiasIndex, FusedBias, KernelBias};
 pub use map::{try_fused_map, MapKernel};
-
-/// The dtypes kernels are written for: `f32` and `f64` (the dtypes dispatched to a kernel).
-///
-/// Kernels are generic over it; add a bound here if a kernel needs more of its dtype (both `f32` and
-/// `f64` must provide it).
-pub trait KernelDtype:
-    Dtype
-    + num_traits::Float
-    + core::iter::Sum
-    + Send
-    + Sync
-    + rustfft::FftNum
-    + faer::traits::ComplexField
-    + faer::traits::Conjugate<Canonical = Self>
-{
-}
-impl KernelDtype for f32 {}
-impl KernelDtype for f64 {}
 
 /// What a fused op did: it ran (`Done`, with the op's result), or there is no kernel for this
 /// device, dtype or input and it hands the input back untouched (`Declined`), for the reference
@@ -108,76 +91,4 @@ impl<Y, X, Err> Fused<Result<Y, Err>, X> {
             Fused::Declined(x) => reference(x),
         }
     }
-}
-
-/// One fused linear op `y = x·W (+ b)` as slice arithmetic: the part of a kernel that is specific
-/// to a pattern. Every slice is row-major and contiguous.
-///
-/// The kernel is moved into the backward closure, so it can carry state built once (plans, tables).
-pub trait LinearKernel: Send + Sync + 'static {
-    /// `y = x·W + b` for `args.n` rows: `args.x` is n×I, `args.y` is n×O and arrives zeroed,
-    /// `args.bias` is the effective bias row (O values) when there is one.
-    fn forward<F: KernelDtype>(&self, args: Forward<'_, F>);
-
-    /// Accumulates (`+=`) `dx = dy·Wᵀ` into `args.dx` (n×I), the stored values' gradient into
-    /// `args.dw` (as many values as stored) and, when `Some`, the column sums of `dy` into `args.db`
-    /// (O values, arriving zeroed).
-    fn backward<F: KernelDtype>(&self, args: Backward<'_, F>);
-}
-
-/// The arguments of [`LinearKernel::forward`].
-#[derive(Debug)]
-pub struct Forward<'a, F> {
-    /// Number of rows.
-    pub n: usize,
-    /// The input, n×I.
-    pub x: &'a [F],
-    /// The stored values.
-    pub w: &'a [F],
-    /// The effective bias row (O values), if any.
-    pub bias: Option<&'a [F]>,
-    /// The output, n×O, zeroed.
-    pub y: &'a mut [F],
-}
-
-/// The arguments of [`LinearKernel::backward`].
-#[derive(Debug)]
-pub struct Backward<'a, F> {
-    /// Number of rows.
-    pub n: usize,
-    /// The input of the forward, n×I.
-    pub x: &'a [F],
-    /// The stored values.
-    pub w: &'a [F],
-    /// The gradient of the output, n×O.
-    pub dy: &'a [F],
-    /// The input's gradient, n×I: accumulate into it.
-    pub dx: &'a mut [F],
-    /// The stored values' gradient: accumulate into it.
-    pub dw: &'a mut [F],
-    /// The effective bias row's gradient (O values, zeroed), if there is a bias.
-    pub db: Option<&'a mut [F]>,
-}
-
-thread_local! {
-    static REFERENCE_ONLY: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether fused kernels may run on this thread (they do, unless inside [`with_reference`]).
-pub fn enabled() -> bool {
-    !REFERENCE_ONLY.with(Cell::get)
-}
-
-/// Runs `f` with fused kernels off on this thread: every pattern takes its reference lowering
-/// (plain dfdx ops), as on a device without kernels. For testing kernels against it, and for
-/// benchmarks.
-pub fn with_reference<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            REFERENCE_ONLY.with(|r| r.set(self.0));
-        }
-    }
-    let _restore = Restore(REFERENCE_ONLY.with(|r| r.replace(true)));
-    f()
 }

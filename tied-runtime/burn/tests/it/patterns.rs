@@ -44,15 +44,21 @@ pub fn cases() -> Vec<(&'static str, usize, usize, Vec<usize>)> {
     all
 }
 
+/// Each pattern twice: with the `flex` feature's fused kernels (on in the workspace's tests: the
+/// slice kernels the dfdx side runs, on Flex) and on Burn's portable ops (`without_kernels`).
 #[test]
 fn every_pattern_and_its_transpose_match_the_dense_reference() {
     let mut seed = 1;
     for (key, i, o, stated) in cases() {
         let tie = Tie::new(key, i, o, &stated).unwrap();
-        for n in [1, 3] {
-            for transposed in [false, true] {
-                check_against_reference(&tie, n, transposed, seed);
-                seed += 10;
+        assert_eq!(tie.uses_kernels(), cfg!(feature = "flex") && key != "dense", "{key}");
+        for form in [tie.clone(), tie.without_kernels()] {
+            for n in [1, 3] {
+                for transposed in [false, true] {
+                    check_against_reference(&form, n, transposed, seed);
+                    check_against_reference_in(&form, n, transposed, seed, DType::F32, 1e-5);
+                    seed += 10;
+                }
             }
         }
     }
@@ -76,7 +82,8 @@ fn correlations_by_fft_and_by_conv1d_both_match_the_dense_reference() {
         ("circulant", 16, 16),
     ]);
     for (key, i, o) in shapes {
-        let tie = Tie::new(key, i, o, &[]).unwrap();
+        // Burn's own ops: the fused kernel (tested above) would take their place on Flex.
+        let tie = Tie::new(key, i, o, &[]).unwrap().without_kernels();
         assert_eq!(tie.uses_fft(), cfg!(feature = "fft"), "{key}");
         let conv = tie.clone().without_fft();
         assert!(!conv.uses_fft());

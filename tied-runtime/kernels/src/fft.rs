@@ -40,8 +40,8 @@ use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
-use super::index::{add_bias, add_bias_grad, add_partials, axpy, map_row_tasks, rows_per_task};
-use super::{Backward, Forward, KernelDtype, LinearKernel};
+use crate::util::{add_bias, add_bias_grad, add_partials, axpy, map_row_tasks, rows_per_task};
+use crate::{Backward, Forward, KernelDtype, LinearKernel};
 
 /// The direct kernel's multiply-adds per row against the FFT path's `L·log₂ L`, at which both
 /// take the same time: the FFT path is used when `m_in·m_out > FFT_CROSSOVER·L·log₂ L`.

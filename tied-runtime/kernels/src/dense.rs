@@ -10,9 +10,9 @@
 //! the stored layout), and the bias's column sums of `dy`. The transpose is read through the multiply's
 //! strides: nothing is copied or permuted.
 
-use super::index::{add_bias, add_bias_grad};
-use super::matmul::{all_cores, cols_of, matmul_into, rows_of};
-use super::{Backward, Forward, KernelDtype, LinearKernel};
+use crate::matmul::{all_cores, cols_of, matmul_into, rows_of};
+use crate::util::{add_bias, add_bias_grad};
+use crate::{Backward, Forward, KernelDtype, LinearKernel};
 
 /// `x·W` (or `x·Wᵀ`) for a dense `rows`×`cols` weight stored row-major.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,12 +19,12 @@
 use std::any::Any;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::par;
-use super::{Backward, Forward, KernelDtype, LinearKernel};
+use crate::par;
+use crate::{Backward, Forward, KernelDtype, LinearKernel};
 
 /// How a side of `W` (inputs or outputs) folds onto a side of `V`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fold {
+pub enum Fold {
     /// `k mod g`: `V` repeated (tile).
     Mod(usize),
     /// `k / (len/g)`: each entry of `V` over a block (block; rows, cols and scalar).
@@ -50,7 +50,7 @@ impl Fold {
 
 /// The broadcast family's kernel for an I×O weight (see the module documentation).
 #[derive(Debug, Clone)]
-pub(crate) struct FoldKernel {
+pub struct FoldKernel {
     inputs: usize,
     outputs: usize,
     phi: Fold,
@@ -66,7 +66,7 @@ pub(crate) struct FoldKernel {
 impl FoldKernel {
     /// `W[i, j] = V[φ(i), ψ(j)]` with `V` stored row-major R×C; `None` (no kernel) when the
     /// groups do not divide the sides (or a side is empty).
-    pub(crate) fn new(inputs: usize, outputs: usize, phi: Fold, psi: Fold) -> Option<Self> {
+    pub fn new(inputs: usize, outputs: usize, phi: Fold, psi: Fold) -> Option<Self> {
         let (phi, psi) = (phi.normal(inputs), psi.normal(outputs));
         let (r, c) = (phi.groups(), psi.groups());
         let divides = |g: usize, len: usize| g > 0 && len > 0 && len.is_multiple_of(g);
@@ -82,7 +82,7 @@ impl FoldKernel {
     }
 
     /// The same weight transposed: `Wᵀ[j, i] = V[φ(i), ψ(j)] = Vᵀ[ψ(j), φ(i)]`.
-    pub(crate) fn transposed(self) -> Self {
+    pub fn transposed(self) -> Self {
         FoldKernel {
             inputs: self.outputs,
             outputs: self.inputs,
@@ -429,6 +429,6 @@ fn axpy<F: KernelDtype>(a: F, x: &[F], y: &mut [F]) {
 }
 
 /// `y += x`.
-pub(crate) fn add<F: KernelDtype>(x: &[F], y: &mut [F]) {
+pub fn add<F: KernelDtype>(x: &[F], y: &mut [F]) {
     y.iter_mut().zip(x).for_each(|(y, &x)| *y += x);
 }

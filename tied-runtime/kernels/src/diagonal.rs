@@ -3,9 +3,9 @@
 //! partial sums of `dv` and `db` (summed in chunk order: the same result on every run with the
 //! same thread count). `W` is its own transpose, so the transposed use is the same kernel.
 
-use super::fold::add;
-use super::par;
-use super::{Backward, Forward, KernelDtype, LinearKernel};
+use crate::fold::add;
+use crate::par;
+use crate::{Backward, Forward, KernelDtype, LinearKernel};
 
 /// `x·diag(v)` for `n` features (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

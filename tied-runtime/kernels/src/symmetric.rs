@@ -21,9 +21,9 @@ use std::thread::LocalKey;
 
 use rayon::prelude::*;
 
-use super::index::{add_bias, add_bias_grad, axpy};
-use super::matmul::{cols_of, matmul_into, matmul_raw, rows_of, Mat, Par};
-use super::{Backward, Forward, KernelDtype, LinearKernel};
+use crate::matmul::{cols_of, matmul_into, matmul_raw, rows_of, Mat, Par};
+use crate::util::{add_bias, add_bias_grad, axpy};
+use crate::{Backward, Forward, KernelDtype, LinearKernel};
 
 /// `y = x·W (+ b)` for a symmetric `W` of side `n`: see the module documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,10 +2,8 @@
 //! structural zero elsewhere), directly in O(rows·N·K): one vectorized AXPY per stored value and
 //! row, forward and backward. A band this narrow gains nothing from an FFT.
 
-use super::index::{
-    add_bias, add_bias_grad, add_partials, axpy, dot, map_row_tasks, rows_per_task,
-};
-use super::{Backward, Forward, KernelDtype, LinearKernel};
+use crate::util::{add_bias, add_bias_grad, add_partials, axpy, dot, map_row_tasks, rows_per_task};
+use crate::{Backward, Forward, KernelDtype, LinearKernel};
 
 /// `x·W` for a banded `W` (rows×cols) with `k` stored values, `W[i, j] = v[i − j + lo]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +17,7 @@ pub struct BandKernel {
 }
 
 impl BandKernel {
-    /// [`crate::Banded`]'s weight: `W[i, j] = v[i − j + k/2]`, rows×cols, `k` values.
+    /// `banded`'s weight: `W[i, j] = v[i − j + k/2]`, rows×cols, `k` values.
     pub fn banded(rows: usize, cols: usize, k: usize) -> Self {
         Self {
             rows,

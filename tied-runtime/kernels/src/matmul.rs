@@ -11,17 +11,17 @@
 
 use faer::{Accum, MatMut, MatRef};
 
-use super::KernelDtype;
+use crate::KernelDtype;
 
 /// A strided matrix: entry `(p, q)` at `data[p·rs + q·cs]`.
-pub(super) struct Mat<T> {
-    pub(super) data: T,
-    pub(super) rs: usize,
-    pub(super) cs: usize,
+pub struct Mat<T> {
+    pub data: T,
+    pub rs: usize,
+    pub cs: usize,
 }
 
 /// Row-major with `stride` values per row (a block of columns when `data` starts inside a row).
-pub(super) fn rows_of<T>(data: T, stride: usize) -> Mat<T> {
+pub fn rows_of<T>(data: T, stride: usize) -> Mat<T> {
     Mat {
         data,
         rs: stride,
@@ -30,7 +30,7 @@ pub(super) fn rows_of<T>(data: T, stride: usize) -> Mat<T> {
 }
 
 /// The transpose of a row-major matrix with `stride` values per row.
-pub(super) fn cols_of<T>(data: T, stride: usize) -> Mat<T> {
+pub fn cols_of<T>(data: T, stride: usize) -> Mat<T> {
     Mat {
         data,
         rs: 1,
@@ -44,7 +44,7 @@ fn fits(len: usize, (m, n): (usize, usize), rs: usize, cs: usize) -> bool {
 }
 
 /// How many threads one product may use.
-pub(super) use faer::Par;
+pub use faer::Par;
 
 /// Products smaller than this many multiply-adds (`m·n·k`) run on one thread whatever `par` says:
 /// below it, faer's parallel start costs more than it saves. Measured here (2 threads, f32):
@@ -54,12 +54,12 @@ pub(super) use faer::Par;
 const PARALLEL_FROM: usize = 1 << 24;
 
 /// One product on every rayon thread (when it is large enough to gain from them).
-pub(super) fn all_cores() -> Par {
+pub fn all_cores() -> Par {
     Par::rayon(rayon::current_num_threads())
 }
 
 /// `dst (m×n) = lhs (m×k) · rhs (k×n)`, or `+=` when `accumulate`, on `par`'s threads.
-pub(super) fn matmul_into<E: KernelDtype>(
+pub fn matmul_into<E: KernelDtype>(
     dst: Mat<&mut [E]>,
     mnk: (usize, usize, usize),
     lhs: Mat<&[E]>,
@@ -83,7 +83,7 @@ pub(super) fn matmul_into<E: KernelDtype>(
 /// `dst.data` must be valid for reads and writes of its length in values, and while this runs
 /// nothing else may access the m×n entries it writes at its strides (other entries may be written
 /// by other threads).
-pub(super) unsafe fn matmul_raw<E: KernelDtype>(
+pub unsafe fn matmul_raw<E: KernelDtype>(
     dst: Mat<(*mut E, usize)>,
     (m, n, k): (usize, usize, usize),
     lhs: Mat<&[E]>,
