@@ -66,6 +66,16 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("burn-linear", n), |bench| {
             bench.iter(|| linear_step(&linear, &x))
         });
+        // Burn's own floor for such a step: one element-wise op on x, the bias add, the sum and
+        // the backward (PyTorch's `harness` row in pytorch_baseline.py is the same without the
+        // bias).
+        let b = Param::from_tensor(uniform([n], &device));
+        group.bench_function(BenchmarkId::new("harness", n), |bench| {
+            bench.iter(|| {
+                let y = x.clone().mul_scalar(2.0) + b.val().unsqueeze::<2>();
+                black_box(y.sum().backward())
+            })
+        });
         for (name, key, stated) in patterns(n) {
             let tie = Tie::new(key, n, n, &stated).expect("the benchmark's sizes fit");
             let b = Param::from_tensor(uniform([n], &device));

@@ -1,14 +1,18 @@
 //! Fused ops on Burn's Flex backend (feature `flex`), registered with Burn's
 //! `#[backend_extension]`: a forward on Flex's buffers and a hand-written backward on the autodiff
-//! tape, where Burn's own ops cost more than the arithmetic.
+//! tape, where Burn's own ops cost more than the arithmetic. Each is tested against Burn's portable
+//! ops ([`Tie::without_kernels`](crate::Tie::without_kernels)), which every other backend runs.
 //!
-//! `symmetric`'s `W` from its packed upper triangle. The portable lowering gathers the N² entries
-//! with `select` over an `Int` table and its backward scatter-adds them back: at N = 4096 that
-//! made the layer 3.4× slower than a dense `Linear`. Here the unpacking is one pass that writes
-//! `W` and its backward one pass that folds `dW` into the packed gradient
-//! (`dW[i, j] + dW[j, i]` above the diagonal, `dW[i, i]` on it), each the other's adjoint. The
-//! portable lowering ([`GatherTable`](crate::GatherTable)) stays what runs on every other backend
-//! and what this op is tested against.
+//! - [`FlexOps::tied_linear`]: a pattern's slice kernel from `tied-kernels`, the one the dfdx front
+//!   end runs, forward and backward: `rows`, `cols`, `scalar` (one fold instead of Burn's handful of
+//!   small ops), Toeplitz, circulant, Hankel (rustfft, or directly when short, instead of
+//!   burn-signal's FFT, which took 10 ms at N = 4096 where this takes 1.1), `banded`.
+//! - [`FlexOps::symmetric_matmul`]: `x·W` from the packed triangle, `W` unpacked into a reused
+//!   buffer and multiplied with faer; backward `dy·W` and the fold of `xᵀ·dy`. The portable
+//!   lowering gathers the N² entries with `select` and scatter-adds them back: 3.4× slower than a
+//!   dense `Linear` at N = 4096, where this is 1.7× faster.
+//! - [`FlexOps::symmetric_unpack`] / [`FlexOps::symmetric_fold`]: `W` alone (the effective weight),
+//!   each the other's adjoint.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -24,7 +28,6 @@ use burn::tensor::{DType, FloatDType, Shape, Slice, Tensor};
 use rayon::prelude::*;
 use std::sync::Arc;
 use tied_kernels::band::BandKernel;
-use tied_kernels::diagonal::DiagonalKernel;
 use tied_kernels::fft::{ShiftKernel, ShiftOp};
 use tied_kernels::fold::{Fold, FoldKernel};
 use tied_kernels::{
@@ -351,7 +354,6 @@ enum KernelKind {
     Fold(FoldKernel),
     Shift(ShiftOp),
     Band(BandKernel),
-    Diagonal(DiagonalKernel),
 }
 
 impl core::fmt::Debug for FlexKernel {
@@ -360,7 +362,6 @@ impl core::fmt::Debug for FlexKernel {
             KernelKind::Fold(_) => "fold",
             KernelKind::Shift(_) => "shift",
             KernelKind::Band(_) => "band",
-            KernelKind::Diagonal(_) => "diagonal",
         };
         f.debug_tuple("FlexKernel").field(&kind).finish()
     }
@@ -368,8 +369,9 @@ impl core::fmt::Debug for FlexKernel {
 
 impl FlexKernel {
     /// The kernel of a built-in pattern on an `inputs`×`outputs` weight (`x·Wᵀ` when
-    /// `transposed`), as the dfdx front end builds it; `None` for a pattern without one (no tie,
-    /// `symmetric`: their own ops) or sizes it does not take.
+    /// `transposed`), as the dfdx front end builds it; `None` for a pattern that runs Burn's own
+    /// ops on Flex too (no tie, and those below) or `symmetric` (its own fused op), or sizes the
+    /// kernel does not take.
     pub(crate) fn of(map: Map, inputs: usize, outputs: usize, transposed: bool) -> Option<Self> {
         let (i, o) = (inputs, outputs);
         let fold = |phi, psi| {
@@ -385,8 +387,9 @@ impl FlexKernel {
             Map::Rows => fold(Fold::Div(i), Fold::Div(1))?,
             Map::Cols => fold(Fold::Div(1), Fold::Div(o))?,
             Map::Scalar => fold(Fold::Div(1), Fold::Div(1))?,
-            Map::Tile { r, c } => fold(Fold::Mod(r), Fold::Mod(c))?,
-            Map::Block { r, c } => fold(Fold::Div(r), Fold::Div(c))?,
+            // Not `tile`, `block` or `diagonal`: Burn's own ops were faster for them (N = 1024:
+            // tile 0.105 ms portable against 0.169 fused, block 0.128 against 0.177, diagonal
+            // 0.076 against 0.088), so they keep them.
             Map::Toeplitz if i > 0 && o > 0 => shift(ShiftKernel::toeplitz(i, o)),
             Map::Circulant if o > 0 => shift(ShiftKernel::circulant(i, o)),
             Map::Hankel if i > 0 && o > 0 => shift(ShiftKernel::hankel(i, o)),
@@ -394,7 +397,6 @@ impl FlexKernel {
                 let band = BandKernel::banded(i, o, k);
                 KernelKind::Band(if transposed { band.transposed() } else { band })
             }
-            Map::Diagonal => KernelKind::Diagonal(DiagonalKernel::new(o)),
             _ => return None,
         };
         Some(FlexKernel(Arc::new(kind)))
@@ -405,7 +407,6 @@ impl FlexKernel {
             KernelKind::Fold(k) => k.forward(a),
             KernelKind::Shift(k) => k.forward(a),
             KernelKind::Band(k) => LinearKernel::forward(k, a),
-            KernelKind::Diagonal(k) => k.forward(a),
         }
     }
 
@@ -414,7 +415,6 @@ impl FlexKernel {
             KernelKind::Fold(k) => k.backward(a),
             KernelKind::Shift(k) => k.backward(a),
             KernelKind::Band(k) => LinearKernel::backward(k, a),
-            KernelKind::Diagonal(k) => k.backward(a),
         }
     }
 }
@@ -716,6 +716,11 @@ impl<B: Backend + FlexOps, C: CheckpointStrategy> FlexOps for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => prep.finish(B::symmetric_fold(grad.into_primitive(), n)),
         }
     }
+}
+
+/// Whether `map` at these sizes has a slice kernel on Flex ([`FlexKernel::of`]).
+pub(crate) fn has_kernel(map: Map, inputs: usize, outputs: usize) -> bool {
+    FlexKernel::of(map, inputs, outputs, false).is_some()
 }
 
 /// Whether `tensor` lives on Flex (with or without autodiff) in f32 or f64: where the fused ops run.

@@ -204,16 +204,15 @@ impl Tie {
     }
 
     /// Whether a fused op of the `flex` feature serves this tie when its values are f32 or f64 on
-    /// Flex: every built-in pattern but no tie. The broadcast family, the correlations (by FFT or
-    /// directly, as the dfdx side chooses), `banded` and `diagonal` run the slice kernels of
-    /// `tied-kernels`, the ones the dfdx front end runs; `symmetric` its fused product. Elsewhere,
-    /// and after [`Tie::without_kernels`], Burn's portable ops.
+    /// Flex: `rows`, `cols`, `scalar`, the correlations (by FFT or directly, as the dfdx side
+    /// chooses) and `banded` run the slice kernels of `tied-kernels`, the ones the dfdx front end
+    /// runs; `symmetric` its fused product. No tie, `tile`, `block` and `diagonal` keep Burn's
+    /// own ops, which were as fast or faster. Elsewhere, and after [`Tie::without_kernels`],
+    /// Burn's portable ops.
     pub fn uses_kernels(&self) -> bool {
         self.kernels
             && self.builtin_map().is_some_and(|map| {
-                !matches!(map, Map::Dense | Map::Banded { k: 0 })
-                    && !(matches!(map, Map::Toeplitz | Map::Hankel)
-                        && (self.inputs() == 0 || self.outputs() == 0))
+                matches!(map, Map::Symmetric) || has_flex_kernel(map, self.inputs(), self.outputs())
             })
     }
 
@@ -634,6 +633,17 @@ impl Tie {
             Map::Diagonal => lower::diagonal(x, stored.reshape([len])),
             Map::Symmetric => self.symmetric(x, stored.reshape([len])),
         }
+    }
+}
+
+/// Whether `map` at these sizes has a slice kernel on Flex (never without the `flex` feature).
+fn has_flex_kernel(map: Map, inputs: usize, outputs: usize) -> bool {
+    #[cfg(feature = "flex")]
+    return crate::flex::has_kernel(map, inputs, outputs);
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (map, inputs, outputs);
+        false
     }
 }
 
