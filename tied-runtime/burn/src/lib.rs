@@ -39,7 +39,13 @@
 //! | `toeplitz`, `circulant`, `hankel` | one `conv1d`: the stored values as the signal, the rows of `x` as the filters | n·I·O, I·O scratch |
 //! | `banded = K` | one `conv1d` of `x` with the K stored diagonals | n·O·K |
 //! | `diagonal` | `x * v` | n·N |
-//! | `symmetric` | `W` gathered by an `Int` table (`select`), then `matmul`; on Flex (feature `flex`) one fused op: `W` unpacked in one pass into a reused buffer and multiplied by faer, `dx = dy·W`, the packed gradient folded from `xᵀ·dy` (`Tie::without_kernels` for the portable form) | n·I·O, I·O |
+//! | `symmetric` | `W` gathered by an `Int` table (`select`), then `matmul` | n·I·O, I·O |
+//!
+//! On Flex (feature `flex`, f32/f64), `rows`, `cols`, `scalar`, the correlations and `banded` run
+//! instead the slice kernels of `tied-kernels` (the dfdx front end's), and `symmetric` a fused
+//! product (`W` unpacked into a reused buffer, multiplied with faer; its gradient folded from
+//! `xᵀ·dy`), each one Burn op with its own backward; [`Tie::without_kernels`] keeps the table's
+//! lowerings.
 //!
 //! No lowering builds an I×O tensor except no tie, `symmetric` and the correlation's scratch.
 //! Each transpose is the same lowering on the transposed structure (`rows`ᵀ is `cols`, a
