@@ -497,6 +497,16 @@ pub struct BurnStripes {
     pub bias: Param<Tensor<1>>,
 }
 
+/// The same user pattern at the config's sizes (runtime values): its `RuntimePattern` map.
+#[tied::burn::layer]
+#[derive(Module, Debug)]
+pub struct BurnStripesSized {
+    #[tied(pattern = crate::index_kernels::Stripes, shape = [i, o])]
+    pub weight: Param<Tensor<2>>,
+    #[tied(shape = [o])]
+    pub bias: Param<Tensor<1>>,
+}
+
 /// The same layer on dfdx, run on the same values.
 mod dfdx_stripes {
     use tied::prelude::*;
@@ -542,8 +552,20 @@ fn one_user_pattern_type_serves_dfdx_and_burn() {
     let grads = y.sum().backward();
     let g_burn = host(&layer.weight.val().grad(&grads).unwrap());
 
-    let (y_dfdx, g_dfdx, picture) = dfdx_stripes::run(stored, bias, x);
+    let (y_dfdx, g_dfdx, picture) = dfdx_stripes::run(stored, bias.clone(), x.clone());
     assert_close("y", &y_burn, &y_dfdx, 1e-12);
     assert_close("grad stored", &g_burn, &g_dfdx, 1e-12);
     assert_eq!(layer.weight_picture().to_string(), picture);
+
+    // At runtime sizes, through the pattern's `RuntimePattern` map: the same numbers.
+    let mut sized = BurnStripesSizedConfig::new(4, 5).init(&device);
+    assert_eq!(shapes(&sized), [vec![3], vec![5]]);
+    set(&mut sized.weight, stored.to_vec(), &device);
+    set(&mut sized.bias, bias, &device);
+    let y = sized.forward(tensor(x, [2, 4], &device));
+    assert_close("y (runtime sizes)", &host(&y), &y_dfdx, 1e-12);
+    let grads = y.sum().backward();
+    let g = host(&sized.weight.val().grad(&grads).unwrap());
+    assert_close("grad stored (runtime sizes)", &g, &g_dfdx, 1e-12);
+    assert_eq!(sized.weight_picture().to_string(), picture);
 }

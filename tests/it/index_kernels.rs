@@ -20,11 +20,23 @@ use tied_runtime::try_linear;
 /// runtime knows nothing about (the shared `u32` table kernel).
 pub struct Stripes;
 
+/// The map, written once: at run-time sizes (what a Burn layer whose sizes are its config's
+/// needs) and, through it, at const sizes for dfdx.
+impl tied::RuntimePattern for Stripes {
+    const NAME: &'static str = "stripes";
+    fn stored_len(_inputs: usize, _outputs: usize) -> usize {
+        3
+    }
+    fn index(_inputs: usize, _outputs: usize, i: usize, j: usize) -> Option<usize> {
+        (i != j).then_some((i + j) % 3)
+    }
+}
+
 impl<const I: usize, const O: usize> Tie<I, O> for Stripes {
     type Stored = Rank1<3>;
     const NAME: &'static str = "stripes";
     fn index(i: usize, j: usize) -> Option<usize> {
-        (i != j).then_some((i + j) % 3)
+        <Self as tied::RuntimePattern>::index(I, O, i, j)
     }
 }
 

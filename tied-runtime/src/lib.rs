@@ -30,6 +30,7 @@ pub use layer::{
 pub use lookup::try_lookup;
 pub use picture::{Picture, PictureOf};
 pub use safetensors;
+pub use tied_patterns::RuntimePattern;
 // Every pattern and its checks: a new pattern in tie.rs is public (and reachable by the macro
 // through `__private`) without another list to extend.
 pub use tie::*;

@@ -24,7 +24,7 @@ use syn::{GenericArgument, Ident, ItemStruct, PathArguments, Type};
 use tied_patterns::Form;
 
 use crate::ast::{Dim, DimKey, Field, Layer, TensorType};
-use crate::attr::{self, LayerArgs, TieKind, TieValue};
+use crate::attr::{self, LayerArgs, TieValue};
 use crate::expand::strip_tied_attrs;
 use crate::plan::{text, Plan, PlanStep, TieType, Weight};
 use crate::valid::{self, Errors};
@@ -90,27 +90,7 @@ fn read<'a>(item: &'a ItemStruct, args: LayerArgs, errors: &mut Errors) -> Optio
     for field in &named.named {
         let ident = field.ident.as_ref()?;
         let mut shape = None;
-        let mut tie = attr::field_tie(&field.attrs, errors, Some(&mut shape));
-        // A user pattern is a dfdx `Tie` type, implemented for const sizes: the layer's sizes
-        // must be literals for the generated code to name `Tie<I, O>`.
-        let literal = |shape: &Option<attr::ShapeAttr>| {
-            shape.as_ref().is_some_and(|s| {
-                s.dims
-                    .iter()
-                    .all(|d| matches!(Dim::from_expr(d).key, DimKey::Literal(_)))
-            })
-        };
-        if let Some(user) = tie.as_ref().filter(|t| t.kind == TieKind::Pattern) {
-            if shape.is_some() && !literal(&shape) {
-                errors.spanned(
-                    &user.key,
-                    "`pattern = ..` on a Burn layer needs literal sizes (`shape = [3, 3]`): the \
-                     pattern is a `tied::Tie<I, O>` type, implemented for const sizes, and a \
-                     config's sizes are runtime values",
-                );
-                tie = None;
-            }
-        }
+        let tie = attr::field_tie(&field.attrs, errors, Some(&mut shape));
         let rank = match param_rank(&field.ty) {
             Ok(rank) => rank,
             Err(err) => {
@@ -240,6 +220,11 @@ fn with_rank(ty: &Type, rank: usize) -> Type {
         }
     }
     ty
+}
+
+/// Whether a size is an integer literal (a user pattern's dfdx `Tie<I, O>` impl can be named at it).
+fn is_literal(size: &TokenStream) -> bool {
+    syn::parse2::<syn::LitInt>(size.clone()).is_ok()
 }
 
 /// A stored field's pattern: its runtime key, stated sizes and stored rank, or the user's type.
@@ -546,6 +531,16 @@ fn config(layer: &Layer, plan: &Plan) -> TokenStream {
     let tie_locals = stored.iter().map(|(field, s, i, o)| {
         let local = format_ident!("__tied_{}", field);
         let (field_text, key) = (field.to_string(), s.key);
+        if let Some(user) = s.user.filter(|_| !is_literal(i) || !is_literal(o)) {
+            // Runtime sizes: the pattern's `RuntimePattern` map (a dfdx `Tie` impl is for const
+            // sizes). A type without one is an error at the user's type.
+            let span = crate::ast::first_span(user);
+            let path =
+                quote::quote_spanned!(span=> ::tied::burn::__private::runtime_user_tie::<#user>);
+            return quote! {
+                let #local = #path(#name_text, #field_text, (#i, #o))?;
+            };
+        }
         if let Some(user) = s.user {
             // The dfdx `Tie` impl at the layer's literal sizes: its name, stored size and map.
             let span = crate::ast::first_span(user);

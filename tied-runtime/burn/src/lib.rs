@@ -89,4 +89,4 @@ pub use tied_interop::{
 /// The backend-free pattern core: the table, geometries and their messages.
 pub use tied_patterns;
 /// The picture of a weight's pattern ([`Tie::picture`]).
-pub use tied_patterns::Picture;
+pub use tied_patterns::{Picture, RuntimePattern};

@@ -35,6 +35,23 @@ pub fn user_tie(
     Tie::from_index_map(name, inputs, outputs, stored_len, index).map_err(in_field(layer, field))
 }
 
+/// `pattern = P` at the config's runtime sizes: `P`'s [`RuntimePattern`](tied_patterns::RuntimePattern)
+/// map, checked as a built-in's.
+pub fn runtime_user_tie<P: tied_patterns::RuntimePattern>(
+    layer: &'static str,
+    field: &'static str,
+    (inputs, outputs): (usize, usize),
+) -> Result<Tie, Error> {
+    Tie::from_index_map(
+        P::NAME,
+        inputs,
+        outputs,
+        P::stored_len(inputs, outputs),
+        move |i, j| P::index(inputs, outputs, i, j),
+    )
+    .map_err(in_field(layer, field))
+}
+
 /// An error of field `field` of `layer`'s pattern, saying where.
 fn in_field(layer: &'static str, field: &'static str) -> impl FnOnce(Error) -> Error {
     move |source| Error::Field {

@@ -414,6 +414,54 @@ impl Pattern {
     }
 }
 
+/// A tie pattern of your own whose index map is a function of the weight's sizes at run time.
+///
+/// `#[tied::burn::layer]` needs it of `pattern = T` when the field's `shape` names config fields:
+/// a Burn layer's sizes are runtime values, and a dfdx `Tie<I, O>` impl is for const sizes. Write
+/// the map here once; the same type's dfdx `Tie<I, O>` impl calls it with `I` and `O`, so one
+/// definition serves both front ends:
+///
+/// ```ignore
+/// struct Checkerboard;
+///
+/// impl tied::RuntimePattern for Checkerboard {
+///     const NAME: &'static str = "checkerboard";
+///     fn stored_len(_inputs: usize, _outputs: usize) -> usize {
+///         2
+///     }
+///     fn index(_inputs: usize, _outputs: usize, i: usize, j: usize) -> Option<usize> {
+///         Some((i + j) % 2)
+///     }
+/// }
+///
+/// impl<const I: usize, const O: usize> tied::Tie<I, O> for Checkerboard {
+///     type Stored = tied::dfdx::shapes::Rank1<2>;
+///     const NAME: &'static str = "checkerboard";
+///     fn index(i: usize, j: usize) -> Option<usize> {
+///         <Self as tied::RuntimePattern>::index(I, O, i, j)
+///     }
+/// }
+/// ```
+///
+/// The map is checked when the layer is built, with the same rules as a built-in's: every
+/// position inside the stored values, every stored value used.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no run-time index map: `pattern = {Self}` at a Burn config's sizes needs `tied::RuntimePattern`",
+    label = "needs `impl tied::RuntimePattern for {Self}`",
+    note = "a dfdx `Tie<I, O>` impl is for const sizes; write the map once in `RuntimePattern::index` and call it from the `Tie` impl"
+)]
+pub trait RuntimePattern {
+    /// The pattern's name in messages and pictures.
+    const NAME: &'static str;
+
+    /// How many values an `inputs`×`outputs` weight stores.
+    fn stored_len(inputs: usize, outputs: usize) -> usize;
+
+    /// Which stored value `W[i, j]` of an `inputs`×`outputs` weight is (row-major in the stored
+    /// values), or `None` for a structural zero.
+    fn index(inputs: usize, outputs: usize, i: usize, j: usize) -> Option<usize>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
