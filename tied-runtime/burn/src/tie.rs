@@ -195,7 +195,8 @@ impl Tie {
     }
 
     /// Whether `x·W` (and `x·Wᵀ`) on f32 values runs through Burn's real FFT: a correlation
-    /// pattern with the `fft` feature. The FFT length is the power of two at or above `I + O − 1`
+    /// pattern with the `fft` feature, on the portable path (on Flex with the `flex` feature the
+    /// shift kernel of `tied-kernels` runs instead, [`Tie::uses_kernels`]). The FFT length is the power of two at or above `I + O − 1`
     /// (`2N − 1` for circulant): O(n·L log L) instead of the n·I·O of the `conv1d` form. Other
     /// dtypes keep the `conv1d`: flex's FFT computes in f32, and f64 weights would lose their
     /// precision (1e-8 relative, measured).
