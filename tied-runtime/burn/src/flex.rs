@@ -469,6 +469,24 @@ fn flex_linear_backward<E: Value + KernelDtype>(
     out
 }
 
+/// `$body` with `$e` the Rust type of `$dtype`: the fused ops run on f32 and f64 values only
+/// (`Tie` routes nothing else here).
+macro_rules! by_dtype {
+    ($dtype:expr, |$e:ident| $body:expr) => {
+        match $dtype {
+            DType::F32 => {
+                type $e = f32;
+                $body
+            }
+            DType::F64 => {
+                type $e = f64;
+                $body
+            }
+            other => unreachable!("tied calls its fused ops on f32 and f64 only, not {other:?}"),
+        }
+    };
+}
+
 impl FlexOps for Flex {
     fn tied_linear(
         x: FloatTensor<Self>,
@@ -476,11 +494,7 @@ impl FlexOps for Flex {
         kernel: FlexKernel,
         outputs: usize,
     ) -> FloatTensor<Self> {
-        match x.dtype() {
-            DType::F32 => flex_linear::<f32>(x, stored, &kernel, outputs),
-            DType::F64 => flex_linear::<f64>(x, stored, &kernel, outputs),
-            other => unreachable!("tied calls its fused ops on f32 and f64 only, not {other:?}"),
-        }
+        by_dtype!(x.dtype(), |E| flex_linear::<E>(x, stored, &kernel, outputs))
     }
 
     fn tied_linear_backward(
@@ -489,11 +503,9 @@ impl FlexOps for Flex {
         dy: FloatTensor<Self>,
         kernel: FlexKernel,
     ) -> FloatTensor<Self> {
-        match x.dtype() {
-            DType::F32 => flex_linear_backward::<f32>(x, stored, dy, &kernel),
-            DType::F64 => flex_linear_backward::<f64>(x, stored, dy, &kernel),
-            other => unreachable!("tied calls its fused ops on f32 and f64 only, not {other:?}"),
-        }
+        by_dtype!(x.dtype(), |E| flex_linear_backward::<E>(
+            x, stored, dy, &kernel
+        ))
     }
 
     fn symmetric_matmul(
@@ -501,11 +513,7 @@ impl FlexOps for Flex {
         packed: FloatTensor<Self>,
         n: usize,
     ) -> FloatTensor<Self> {
-        match x.dtype() {
-            DType::F32 => flex_symmetric_matmul::<f32>(x, packed, n),
-            DType::F64 => flex_symmetric_matmul::<f64>(x, packed, n),
-            other => unreachable!("tied calls the symmetric op on f32 and f64 only, not {other:?}"),
-        }
+        by_dtype!(x.dtype(), |E| flex_symmetric_matmul::<E>(x, packed, n))
     }
 
     fn symmetric_matmul_grad(
@@ -513,29 +521,27 @@ impl FlexOps for Flex {
         dy: FloatTensor<Self>,
         n: usize,
     ) -> FloatTensor<Self> {
-        match x.dtype() {
-            DType::F32 => flex_symmetric_matmul_grad::<f32>(x, dy, n),
-            DType::F64 => flex_symmetric_matmul_grad::<f64>(x, dy, n),
-            other => unreachable!("tied calls the symmetric op on f32 and f64 only, not {other:?}"),
-        }
+        by_dtype!(x.dtype(), |E| flex_symmetric_matmul_grad::<E>(x, dy, n))
     }
 
     fn symmetric_unpack(packed: FloatTensor<Self>, n: usize) -> FloatTensor<Self> {
         let shape = Shape::new([n, n]);
-        match packed.dtype() {
-            DType::F32 => flex_map::<f32>(packed, shape, false, |p, w| unpack(p, n, w)),
-            DType::F64 => flex_map::<f64>(packed, shape, false, |p, w| unpack(p, n, w)),
-            other => unreachable!("tied calls the symmetric op on f32 and f64 only, not {other:?}"),
-        }
+        by_dtype!(packed.dtype(), |E| flex_map::<E>(
+            packed,
+            shape,
+            false,
+            |p, w| unpack(p, n, w)
+        ))
     }
 
     fn symmetric_fold(grad: FloatTensor<Self>, n: usize) -> FloatTensor<Self> {
         let shape = Shape::new([n * (n + 1) / 2]);
-        match grad.dtype() {
-            DType::F32 => flex_map::<f32>(grad, shape, true, |g, p| fold(g, n, p)),
-            DType::F64 => flex_map::<f64>(grad, shape, true, |g, p| fold(g, n, p)),
-            other => unreachable!("tied calls the symmetric op on f32 and f64 only, not {other:?}"),
-        }
+        by_dtype!(grad.dtype(), |E| flex_map::<E>(
+            grad,
+            shape,
+            true,
+            |g, p| fold(g, n, p)
+        ))
     }
 }
 
