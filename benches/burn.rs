@@ -10,10 +10,13 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+// Burn through the facade: the facade has no Burn dev-dependency (it would be built for every
+// example), and this is the Burn `tied` is built on.
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use tied::burn::burn;
 use tied::burn::Tie;
 
 const B: usize = 64;

@@ -2,7 +2,7 @@
 //!
 //! For square N×N Toeplitz and circulant weights, B = 64 rows of f32, each benchmark is one forward
 //! and one backward (gradients for the input and the stored values) of the slice kernel
-//! (`tied_runtime::kernels::fft::ShiftKernel`), forced onto the `direct` (O(N²) per row) or the
+//! (`tied_dfdx::kernels::fft::ShiftKernel`), forced onto the `direct` (O(N²) per row) or the
 //! `fft` (O(N log N) per row) path. Run it on one thread to compare the arithmetic, not the
 //! thread pool: `RAYON_NUM_THREADS=1 cargo bench --bench fft_crossover`.
 //!
@@ -28,7 +28,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use tied_runtime::kernels::fft::ShiftKernel;
+use tied_dfdx::kernels::fft::ShiftKernel;
 
 /// Rows per batch.
 const B: usize = 64;

@@ -6,7 +6,7 @@
 //! bias (`leaky_trace`: every gradient is kept). For N ∈ {256, 1024, 4096}:
 //!
 //! - `tied`: the `#[tied::layer]` (its fused CPU kernel where the pattern has one);
-//! - `hand`: the same runtime call written by hand, `tied_runtime::try_linear::<P, ..>` (rows and
+//! - `hand`: the same runtime call written by hand, `tied_dfdx::try_linear::<P, ..>` (rows and
 //!   tile only: the cost of the generated code is the ratio `tied`/`hand`);
 //! - `naive`: the same layer's effective weight materialized (`weight_effective`) and multiplied,
 //!   `x·W + b` (cache on only at N = 4096: it is the slow reference);
@@ -219,7 +219,7 @@ fn cases_at<const N: usize, const K: usize, const S: usize>(dev: &Cpu, cases: &m
         n: N,
         cache_off: true,
         step: Box::new(move || {
-            let y = tied_runtime::try_linear::<Rows, N, N, f32, Cpu, _, _>(
+            let y = tied_dfdx::try_linear::<Rows, N, N, f32, Cpu, _, _>(
                 xx.leaky_trace(),
                 &rows.weight,
                 &rows.bias,
@@ -233,7 +233,7 @@ fn cases_at<const N: usize, const K: usize, const S: usize>(dev: &Cpu, cases: &m
         n: N,
         cache_off: true,
         step: Box::new(move || {
-            let y = tied_runtime::try_linear::<Tile<64, 64>, N, N, f32, Cpu, _, _>(
+            let y = tied_dfdx::try_linear::<Tile<64, 64>, N, N, f32, Cpu, _, _>(
                 x.leaky_trace(),
                 &tile.weight,
                 &tile.bias,

@@ -9,10 +9,13 @@
 //!
 //! Run: `cargo run --release --features burn --example digits_burn`
 
+// Burn through the facade: the facade has no Burn dev-dependency (it would be built for every
+// example), and this is the Burn `tied` is built on.
 use burn::module::{Module, Param};
 use burn::nn::{Relu, Sigmoid};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{DType, Device, Tensor, TensorData};
+use tied::burn::burn;
 
 #[path = "shared/digits.rs"]
 mod shared;

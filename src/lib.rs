@@ -1,51 +1,66 @@
 //! # tied
 //!
-//! Parameter-tied neural-network layers for [dfdx](https://docs.rs/dfdx) 0.13, declared with one
-//! attribute on a struct field.
-//!
-//! ```
-//! use tied::prelude::*;
-//!
-//! /// The forum's layer: every row of `W` is one number.
-//! #[tied::layer]
-//! pub struct TiedLinear<const N: usize, E: Dtype, D: Device<E>> {
-//!     /// `W[i, j] = weight[i]`: N stored values instead of N×N.
-//!     #[tied(rows = N)]
-//!     pub weight: Tensor<Rank2<N, N>, E, D>,
-//!     /// One bias per output.
-//!     pub bias: Tensor<Rank1<N>, E, D>,
-//! }
-//!
-//! let dev = Cpu::default();
-//! let layer = dev.build_module::<TiedLinearConfig<4>, f32>();
-//! assert_eq!(layer.num_trainable_params(), 8); // 4 weights + 4 biases, not 16 + 4
-//!
-//! let x = dev.tensor([1.0, 2.0, 3.0, 4.0]);
-//! let grads = layer.forward(x.traced(layer.alloc_grads())).sum().backward();
-//! // Each stored w[i] is copied into 4 entries of W: its gradient sums all 4.
-//! assert_eq!(grads.get(&layer.weight).array(), [4.0, 8.0, 12.0, 16.0]);
-//! ```
+//! Parameter-tied neural-network layers for [dfdx](https://docs.rs/dfdx) 0.13 (the default
+//! `dfdx` feature) and [Burn](https://burn.dev) 0.22 (the `burn` feature), declared with one
+//! attribute on a struct field. Each front end is a feature: a user of one builds nothing of the
+//! other.
 //!
 //! See the README for the tour: patterns, what is generated, and how the forward avoids building
-//! `W`; the [`guide`] has a runnable example for every pattern, tie and checkpoint function.
+//! `W`; the `guide` (with `dfdx`) has a runnable example for every pattern, tie and checkpoint
+//! function, and [`burn`] (with `burn`) the same attribute on a Burn module.
+#![cfg_attr(
+    feature = "dfdx",
+    doc = r#"
+```
+use tied::prelude::*;
+
+/// The forum's layer: every row of `W` is one number.
+#[tied::layer]
+pub struct TiedLinear<const N: usize, E: Dtype, D: Device<E>> {
+    /// `W[i, j] = weight[i]`: N stored values instead of N×N.
+    #[tied(rows = N)]
+    pub weight: Tensor<Rank2<N, N>, E, D>,
+    /// One bias per output.
+    pub bias: Tensor<Rank1<N>, E, D>,
+}
+
+let dev = Cpu::default();
+let layer = dev.build_module::<TiedLinearConfig<4>, f32>();
+assert_eq!(layer.num_trainable_params(), 8); // 4 weights + 4 biases, not 16 + 4
+
+let x = dev.tensor([1.0, 2.0, 3.0, 4.0]);
+let grads = layer.forward(x.traced(layer.alloc_grads())).sum().backward();
+// Each stored w[i] is copied into 4 entries of W: its gradient sums all 4.
+assert_eq!(grads.get(&layer.weight).array(), [4.0, 8.0, 12.0, 16.0]);
+```
+"#
+)]
 #![deny(missing_docs)]
 
 /// The README's examples, compiled and run as doctests so they stay true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "dfdx"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+#[cfg(feature = "dfdx")]
 pub mod guide;
 
 // Lets the generated `::tied::...` paths resolve in this crate's own tests too.
 extern crate self as tied;
 
-pub use tied_macros::layer;
+/// What a pattern is, framework-free: a pattern of your own written once as a
+/// [`RuntimePattern`] serves both front ends (on dfdx through [`ByMap`], with `dfdx`).
+pub use tied_patterns::RuntimePattern;
+
 /// The dfdx `tied` is built on (0.13): use it to be sure of the same version.
-pub use tied_runtime::dfdx;
+#[cfg(feature = "dfdx")]
+pub use tied_dfdx::dfdx;
 /// The safetensors crate dfdx 0.13 saves with: read a checkpoint's header, or load from bytes
 /// with [`LoadChecked::load_safetensors_from`].
-pub use tied_runtime::safetensors;
+#[cfg(feature = "dfdx")]
+pub use tied_dfdx::safetensors;
+#[cfg(feature = "dfdx")]
+pub use tied_macros::layer;
 
 /// The Burn 0.22 front end (the `burn` feature): [`burn::layer`], the same attribute on a Burn
 /// module struct, and its runtime, every built-in pattern's lowering onto Burn's differentiable
@@ -55,6 +70,7 @@ pub use tied_runtime::safetensors;
 /// generated config.
 ///
 /// ```
+/// use tied::burn::burn; // the Burn `tied` is built on; Burn's derives name `burn::..`
 /// use burn::module::{Module, Param};
 /// use burn::tensor::{Device, Tensor};
 ///
@@ -99,16 +115,20 @@ pub mod burn {
 }
 
 /// The dfdx release `tied` is built on and tested against.
+#[cfg(feature = "dfdx")]
 pub const DFDX_VERSION: &str = "0.13";
-// The runtime's public API is the facade's: every pattern, check and error type, and the
+// The dfdx runtime's public API is the facade's: every pattern, check and error type, and the
 // generated code's `__private` module, without a list to keep in step.
 /// What the generated code names (through `::tied::__private`). Not public API.
+#[cfg(feature = "dfdx")]
 #[doc(hidden)]
-pub use tied_runtime::__private;
-pub use tied_runtime::*;
+pub use tied_dfdx::__private;
+#[cfg(feature = "dfdx")]
+pub use tied_dfdx::*;
 
 /// `use tied::prelude::*;` brings dfdx's prelude, what a training loop needs beyond it (the
 /// optimizers), and the names a tied layer is written with.
+#[cfg(feature = "dfdx")]
 pub mod prelude {
     pub use crate::dfdx::prelude::*;
     // dfdx's prelude has the optimizers' configs and `Optimizer`, but not the optimizers

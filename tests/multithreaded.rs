@@ -24,7 +24,7 @@ use tied::{
     Banded, Batch, Block, Circulant, Cols, Dense, Diagonal, Hankel, Rows, Scalar, Symmetric, Tile,
     Toeplitz, Transposed,
 };
-use tied_runtime::kernels::par::with_min_work_per_chunk;
+use tied_dfdx::kernels::par::with_min_work_per_chunk;
 
 const N: usize = 1024;
 const B: usize = 256;
@@ -179,7 +179,7 @@ fn check_fused<P: Tie<I, O>, const I: usize, const O: usize>(mismatches: &mut Ve
     let rt: Batch<O, f64, Cpu, NoneTape> = dev.tensor_from_vec(r.clone(), (B, Const));
     let want = reference::<P, I, O, f64>(&stored.as_vec(), Some(&bias.as_vec()), &x.as_vec(), &r);
     for run in 0..REPEATS {
-        let y = tied_runtime::try_apply_biased::<P, I, O, f64, Cpu, _, _>(
+        let y = tied_dfdx::try_apply_biased::<P, I, O, f64, Cpu, _, _>(
             x.trace(Gradients::leaky()),
             &stored,
             &bias,

@@ -5,7 +5,10 @@
 //! layer uses), Burn through `tied::burn::Tie` on its flex backend with autodiff.
 
 use crate::common::{assert_close, values};
+// Burn through the facade: the facade has no Burn dev-dependency (it would be built for every
+// example), and this is the Burn `tied` is built on.
 use burn::tensor::{DType, Device as BurnDevice, Tensor as BurnTensor, TensorData};
+use tied::burn::burn;
 use tied::prelude::*;
 use tied::{
     try_apply_biased, Banded, Batch, Block, Circulant, Cols, Dense, Diagonal, Hankel, Rows, Scalar,

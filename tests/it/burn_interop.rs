@@ -4,8 +4,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+// Burn through the facade: the facade has no Burn dev-dependency (it would be built for every
+// example), and this is the Burn `tied` is built on.
 use burn::module::{Module, Param};
 use burn::tensor::{DType, Device as BurnDevice, Tensor as BurnTensor, TensorData};
+use tied::burn::burn;
 use tied::burn::{export_dense, export_dense_as, import_dense_as, InteropError};
 use tied::prelude::*;
 

@@ -12,10 +12,13 @@
 //!   a forward; checkpoints store each value once and a file that does not fit is refused, the
 //!   layer left as it was.
 
+// Burn through the facade: the facade has no Burn dev-dependency (it would be built for every
+// example), and this is the Burn `tied` is built on.
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::Relu;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use tied::burn::burn;
 
 use crate::common::{assert_close, values};
 
@@ -460,6 +463,7 @@ mod hygiene {
     #![allow(dead_code)]
     use burn::module::{Module, Param};
     use burn::tensor::Tensor;
+    use tied::burn::burn;
 
     struct Device;
     struct Error;

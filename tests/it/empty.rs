@@ -4,7 +4,7 @@
 //! The loss reduces the batch axes first (`y.sum::<Rank1<O>, _>()`): dfdx 0.13's `sum()` straight
 //! to a scalar divides by the element count and panics on any empty tensor, tied or not.
 
-use dfdx::nn::tensor_collection::{
+use tied::dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorName, ViewTensorRef,
 };
 use tied::prelude::*;

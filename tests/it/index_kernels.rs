@@ -12,9 +12,9 @@ use crate::common::{self, *};
 use proptest::prelude::*;
 use tied::prelude::*;
 use tied::{Banded, Batch, Circulant, Hankel, Symmetric, Toeplitz, Transposed};
-use tied_runtime::kernels::fft::{fft_tolerance, ShiftKernel};
-use tied_runtime::kernels::with_reference;
-use tied_runtime::try_linear;
+use tied_dfdx::kernels::fft::{fft_tolerance, ShiftKernel};
+use tied_dfdx::kernels::with_reference;
+use tied_dfdx::try_linear;
 
 /// Stripes of three values along the anti-diagonals, with a hole at the diagonal: a pattern the
 /// runtime knows nothing about (the shared `u32` table kernel).
@@ -518,8 +518,8 @@ fn effective_weight_matches_the_gather() {
         let r: Tensor<Rank2<I, O>, f64, Cpu> =
             dev.tensor_from_vec(values(I * O, 12), (Const, Const));
         let go = || {
-            let w = tied_runtime::gather_effective::<P, I, O, f64, Cpu, _>(stored.leaky_trace())
-                .unwrap();
+            let w =
+                tied_dfdx::gather_effective::<P, I, O, f64, Cpu, _>(stored.leaky_trace()).unwrap();
             let w_vals = w.retaped::<NoneTape>().as_vec();
             let grads = (w * r.clone()).sum::<Rank0, _>().backward();
             (w_vals, grads.get(&stored).as_vec())
@@ -629,7 +629,7 @@ fn a_user_patterns_own_lowering_is_what_runs() {
 /// gradients that already hold values. f32 against the f64 result, relative to its norm.
 #[test]
 fn symmetric_blocks_match_the_dense_product() {
-    use tied_runtime::kernels::symmetric::SymmetricBlocks;
+    use tied_dfdx::kernels::symmetric::SymmetricBlocks;
     fn dense(n: usize, v: &[f64]) -> Vec<f64> {
         let idx = |i: usize, j: usize| {
             let (a, b) = if i <= j { (i, j) } else { (j, i) };

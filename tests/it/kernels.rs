@@ -6,9 +6,9 @@
 use crate::common::*;
 use tied::prelude::*;
 use tied::{Batch, Block, Cols, Dense, Diagonal, Rows, Scalar, Tie, Tile, Transposed};
-use tied_runtime::__private::TiedBias;
-use tied_runtime::kernels::with_reference;
-use tied_runtime::{try_apply_biased, try_linear, Bias};
+use tied_dfdx::__private::TiedBias;
+use tied_dfdx::kernels::with_reference;
+use tied_dfdx::{try_apply_biased, try_linear, Bias};
 
 /// The dtypes kernels run in.
 trait Float: Dtype + Into<f64> + num_like::Zero
@@ -513,7 +513,7 @@ fn a_generated_layer_accumulates_into_alloc_grads() {
 /// inside `with_reference`.
 #[test]
 fn kernels_run_on_the_cpu_and_step_aside_for_the_reference() {
-    use tied_runtime::kernels::Fused;
+    use tied_dfdx::kernels::Fused;
     let dev = Cpu::default();
     let tile: Tensor<Rank2<2, 3>, f32, Cpu> = dev.tensor_from_vec(vals(6, 1), (Const, Const));
     let block: Tensor<Rank2<3, 2>, f32, Cpu> = dev.tensor_from_vec(vals(6, 1), (Const, Const));
@@ -574,9 +574,8 @@ fn check_lookup<P: Tie<I, O>, const I: usize, const O: usize>() {
         let n = ids.len();
         let ids: Tensor<(usize,), usize, Cpu> = dev.tensor_from_vec(ids, (n,));
         let rt: Batch<O, f64, Cpu, NoneTape> = dev.tensor_from_vec(vals(n * O, 4), (n, Const));
-        let got =
-            tied_runtime::try_lookup::<P, I, O, f64, Cpu, _, _, _>(&stored, ids.leaky_trace())
-                .unwrap();
+        let got = tied_dfdx::try_lookup::<P, I, O, f64, Cpu, _, _, _>(&stored, ids.leaky_trace())
+            .unwrap();
         let got_y = got.as_vec();
         let got_g = (got * rt.clone())
             .sum::<Rank0, _>()
@@ -615,7 +614,7 @@ fn check_lookup<P: Tie<I, O>, const I: usize, const O: usize>() {
     let ids2: Tensor<(usize, usize), usize, Cpu> =
         dev.tensor_from_vec(vec![2, 0, I - 1, 2], (2, 2));
     let got2: Tensor<(usize, usize, Const<O>), f64, Cpu> =
-        tied_runtime::try_lookup::<P, I, O, f64, Cpu, _, _, _>(&stored, ids2).unwrap();
+        tied_dfdx::try_lookup::<P, I, O, f64, Cpu, _, _, _>(&stored, ids2).unwrap();
     assert_eq!(got2.shape(), &(2, 2, Const::<O>));
     assert_close(
         &format!("{} lookup 2-D", P::NAME),
@@ -654,7 +653,7 @@ fn lookup_reads_only_the_rows_it_returns() {
     let w: Tensor<Rank1<M>, f32, Cpu> =
         dev.tensor_from_vec((0..M).map(|k| k as f32).collect(), (Const,));
     let rows =
-        tied_runtime::try_lookup::<Rows, M, M, f32, Cpu, _, _, _>(&w, ids().leaky_trace()).unwrap();
+        tied_dfdx::try_lookup::<Rows, M, M, f32, Cpu, _, _, _>(&w, ids().leaky_trace()).unwrap();
     assert_eq!(rows.shape(), &(2, Const::<M>));
     let y = rows.retaped::<NoneTape>();
     assert_eq!(
@@ -667,7 +666,7 @@ fn lookup_reads_only_the_rows_it_returns() {
     // W[i, j] = v[i − j + M − 1]: 2^21 − 1 stored values.
     let v: Tensor<Rank1<{ 2 * M - 1 }>, f32, Cpu> =
         dev.tensor_from_vec((0..2 * M - 1).map(|k| k as f32).collect(), (Const,));
-    let t = tied_runtime::try_lookup::<Toeplitz<{ 2 * M - 1 }>, M, M, f32, Cpu, _, _, _>(&v, ids())
+    let t = tied_dfdx::try_lookup::<Toeplitz<{ 2 * M - 1 }>, M, M, f32, Cpu, _, _, _>(&v, ids())
         .unwrap();
     let want = |i: usize, j: usize| (i + M - 1 - j) as f32;
     assert_eq!((t[[0, 0]], t[[0, 5]]), (want(3, 0), want(3, 5)));
@@ -715,7 +714,7 @@ fn a_bias_the_kernel_cannot_fuse_is_added_after() {
 #[test]
 fn a_map_kernel_materializes_a_weight_on_the_tape() {
     use tied::Symmetric;
-    use tied_runtime::kernels::{try_fused_map, Fused, KernelDtype, MapKernel};
+    use tied_dfdx::kernels::{try_fused_map, Fused, KernelDtype, MapKernel};
 
     struct Sym2;
     impl MapKernel for Sym2 {

@@ -8,7 +8,7 @@ use crate::common::*;
 use tied::kernels::with_reference;
 use tied::prelude::*;
 use tied::{try_apply_biased, Batch, Dense, Tie, Transposed};
-use tied_runtime::__private::TiedBias;
+use tied_dfdx::__private::TiedBias;
 
 /// Values of a `P`-stored tensor, a bias and an input; `y = x·W + b` and every gradient of
 /// `Σ y ⊙ r`, fused and with kernels off, against the dense reference.

@@ -215,7 +215,7 @@ fn check<const I: usize, const O: usize, const K: usize>(case: &Case) {
     TABLE.with(|t| *t.borrow_mut() = table.clone());
     // `Tie::index` is meant to be pure, and the CPU kernels cache its table per (type, I, O):
     // this pattern changes it per case, so drop the cached tables.
-    tied_runtime::kernels::forget_index_tables();
+    tied_dfdx::kernels::forget_index_tables();
     let expected = independent_check(&table, O, K);
     assert_eq!(
         tied::check_pattern::<Table<K>, I, O>(),

@@ -1,19 +1,22 @@
-//! The model of a `#[tied::layer]` struct: borrowed views of the user's syntax, each keeping its
-//! `original` node so every error points at the user's tokens.
+//! The model of a tied layer, read from a dfdx struct (`#[tied::layer]`) or a Burn one
+//! (`#[tied::burn::layer]`): borrowed views of the user's syntax, each keeping its `original` node
+//! so every error points at the user's tokens.
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
 use syn::{Expr, GenericArgument, GenericParam, Generics, Ident, ItemStruct, PathArguments, Type};
 
 use crate::attr::{self, LayerArgs, TieAttr};
-use crate::valid::Errors;
+use crate::errors::Errors;
+use crate::frontend::Frontend;
 
 pub struct Layer<'a> {
     pub original: &'a ItemStruct,
-    /// The struct's generics, plus `Pattern: Tie<I, O>` for each user pattern (see
-    /// [`pattern_bounds`]): every generated item carries them.
+    /// The struct's generics, plus `Pattern: Tie<I, O>` for each user pattern of a dfdx layer (see
+    /// [`user_patterns`]): every generated item carries them.
     pub generics: Generics,
-    /// Each user pattern with the sizes it is used at: `(Pattern, I, O)`.
+    /// Each user pattern of a dfdx layer with the sizes it is used at: `(Pattern, I, O)`. (A Burn
+    /// layer's are `tied::RuntimePattern`s, checked by its config's `init`: none here.)
     pub patterns: Vec<(Type, TokenStream, TokenStream)>,
     /// The dtype parameter (`E: Dtype`). A Burn layer has none: its struct's name stands here,
     /// unused (Burn's tensors carry no dtype or device type).
@@ -22,7 +25,7 @@ pub struct Layer<'a> {
     pub device: &'a Ident,
     /// The front end: dfdx (`#[tied::layer]`, sizes in the types) or Burn
     /// (`#[tied::burn::layer]`, sizes in the config, stated by `shape = [..]`).
-    pub burn: bool,
+    pub frontend: Frontend,
     pub builder: Ident,
     /// `forward = [..]`, with the key's tokens.
     pub forward: Option<(Ident, Vec<attr::Step>)>,
@@ -133,8 +136,22 @@ impl ToTokens for Dim {
 }
 
 impl<'a> Layer<'a> {
-    /// Reads the struct; returns `None` (with errors pushed) when it is not a model we can check.
-    pub fn from_syn(item: &'a ItemStruct, args: LayerArgs, errors: &mut Errors) -> Option<Self> {
+    /// Reads the struct as `frontend` declares a layer; returns `None` (with errors pushed) when
+    /// it is not a model we can check.
+    pub fn from_syn(
+        item: &'a ItemStruct,
+        frontend: Frontend,
+        args: LayerArgs,
+        errors: &mut Errors,
+    ) -> Option<Self> {
+        match frontend {
+            Frontend::Dfdx => Layer::from_dfdx(item, args, errors),
+            Frontend::Burn => Layer::from_burn(item, args, errors),
+        }
+    }
+
+    /// A dfdx module struct: `Tensor<Shape, E, D>` fields, generic over `E: Dtype, D: Device<E>`.
+    fn from_dfdx(item: &'a ItemStruct, args: LayerArgs, errors: &mut Errors) -> Option<Self> {
         let named = match &item.fields {
             syn::Fields::Named(named) => named,
             syn::Fields::Unnamed(_) => {
@@ -226,7 +243,7 @@ impl<'a> Layer<'a> {
             patterns,
             dtype,
             device,
-            burn: false,
+            frontend: Frontend::Dfdx,
             builder,
             forward: args.forward,
             fields,
@@ -234,13 +251,106 @@ impl<'a> Layer<'a> {
         })
     }
 
+    /// A Burn module struct: `Param<Tensor<R>>` fields, each with its `shape = [..]`, and no
+    /// generics. Its struct's name stands for the dtype and device it does not have.
+    fn from_burn(item: &'a ItemStruct, args: LayerArgs, errors: &mut Errors) -> Option<Self> {
+        let named = match &item.fields {
+            syn::Fields::Named(named) => named,
+            _ => {
+                errors.spanned(
+                    &item.ident,
+                    "a tied Burn layer needs named `Param` fields, e.g. \
+                     `#[tied(rows, shape = [n, n])] weight: Param<Tensor<2>>`: field names become \
+                     the parameter names in Burn's records",
+                );
+                return None;
+            }
+        };
+        if !item.generics.params.is_empty() {
+            errors.spanned(
+                &item.generics,
+                "a tied Burn layer has no generic parameters: Burn tensors carry no backend or size \
+                 types, and the sizes are fields of the layer's config (`shape = [d_in, d_out]`)",
+            );
+            return None;
+        }
+        let mut fields = Vec::new();
+        for field in &named.named {
+            let ident = field.ident.as_ref()?;
+            let mut shape = None;
+            let tie = attr::field_tie(&field.attrs, errors, Some(&mut shape));
+            let rank = match param_rank(&field.ty) {
+                Ok(rank) => rank,
+                Err(err) => {
+                    errors.push(err);
+                    continue;
+                }
+            };
+            let Some(shape) = shape else {
+                let example = if rank == 1 {
+                    "[d_out]"
+                } else {
+                    "[d_in, d_out]"
+                };
+                errors.spanned(
+                    ident,
+                    format!(
+                        "`{ident}` needs its effective shape: `#[tied(shape = {example})]`, sizes \
+                         being fields of the config (or literals); a Burn tensor's type has no sizes"
+                    ),
+                );
+                continue;
+            };
+            if shape.dims.len() != rank {
+                errors.spanned(
+                    &shape.tokens,
+                    format!(
+                        "`{ident}` is a `Param<Tensor<{rank}>>`, so its shape has {rank} size{s}, not \
+                         {}",
+                        shape.dims.len(),
+                        s = if rank == 1 { "" } else { "s" }
+                    ),
+                );
+                continue;
+            }
+            let dims = shape.dims.iter().map(Dim::from_expr).collect();
+            fields.push(Field {
+                ident,
+                tensor: TensorType {
+                    shape: shape.tokens,
+                    dims,
+                },
+                tie,
+            });
+        }
+        if let Some(taken) = fields.iter().find(|f| f.ident == "tied") {
+            errors.spanned(
+                taken.ident,
+                "`tied` is the field where a tied Burn layer keeps its patterns: rename this one",
+            );
+        }
+        Some(Layer {
+            original: item,
+            generics: item.generics.clone(),
+            patterns: Vec::new(),
+            dtype: &item.ident,
+            device: &item.ident,
+            frontend: Frontend::Burn,
+            builder: args
+                .builder
+                .unwrap_or_else(|| quote::format_ident!("{}Config", item.ident)),
+            forward: args.forward,
+            fields,
+            markers: Vec::new(),
+        })
+    }
+
     /// How the user declares an effective shape of `dims`, for "declare it ..." hints:
     /// `Rank2<I, O>` on dfdx, `shape = [i, o]` on Burn.
     pub fn shape_hint(&self, dims: &[&str]) -> String {
-        if self.burn {
-            format!("shape = [{}]", dims.join(", "))
-        } else {
-            format!("Rank{}<{}>", dims.len(), dims.join(", "))
+        match self.frontend {
+            Frontend::Dfdx => format!("Rank{}<{}>", dims.len(), dims.join(", ")),
+            Frontend::Burn => format!("shape = [{}]", dims.join(", ")),
         }
     }
 
@@ -422,6 +532,49 @@ impl TensorType {
 
     pub fn rank(&self) -> usize {
         self.dims.len()
+    }
+}
+
+/// `R` of `Param<Tensor<R>>` (or `Param<Tensor<R, Float>>`).
+fn param_rank(ty: &Type) -> syn::Result<usize> {
+    let not_param = || {
+        syn::Error::new_spanned(
+            ty,
+            "every field of a tied Burn layer is a parameter: `Param<Tensor<2>>` for a weight \
+             or `Param<Tensor<1>>` for a bias, with its `#[tied(shape = [..])]`",
+        )
+    };
+    let inner = last_args(ty, "Param").ok_or_else(not_param)?;
+    let [GenericArgument::Type(tensor)] = inner.as_slice() else {
+        return Err(not_param());
+    };
+    let args = last_args(tensor, "Tensor").ok_or_else(|| {
+        syn::Error::new_spanned(
+            tensor,
+            "the macro knows Burn's `Tensor` by its name: if this is `Tensor` renamed, write \
+             `Tensor<2>` or a path ending in `::Tensor` (`burn::tensor::Tensor<2>`)",
+        )
+    })?;
+    match args.first() {
+        Some(GenericArgument::Const(syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(int),
+            ..
+        }))) => int.base10_parse(),
+        _ => Err(not_param()),
+    }
+}
+
+/// The generic arguments of a path type whose last segment is `name`.
+fn last_args<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t GenericArgument>> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    match &last.arguments {
+        PathArguments::AngleBracketed(args) if last.ident == name => {
+            Some(args.args.iter().collect())
+        }
+        _ => None,
     }
 }
 

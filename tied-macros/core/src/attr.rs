@@ -8,8 +8,9 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Expr, Ident, Token};
 use tied_patterns::{Form, Formula, Pattern, Rule, PATTERNS};
 
-use crate::suggest;
-use crate::valid::Errors;
+use crate::errors::Errors;
+use crate::frontend::Frontend;
+use crate::suggest::edit_distance;
 
 /// A field's tie, by attribute key: a built-in pattern from the table, or one of the ties that are
 /// not patterns of their own.
@@ -139,6 +140,27 @@ pub fn is_tied_attr(attr: &Attribute) -> bool {
     attr.path().is_ident("tied")
 }
 
+/// The keys as they are written, for "expected one of".
+fn expected_keys() -> String {
+    let keys: Vec<String> = TieKind::all().map(TieKind::written).collect();
+    keys.join(", ")
+}
+
+/// The message for an unknown tie key `name`.
+fn unknown_key(name: &str) -> String {
+    let close = TieKind::all()
+        .map(|k| (edit_distance(name, k.key()), k.key()))
+        .filter(|&(distance, key)| distance <= 2 && distance < key.len())
+        .min_by_key(|&(distance, _)| distance);
+    match close {
+        Some((_, key)) => format!(
+            "unknown tie `{name}`; did you mean `{key}`? Expected one of {}",
+            expected_keys()
+        ),
+        None => format!("unknown tie `{name}`; expected one of {}", expected_keys()),
+    }
+}
+
 /// A Burn field's `shape = [i, o]`: its effective shape, sizes named by the config's fields.
 pub struct ShapeAttr {
     /// The bracketed sizes as written, for messages and spans.
@@ -167,7 +189,7 @@ pub fn field_tie(
                 format!(
                     "`#[tied]` needs a tie pattern, e.g. `#[tied(rows)]`; expected one of {}, \
                      or remove the attribute for a dense weight",
-                    suggest::expected_keys()
+                    expected_keys()
                 ),
             ));
             continue;
@@ -177,7 +199,7 @@ pub fn field_tie(
                 .path
                 .get_ident()
                 .cloned()
-                .ok_or_else(|| meta.error(suggest::unknown_key(&path_text(&meta.path))))?;
+                .ok_or_else(|| meta.error(unknown_key(&path_text(&meta.path))))?;
             if key == "shape" {
                 let Some(shape) = shape.as_deref_mut() else {
                     return Err(meta.error(
@@ -192,7 +214,7 @@ pub fn field_tie(
                 return Ok(());
             }
             let Some(kind) = TieKind::from_key(&key.to_string()) else {
-                return Err(meta.error(suggest::unknown_key(&path_text(&meta.path))));
+                return Err(meta.error(unknown_key(&path_text(&meta.path))));
             };
             let value = parse_value(&meta, kind)?;
             if let Some(previous) = &tie {
@@ -382,10 +404,12 @@ impl syn::parse::Parse for Step {
 
 /// The options parsed before the first error, with that error: a caller that keeps them (the
 /// builder's name, the first `forward`) lets the fallback stub what the user's code calls.
-pub fn layer_args_recovering(args: TokenStream, burn: bool) -> (LayerArgs, Option<syn::Error>) {
+pub fn layer_args_recovering(
+    args: TokenStream,
+    frontend: Frontend,
+) -> (LayerArgs, Option<syn::Error>) {
     let mut parsed = LayerArgs::default();
-    // The type that builds the layer: dfdx's builder ZST, or Burn's config.
-    let builder_key = if burn { "config" } else { "builder" };
+    let (attribute, builder_key) = (frontend.attribute(), frontend.builder_key());
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident(builder_key) {
             if parsed.builder.is_some() {
@@ -394,16 +418,11 @@ pub fn layer_args_recovering(args: TokenStream, burn: bool) -> (LayerArgs, Optio
                 )));
             }
             let needs_name = |span| {
-                let example = if burn {
-                    "`#[tied::burn::layer(config = MyLayerConfig)]`"
-                } else {
-                    "`#[tied::layer(builder = MyLayerConfig)]`"
-                };
                 syn::Error::new(
                     span,
                     format!(
                         "`{builder_key}` takes the name of the {builder_key} type to generate, \
-                         e.g. {example}"
+                         e.g. `#[{attribute}({builder_key} = MyLayerConfig)]`"
                     ),
                 )
             };
@@ -442,11 +461,6 @@ pub fn layer_args_recovering(args: TokenStream, burn: bool) -> (LayerArgs, Optio
             parsed.forward = Some((key, steps.into_iter().collect()));
             Ok(())
         } else {
-            let attribute = if burn {
-                "tied::burn::layer"
-            } else {
-                "tied::layer"
-            };
             Err(meta.error(format!(
                 "unknown `{attribute}` option `{}`; expected `{builder_key} = Name` or \
                  `forward = [..]`",

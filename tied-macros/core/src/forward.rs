@@ -5,8 +5,9 @@ use syn::Ident;
 
 use crate::ast::Dim;
 use crate::attr::Step;
+use crate::errors::Errors;
 use crate::plan::{text, Bias, PlanStep, Weight};
-use crate::valid::{Checker, Errors};
+use crate::valid::Checker;
 
 impl Checker<'_, '_> {
     pub fn implicit_forward(

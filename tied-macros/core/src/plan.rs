@@ -1,4 +1,4 @@
-//! What `expand.rs` generates from: each weight and bias with its resolved tie, the forward's
+//! What the emitters (`emit/`) generate from: each weight and bias with its resolved tie, the forward's
 //! steps, and the size checks left to the compiler. `valid::check` builds it; the fallback stubs
 //! from the same plan.
 

@@ -1,28 +1,5 @@
-//! "Did you mean": the closest key or field name to a misspelled one, and the lists of what is
-//! expected, all read from the pattern table and the struct.
-
-use crate::attr::TieKind;
-
-/// The keys as they are written, for "expected one of".
-pub fn expected_keys() -> String {
-    let keys: Vec<String> = TieKind::all().map(TieKind::written).collect();
-    keys.join(", ")
-}
-
-/// The message for an unknown tie key `name`.
-pub fn unknown_key(name: &str) -> String {
-    let close = TieKind::all()
-        .map(|k| (edit_distance(name, k.key()), k.key()))
-        .filter(|&(distance, key)| distance <= 2 && distance < key.len())
-        .min_by_key(|&(distance, _)| distance);
-    match close {
-        Some((_, key)) => format!(
-            "unknown tie `{name}`; did you mean `{key}`? Expected one of {}",
-            expected_keys()
-        ),
-        None => format!("unknown tie `{name}`; expected one of {}", expected_keys()),
-    }
-}
+//! "Did you mean": the closest name to a misspelled one, by edit distance. A leaf module: the
+//! callers bring the names (attr.rs the table's keys, ties.rs the struct's fields).
 
 /// The name closest to `name`, for "did you mean": within two edits, or one name an abbreviation
 /// of the other (`encoder` for `enc`).

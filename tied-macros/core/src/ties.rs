@@ -9,9 +9,10 @@ use tied_patterns::{Form, Formula, Pattern, Problem, Rule};
 
 use crate::ast::{Dim, DimKey, Field};
 use crate::attr::{TieAttr, TieKind, TieValue};
+use crate::errors::Errors;
 use crate::plan::{text, SizeAssert, TieType};
 use crate::suggest::closest;
-use crate::valid::{Checker, Errors};
+use crate::valid::Checker;
 
 impl<'l, 'a> Checker<'l, 'a> {
     /// A rank-2 field's tie type and the field storing its values.

@@ -1,5 +1,5 @@
 //! The checks that tie the parts together: each field's role by rank, every tie resolved
-//! (`ties.rs`) and the forward checked (`forward.rs`), into the [`Plan`] expand.rs generates from.
+//! (`ties.rs`) and the forward checked (`forward.rs`), into the [`Plan`] the emitters generate from.
 //! Errors are collected, each at the user's tokens; sizes the macro cannot compare are left to the
 //! compiler (`dim_checks`) or to the runtime's compile-time assertion (`size_asserts`).
 
@@ -7,31 +7,9 @@ use quote::ToTokens;
 use syn::Ident;
 
 use crate::ast::{Dim, Field, Layer};
+use crate::errors::Errors;
+use crate::frontend::Frontend;
 use crate::plan::{Bias, DimCheck, Plan, PlanStep, SizeAssert, TieType, Weight};
-
-/// Collects every error so the user sees all of them at once (serde's `Ctxt`).
-#[derive(Default)]
-pub struct Errors(Option<syn::Error>);
-
-impl Errors {
-    pub fn push(&mut self, err: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(err),
-            None => self.0 = Some(err),
-        }
-    }
-
-    pub fn spanned(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
-        self.push(syn::Error::new_spanned(tokens, message));
-    }
-
-    pub fn finish(self) -> syn::Result<()> {
-        match self.0 {
-            Some(err) => Err(err),
-            None => Ok(()),
-        }
-    }
-}
 
 pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> {
     let mut checker = Checker {
@@ -47,10 +25,9 @@ pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> 
         if rank == 1 || rank == 2 {
             continue;
         }
-        let weight = if layer.burn {
-            "`Param<Tensor<2>>` with `shape = [i, o]`".to_owned()
-        } else {
-            format!("`Tensor<Rank2<I, O>, {}, {}>`", layer.dtype, layer.device)
+        let weight = match layer.frontend {
+            Frontend::Dfdx => format!("`Tensor<Rank2<I, O>, {}, {}>`", layer.dtype, layer.device),
+            Frontend::Burn => "`Param<Tensor<2>>` with `shape = [i, o]`".to_owned(),
         };
         match &field.tie {
             Some(tie) => errors.spanned(
@@ -62,21 +39,20 @@ pub fn check<'l, 'a>(layer: &'l Layer<'a>, errors: &mut Errors) -> Plan<'l, 'a> 
                     field = field.ident,
                 ),
             ),
-            None if layer.burn => errors.spanned(
-                &field.tensor.shape,
-                format!(
-                    "`{field}` has rank {rank}: a tied layer holds weights (rank 2, \
-                     `Param<Tensor<2>>`) and biases (rank 1, `Param<Tensor<1>>`)",
-                    field = field.ident
-                ),
-            ),
             None => errors.spanned(
                 &field.tensor.shape,
-                format!(
-                    "`{field}` has rank {rank}: a tied layer holds weights `Rank2<I, O>` and \
-                     biases `Rank1<O>`",
-                    field = field.ident
-                ),
+                match layer.frontend {
+                    Frontend::Dfdx => format!(
+                        "`{field}` has rank {rank}: a tied layer holds weights `Rank2<I, O>` and \
+                         biases `Rank1<O>`",
+                        field = field.ident
+                    ),
+                    Frontend::Burn => format!(
+                        "`{field}` has rank {rank}: a tied layer holds weights (rank 2, \
+                         `Param<Tensor<2>>`) and biases (rank 1, `Param<Tensor<1>>`)",
+                        field = field.ident
+                    ),
+                },
             ),
         }
     }

@@ -3,7 +3,7 @@
 //! every call must return items (the generated code, or `compile_error!` beside stubs), never
 //! unwind.
 //!
-//! The corpus is every layer of `tests/ui/pass/*.rs` and `tests/ui/burn/pass/*.rs` (the layers
+//! The corpus is every layer of `tests/ui/dfdx/pass/*.rs` and `tests/ui/burn/pass/*.rs` (the layers
 //! the UI suite proves compile and run), one layer per built-in pattern of the table, and a few
 //! edge cases those do not cover. Each case goes through both front ends: a dfdx layer is a
 //! mistake for the Burn one, and the other way round.
@@ -80,8 +80,7 @@ fn corpus() -> Vec<Entry> {
 /// options.
 fn ui_pass_layers() -> Vec<Entry> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/ui");
-    let dir = root.join("pass");
-    let mut paths: Vec<_> = [dir.clone(), root.join("burn/pass")]
+    let mut paths: Vec<_> = [root.join("dfdx/pass"), root.join("burn/pass")]
         .iter()
         .flat_map(|dir| {
             std::fs::read_dir(dir)
@@ -108,7 +107,7 @@ fn ui_pass_layers() -> Vec<Entry> {
     assert!(
         layers.len() >= 16,
         "too few layers found in {}",
-        dir.display()
+        root.display()
     );
     layers
 }

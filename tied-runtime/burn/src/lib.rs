@@ -77,6 +77,9 @@ mod tie;
 #[path = "private.rs"]
 pub mod __private;
 
+/// The Burn `tied-burn` is built on (0.22): use it to be sure of the same version (the
+/// generated code of `#[tied::burn::layer]` names `burn::..` as Burn's own derives do).
+pub use burn;
 pub use error::Error;
 pub use gather::{FnMap, GatherTable, IndexMap};
 pub use interop::{export_dense, export_dense_as, import_dense, import_dense_as, TiedWeights};

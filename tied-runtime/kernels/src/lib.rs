@@ -1,6 +1,6 @@
 //! The slice kernels of `tied`'s patterns, framework-free: each pattern's `y = x·W (+ b)` and its
 //! backward as arithmetic on row-major slices ([`LinearKernel`]), and the matrix multiply every
-//! product runs on ([`matmul`]). The dfdx front end (`tied-runtime`) registers them on dfdx's tape;
+//! product runs on ([`matmul`]). The dfdx front end (`tied-dfdx`) registers them on dfdx's tape;
 //! the Burn front end (`tied-burn`, feature `flex`) on Burn's autodiff tape for the Flex backend.
 //! A kernel is written once, here, and tested against each framework's portable ops.
 //!

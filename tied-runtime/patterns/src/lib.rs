@@ -2,7 +2,7 @@
 //! the form of its value, the runtime type, the stored-size rule, whether the weight must be square,
 //! and its documentation line.
 //!
-//! The runtime (`tied-runtime`) and the macro (`tied-macros`) both compile this crate: the runtime's
+//! The runtime (`tied-dfdx`) and the macro (`tied-macros`) both compile this crate: the runtime's
 //! `Tie` impls assert their stored size with [`Pattern::assert_fits`] at compile time, and the macro
 //! parses, validates, suggests and reports from [`PATTERNS`]. Adding a pattern is its `Tie` impl,
 //! one row here, and its tests.

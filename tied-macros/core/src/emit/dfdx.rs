@@ -1,5 +1,6 @@
-//! Code generation: the struct with tied weights stored as their distinct values, its builder,
-//! `BuildOnDevice`, `TensorCollection`, `Module`, and accessors for the effective weights.
+//! The dfdx emitter, `#[tied::layer]`: the struct with tied weights stored as their distinct
+//! values, its builder, `BuildOnDevice`, `TensorCollection`, `Module`, and accessors for the
+//! effective weights; on error, stubs of the same (`fallback.rs`).
 //!
 //! Generated code names everything through `::tied::__private`, so the user's scope (a shadowed
 //! `Result`, `Tensor`, ...) cannot change its meaning.
@@ -9,8 +10,12 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{GenericParam, Generics, Ident, ItemStruct};
 
 use crate::ast::Layer;
-use crate::attr;
+use crate::emit::{self, Part};
 use crate::plan::{self, Bias, Plan, PlanStep, Weight};
+
+mod fallback;
+
+pub use self::fallback::fallback;
 
 /// The layer's items: the rewritten struct, its builder and every generated impl.
 pub fn layer(layer: &Layer, plan: &Plan) -> TokenStream {
@@ -36,7 +41,7 @@ pub fn layer(layer: &Layer, plan: &Plan) -> TokenStream {
     }
 }
 
-/// Real code, or stubs with the same signatures beside a `compile_error!` (fallback.rs).
+/// Real code, or stubs with the same signatures beside a `compile_error!` (`fallback.rs`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Real,
@@ -54,90 +59,27 @@ fn tie_trait(weight: &Weight) -> TokenStream {
     quote!(::tied::__private::Tie<#i, #o>)
 }
 
-/// The user's struct without `#[tied]` attributes; tied fields become their stored tensors and
-/// fields tied to another field are gone (their values live there).
+/// The user's struct, each tied field typed as its stored tensor, `Tensor<Tie::Stored, E, D>`.
 fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
-    let mut item = strip_tied_attrs(layer.original);
-    if item.generics.where_clause != layer.generics.where_clause {
-        // The pattern bounds: a private pattern type is fine on a field that is not `pub`, as it
-        // was before the bound named it.
-        item.attrs.push(syn::parse_quote!(#[allow(private_bounds)]));
-        item.generics = layer.generics.clone();
-    }
     let (e, d) = (layer.dtype, layer.device);
-    if let syn::Fields::Named(named) = &mut item.fields {
-        let fields = std::mem::take(&mut named.named);
-        for mut field in fields {
-            let Some(ident) = field.ident.clone() else {
-                continue;
+    // A dense field keeps its declared type. The stored type is spanned at the user's pattern
+    // type: a type that is not a pattern is reported there.
+    emit::rewritten_struct(layer, plan, |_, part| match part {
+        Part::Weight(w) => {
+            let (tie, tie_trait, span) = (w.tie.tokens(), tie_trait(w), w.tie.span());
+            let ty = syn::parse_quote_spanned! {span=>
+                ::tied::__private::Tensor<<#tie as #tie_trait>::Stored, #e, #d>
             };
-            let (stored, ty, doc) = if let Some(w) =
-                plan.weights.iter().find(|w| w.field.ident == &ident)
-            {
-                let tie = w.tie.tokens();
-                let tie_trait = tie_trait(w);
-                let effective = format_ident!("{}_effective", ident);
-                let doc = format!(
-                    " Tied ({}): the distinct values of the effective `{}` weight, which \
-                     [`Self::{effective}`] expands.{}",
-                    w.tie.describe(),
-                    plan::text(&w.field.tensor.shape),
-                    w.tie
-                        .doc_line()
-                        .map_or_else(String::new, |line| format!(" {line}.")),
-                );
-                // At the user's pattern type: a type that is not a pattern is reported there.
-                let span = w.tie.span();
-                let ty: syn::Type = syn::parse_quote_spanned! {span=>
-                    ::tied::__private::Tensor<<#tie as #tie_trait>::Stored, #e, #d>
-                };
-                (
-                    w.is_stored(),
-                    (!matches!(w.tie, plan::TieType::Dense)).then_some(ty),
-                    doc,
-                )
-            } else if let Some(b) = plan.biases.iter().find(|b| b.field.ident == &ident) {
-                let len = &b.len;
-                let ty = b.tie.as_ref().map(|tie| {
-                    let span = tie.span();
-                    let tie = tie.tokens();
-                    syn::parse_quote_spanned! {span=>
-                        ::tied::__private::Tensor<<#tie as ::tied::__private::Tie<1, #len>>::Stored, #e, #d>
-                    }
-                });
-                let doc = format!(
-                    " Tied ({}): the distinct values of the `{}` bias.",
-                    b.tie
-                        .as_ref()
-                        .map_or_else(|| "dense".to_owned(), |t| t.describe()),
-                    plan::text(&b.field.tensor.shape),
-                );
-                (b.is_stored(), ty, doc)
-            } else {
-                (true, None, String::new())
-            };
-            if !stored {
-                continue;
-            }
-            if let Some(ty) = ty {
-                field.ty = ty;
-                if field.attrs.iter().any(|a| a.path().is_ident("doc")) {
-                    field.attrs.push(syn::parse_quote!(#[doc = ""]));
-                }
-                field.attrs.push(syn::parse_quote!(#[doc = #doc]));
-            }
-            named.named.push(field);
+            (!matches!(w.tie, plan::TieType::Dense)).then_some(ty)
         }
-    }
-    item
-}
-
-pub fn strip_tied_attrs(original: &ItemStruct) -> ItemStruct {
-    let mut item = original.clone();
-    for field in item.fields.iter_mut() {
-        field.attrs.retain(|a| !attr::is_tied_attr(a));
-    }
-    item
+        Part::Bias(b) => b.tie.as_ref().map(|tie| {
+            let (len, span) = (&b.len, tie.span());
+            let tie = tie.tokens();
+            syn::parse_quote_spanned! {span=>
+                ::tied::__private::Tensor<<#tie as ::tied::__private::Tie<1, #len>>::Stored, #e, #d>
+            }
+        }),
+    })
 }
 
 /// The builder's generics: the struct's as written (without the pattern bounds: the builder's

@@ -1,7 +1,7 @@
 //! The gradient check itself: it passes on correct gradients and reports the entry that is wrong.
 
 use dfdx::prelude::*;
-use tied_runtime::{gradcheck_with, GradcheckError, GradcheckOptions};
+use tied_dfdx::{gradcheck_with, GradcheckError, GradcheckOptions};
 
 /// A model with one parameter vector, for checking losses by hand.
 #[derive(Clone, Debug)]

@@ -1,5 +1,6 @@
-//! The Burn front end, `#[tied::burn::layer]`: the same keys, checks and [`Plan`] as dfdx's, read
-//! from a Burn module struct and emitted as Burn code.
+//! The Burn emitter, `#[tied::burn::layer]`: the same keys, checks and [`Plan`] as dfdx's (the
+//! struct is read by `Layer::from_burn`), emitted as Burn code. It names nothing of dfdx: a user
+//! pattern is a `tied::RuntimePattern`, the framework-free definition, at any sizes.
 //!
 //! A Burn tensor's type has no sizes, so each field states its effective shape in the attribute,
 //! `#[tied(rows, shape = [n, n])] weight: Param<Tensor<2>>`, sizes being the config's fields (or
@@ -19,186 +20,14 @@
 //!   `x·W`, row lookup and picture; `load_checked(&mut self, path)`.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, ToTokens};
+use quote::{format_ident, quote};
 use syn::{GenericArgument, Ident, ItemStruct, PathArguments, Type};
 use tied_patterns::Form;
 
-use crate::ast::{Dim, DimKey, Field, Layer, TensorType};
-use crate::attr::{self, LayerArgs, TieValue};
-use crate::expand::strip_tied_attrs;
+use crate::ast::{Dim, DimKey, Layer};
+use crate::attr::TieValue;
+use crate::emit::{self, strip_tied_attrs, Part};
 use crate::plan::{text, Plan, PlanStep, TieType, Weight};
-use crate::valid::{self, Errors};
-
-/// The whole expansion of `#[tied::burn::layer(args)] input`; never panics, errors become
-/// `compile_error!` at the user's tokens.
-pub fn layer(args: TokenStream, input: TokenStream) -> TokenStream {
-    let item: ItemStruct = match syn::parse2::<syn::Item>(input.clone()) {
-        Ok(syn::Item::Struct(item)) => item,
-        Ok(other) => {
-            return syn::Error::new_spanned(
-                other,
-                "`#[tied::burn::layer]` goes on a struct of `Param` fields",
-            )
-            .to_compile_error()
-        }
-        Err(err) => {
-            let err = err.to_compile_error();
-            return quote!(#err #input);
-        }
-    };
-    let mut errors = Errors::default();
-    let (args, err) = attr::layer_args_recovering(args, true);
-    if let Some(err) = err {
-        errors.push(err);
-    }
-    let Some(layer) = read(&item, args, &mut errors) else {
-        return match errors.finish() {
-            Err(err) => fallback(&item, None, err),
-            Ok(()) => item.into_token_stream(),
-        };
-    };
-    let plan = valid::check(&layer, &mut errors);
-    match errors.finish() {
-        Ok(()) => expand(&layer, &plan),
-        Err(err) => fallback(&item, Some(&layer), err),
-    }
-}
-
-/// Reads a Burn module struct into the model the checks share.
-fn read<'a>(item: &'a ItemStruct, args: LayerArgs, errors: &mut Errors) -> Option<Layer<'a>> {
-    let named = match &item.fields {
-        syn::Fields::Named(named) => named,
-        _ => {
-            errors.spanned(
-                &item.ident,
-                "a tied Burn layer needs named `Param` fields, e.g. \
-                 `#[tied(rows, shape = [n, n])] weight: Param<Tensor<2>>`: field names become \
-                 the parameter names in Burn's records",
-            );
-            return None;
-        }
-    };
-    if !item.generics.params.is_empty() {
-        errors.spanned(
-            &item.generics,
-            "a tied Burn layer has no generic parameters: Burn tensors carry no backend or size \
-             types, and the sizes are fields of the layer's config (`shape = [d_in, d_out]`)",
-        );
-        return None;
-    }
-    let mut fields = Vec::new();
-    for field in &named.named {
-        let ident = field.ident.as_ref()?;
-        let mut shape = None;
-        let tie = attr::field_tie(&field.attrs, errors, Some(&mut shape));
-        let rank = match param_rank(&field.ty) {
-            Ok(rank) => rank,
-            Err(err) => {
-                errors.push(err);
-                continue;
-            }
-        };
-        let Some(shape) = shape else {
-            let example = if rank == 1 {
-                "[d_out]"
-            } else {
-                "[d_in, d_out]"
-            };
-            errors.spanned(
-                ident,
-                format!(
-                    "`{ident}` needs its effective shape: `#[tied(shape = {example})]`, sizes \
-                     being fields of the config (or literals); a Burn tensor's type has no sizes"
-                ),
-            );
-            continue;
-        };
-        if shape.dims.len() != rank {
-            errors.spanned(
-                &shape.tokens,
-                format!(
-                    "`{ident}` is a `Param<Tensor<{rank}>>`, so its shape has {rank} size{s}, not \
-                     {}",
-                    shape.dims.len(),
-                    s = if rank == 1 { "" } else { "s" }
-                ),
-            );
-            continue;
-        }
-        let dims = shape.dims.iter().map(Dim::from_expr).collect();
-        fields.push(Field {
-            ident,
-            tensor: TensorType {
-                shape: shape.tokens,
-                dims,
-            },
-            tie,
-        });
-    }
-    if let Some(taken) = fields.iter().find(|f| f.ident == "tied") {
-        errors.spanned(
-            taken.ident,
-            "`tied` is the field where a tied Burn layer keeps its patterns: rename this one",
-        );
-    }
-    Some(Layer {
-        original: item,
-        generics: item.generics.clone(),
-        patterns: Vec::new(),
-        dtype: &item.ident,
-        device: &item.ident,
-        burn: true,
-        builder: args
-            .builder
-            .unwrap_or_else(|| format_ident!("{}Config", item.ident)),
-        forward: args.forward,
-        fields,
-        markers: Vec::new(),
-    })
-}
-
-/// `R` of `Param<Tensor<R>>` (or `Param<Tensor<R, Float>>`).
-fn param_rank(ty: &Type) -> syn::Result<usize> {
-    let not_param = || {
-        syn::Error::new_spanned(
-            ty,
-            "every field of a tied Burn layer is a parameter: `Param<Tensor<2>>` for a weight \
-             or `Param<Tensor<1>>` for a bias, with its `#[tied(shape = [..])]`",
-        )
-    };
-    let inner = last_args(ty, "Param").ok_or_else(not_param)?;
-    let [GenericArgument::Type(tensor)] = inner.as_slice() else {
-        return Err(not_param());
-    };
-    let args = last_args(tensor, "Tensor").ok_or_else(|| {
-        syn::Error::new_spanned(
-            tensor,
-            "the macro knows Burn's `Tensor` by its name: if this is `Tensor` renamed, write \
-             `Tensor<2>` or a path ending in `::Tensor` (`burn::tensor::Tensor<2>`)",
-        )
-    })?;
-    match args.first() {
-        Some(GenericArgument::Const(syn::Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Int(int),
-            ..
-        }))) => int.base10_parse(),
-        _ => Err(not_param()),
-    }
-}
-
-/// The generic arguments of a path type whose last segment is `name`.
-fn last_args<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t GenericArgument>> {
-    let Type::Path(path) = ty else {
-        return None;
-    };
-    let last = path.path.segments.last()?;
-    match &last.arguments {
-        PathArguments::AngleBracketed(args) if last.ident == name => {
-            Some(args.args.iter().collect())
-        }
-        _ => None,
-    }
-}
 
 /// `ty` (`Param<Tensor<R>>`) with its rank replaced by `rank`, keeping the user's paths.
 fn with_rank(ty: &Type, rank: usize) -> Type {
@@ -222,17 +51,12 @@ fn with_rank(ty: &Type, rank: usize) -> Type {
     ty
 }
 
-/// Whether a size is an integer literal (a user pattern's dfdx `Tie<I, O>` impl can be named at it).
-fn is_literal(size: &TokenStream) -> bool {
-    syn::parse2::<syn::LitInt>(size.clone()).is_ok()
-}
-
 /// A stored field's pattern: its runtime key, stated sizes and stored rank, or the user's type.
 struct Stored<'p> {
     key: &'static str,
     stated: &'p [Dim],
     rank: usize,
-    /// `pattern = Type`: a dfdx `Tie` type, its values stored flat.
+    /// `pattern = Type`: a `tied::RuntimePattern` type, its values stored flat.
     user: Option<&'p syn::Type>,
 }
 
@@ -298,7 +122,8 @@ fn burn_path() -> TokenStream {
     quote!(::tied::burn::__private::burn)
 }
 
-fn expand(layer: &Layer, plan: &Plan) -> TokenStream {
+/// The layer's items: the rewritten struct, its patterns' struct, its config and methods.
+pub fn layer(layer: &Layer, plan: &Plan) -> TokenStream {
     let item = rewritten_struct(layer, plan);
     let ties = ties_struct(layer, plan);
     let config = config(layer, plan);
@@ -398,54 +223,18 @@ fn tied_weights(layer: &Layer, plan: &Plan) -> TokenStream {
     }
 }
 
-/// The user's struct, tied fields stored as their distinct values, and the patterns' field.
+/// The user's struct, each tied field typed as its stored `Param` (`Param<Tensor<1>>` for
+/// `rows`), and the patterns' field.
 fn rewritten_struct(layer: &Layer, plan: &Plan) -> ItemStruct {
-    let mut item = strip_tied_attrs(layer.original);
+    let mut item = emit::rewritten_struct(layer, plan, |ty, part| {
+        let rank = match part {
+            Part::Weight(w) => stored_of(&w.tie).map_or(2, |s| s.rank),
+            Part::Bias(b) => b.tie.as_ref().and_then(stored_of).map_or(1, |s| s.rank),
+        };
+        Some(with_rank(ty, rank))
+    });
     let ties = ties_name(layer);
     if let syn::Fields::Named(named) = &mut item.fields {
-        let fields = std::mem::take(&mut named.named);
-        for mut field in fields {
-            let Some(ident) = field.ident.clone() else {
-                continue;
-            };
-            let (stored, rank, doc) =
-                if let Some(w) = plan.weights.iter().find(|w| w.field.ident == &ident) {
-                    let rank = stored_of(&w.tie).map_or(2, |s| s.rank);
-                    let doc = format!(
-                        " Tied ({}): the distinct values of the effective `{}` weight, which \
-                         [`Self::{ident}_effective`] expands.{}",
-                        w.tie.describe(),
-                        text(&w.field.tensor.shape),
-                        w.tie
-                            .doc_line()
-                            .map_or_else(String::new, |line| format!(" {line}.")),
-                    );
-                    (w.is_stored(), rank, doc)
-                } else if let Some(b) = plan.biases.iter().find(|b| b.field.ident == &ident) {
-                    let rank = b.tie.as_ref().and_then(stored_of).map_or(1, |s| s.rank);
-                    let doc = format!(
-                        " Tied ({}): the distinct values of the `{}` bias.",
-                        b.tie
-                            .as_ref()
-                            .map_or_else(|| "dense".to_owned(), TieType::describe),
-                        text(&b.field.tensor.shape),
-                    );
-                    (b.is_stored(), rank, doc)
-                } else {
-                    (true, 0, String::new())
-                };
-            if !stored {
-                continue;
-            }
-            if rank != 0 {
-                field.ty = with_rank(&field.ty, rank);
-                if field.attrs.iter().any(|a| a.path().is_ident("doc")) {
-                    field.attrs.push(syn::parse_quote!(#[doc = ""]));
-                }
-                field.attrs.push(syn::parse_quote!(#[doc = #doc]));
-            }
-            named.named.push(field);
-        }
         let vis = &layer.original.vis;
         named.named.push(syn::parse_quote! {
             /// The pattern of each stored field, with its sizes checked at `init`: not
@@ -531,29 +320,15 @@ fn config(layer: &Layer, plan: &Plan) -> TokenStream {
     let tie_locals = stored.iter().map(|(field, s, i, o)| {
         let local = format_ident!("__tied_{}", field);
         let (field_text, key) = (field.to_string(), s.key);
-        if let Some(user) = s.user.filter(|_| !is_literal(i) || !is_literal(o)) {
-            // Runtime sizes: the pattern's `RuntimePattern` map (a dfdx `Tie` impl is for const
-            // sizes). A type without one is an error at the user's type.
+        if let Some(user) = s.user {
+            // The pattern's `RuntimePattern` map, at literal and config sizes alike: the
+            // framework-free definition, so a Burn-only build needs no dfdx. A type without one
+            // is an error at the user's type.
             let span = crate::ast::first_span(user);
             let path =
                 quote::quote_spanned!(span=> ::tied::burn::__private::runtime_user_tie::<#user>);
             return quote! {
                 let #local = #path(#name_text, #field_text, (#i, #o))?;
-            };
-        }
-        if let Some(user) = s.user {
-            // The dfdx `Tie` impl at the layer's literal sizes: its name, stored size and map.
-            let span = crate::ast::first_span(user);
-            let tie = quote::quote_spanned!(span=> <#user as ::tied::Tie<#i, #o>>);
-            return quote! {
-                let #local = ::tied::burn::__private::user_tie(
-                    #name_text,
-                    #field_text,
-                    #tie::NAME,
-                    (#i, #o),
-                    <#tie::Stored as ::tied::dfdx::shapes::ConstShape>::NUMEL,
-                    #tie::index,
-                )?;
             };
         }
         let stated = s.stated.iter().map(|d| &d.original);
@@ -868,7 +643,7 @@ fn methods(layer: &Layer, plan: &Plan) -> TokenStream {
 
 /// On error: the `compile_error!`s beside the struct as written and a stand-in config with the
 /// sizes that parsed, so calls to `Config::new(..).init(..)` add no errors of their own.
-fn fallback(item: &ItemStruct, layer: Option<&Layer>, errors: syn::Error) -> TokenStream {
+pub fn fallback(item: &ItemStruct, layer: Option<&Layer>, errors: syn::Error) -> TokenStream {
     let errors = errors.to_compile_error();
     let item = strip_tied_attrs(item);
     let Some(layer) = layer else {

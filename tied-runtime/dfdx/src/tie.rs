@@ -39,7 +39,7 @@ use crate::Batch;
 ///
 /// ```
 /// use dfdx::prelude::*;
-/// use tied_runtime::{check_pattern, Picture, PictureOf, Tie};
+/// use tied_dfdx::{check_pattern, Picture, PictureOf, Tie};
 ///
 /// /// A checkerboard: two values, alternating.
 /// pub struct Checkerboard;
@@ -1176,5 +1176,53 @@ mod tests {
             let k = (i + 1).checked_sub(j)?;
             (k < 3).then_some(k)
         });
+    }
+}
+
+/// A pattern of your own, written once against the framework-free [`RuntimePattern`], as a dfdx
+/// `Tie` storing `K` values: `#[tied(pattern = ByMap<Checkerboard, 2>)]`. The same type serves
+/// `#[tied::burn::layer]` as `pattern = Checkerboard`, so one definition serves both front ends.
+///
+/// `K` is the stored length at the weight's sizes (a const, as dfdx's shapes are); the layer's
+/// build checks the map against it (every position below `K`, every stored value used), as it
+/// checks any user pattern.
+///
+/// ```
+/// use tied::prelude::*;
+///
+/// /// `W[i, j] = v[(i + j) mod 2]`, two values at any size.
+/// struct Checkerboard;
+///
+/// impl tied::RuntimePattern for Checkerboard {
+///     const NAME: &'static str = "checkerboard";
+///     fn stored_len(_inputs: usize, _outputs: usize) -> usize {
+///         2
+///     }
+///     fn index(_inputs: usize, _outputs: usize, i: usize, j: usize) -> Option<usize> {
+///         Some((i + j) % 2)
+///     }
+/// }
+///
+/// #[tied::layer]
+/// pub struct Board<E: Dtype, D: Device<E>> {
+///     #[tied(pattern = tied::ByMap<Checkerboard, 2>)]
+///     pub weight: Tensor<Rank2<3, 4>, E, D>,
+/// }
+///
+/// let board = Cpu::default().build_module::<BoardConfig, f64>();
+/// assert_eq!(board.num_trainable_params(), 2);
+/// assert_eq!(<tied::ByMap<Checkerboard, 2> as Tie<3, 4>>::index(1, 2), Some(1));
+/// ```
+pub struct ByMap<P, const K: usize>(core::marker::PhantomData<P>);
+
+impl<P, const I: usize, const O: usize, const K: usize> Tie<I, O> for ByMap<P, K>
+where
+    P: tied_patterns::RuntimePattern + 'static,
+{
+    type Stored = Rank1<K>;
+    const NAME: &'static str = P::NAME;
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        P::index(I, O, i, j)
     }
 }

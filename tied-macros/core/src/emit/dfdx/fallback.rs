@@ -6,13 +6,18 @@ use proc_macro2::{TokenStream, TokenTree};
 use quote::{format_ident, quote, ToTokens};
 use syn::{Ident, ItemStruct};
 
+use super::{accessors, builder, converted_type, module, tied_weights, Mode};
 use crate::ast::Layer;
-use crate::expand::{self, builder, converted_type, strip_tied_attrs, Mode};
+use crate::emit::strip_tied_attrs;
 use crate::plan::{Plan, PlanStep};
 
-/// The `errors` beside the struct as written and stubs of what `expand` would generate from
+/// The `errors` beside the struct as written and stubs of what the emitter would generate from
 /// `plan` (the plan valid.rs computed while finding the errors).
-pub fn expand(item: &ItemStruct, layer: Option<(&Layer, Plan)>, errors: syn::Error) -> TokenStream {
+pub fn fallback(
+    item: &ItemStruct,
+    layer: Option<(&Layer, Plan)>,
+    errors: syn::Error,
+) -> TokenStream {
     let errors = errors.to_compile_error();
     // Without the dtype and device parameters the struct itself cannot name its tensors' types:
     // emitting it would add "cannot find type `E`" to the one real error.
@@ -109,13 +114,13 @@ fn stub_declared_forward(layer: &Layer, plan: &mut Plan) {
     }
 }
 
-/// Stubs of the `Module` impl and the weights' accessors, with their real signatures (expand.rs's
+/// Stubs of the `Module` impl and the weights' accessors, with their real signatures (the emitter's
 /// own generators in stub mode), so calls to `forward` or `weight_effective` elsewhere do not add
 /// "no method named ..." errors.
 fn stub_methods(layer: &Layer, plan: &Plan) -> TokenStream {
-    let module = expand::module(layer, plan, Mode::Stub);
-    let accessors = expand::accessors(layer, plan, Mode::Stub);
-    let weights = expand::tied_weights(layer, plan, Mode::Stub);
+    let module = module(layer, plan, Mode::Stub);
+    let accessors = accessors(layer, plan, Mode::Stub);
+    let weights = tied_weights(layer, plan, Mode::Stub);
     let name = &layer.original.ident;
     let (impl_generics, ty_generics, where_clause) = layer.generics.split_for_impl();
     quote! {

@@ -32,7 +32,7 @@ use dfdx::tensor::safetensors::SafeDtype;
 /// - NaN or ±inf (`allow_non_finite`): a diverged run's checkpoint, which would train on silently.
 ///
 /// ```
-/// # use tied_runtime::LoadOptions;
+/// # use tied_dfdx::LoadOptions;
 /// // The first element of a tuple model's checkpoint, converting an f64 file.
 /// let options = LoadOptions::default().prefix("0.").convert_floats(true);
 /// ```
