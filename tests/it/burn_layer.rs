@@ -490,7 +490,7 @@ mod hygiene {
     }
 }
 
-/// A user pattern on Burn: the dfdx `Tie` type `Stripes` (index_kernels.rs), one type for both
+/// A user pattern on Burn: `Stripes` (index_kernels.rs), a `RuntimePattern` written once for both
 /// front ends, at literal sizes.
 #[tied::burn::layer]
 #[derive(Module, Debug)]
@@ -518,7 +518,7 @@ mod dfdx_stripes {
     #[tied::layer]
     #[derive(Clone, Debug)]
     pub struct DfdxStripes<E: Dtype, D: Device<E>> {
-        #[tied(pattern = crate::index_kernels::Stripes)]
+        #[tied(pattern = crate::index_kernels::StripesTie)]
         pub weight: Tensor<Rank2<4, 5>, E, D>,
         pub bias: Tensor<Rank1<5>, E, D>,
     }

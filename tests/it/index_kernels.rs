@@ -20,8 +20,8 @@ use tied_dfdx::try_linear;
 /// runtime knows nothing about (the shared `u32` table kernel).
 pub struct Stripes;
 
-/// The map, written once: at run-time sizes (what a Burn layer whose sizes are its config's
-/// needs) and, through it, at const sizes for dfdx.
+/// The map, written once, framework-free: a Burn layer takes `Stripes` itself, dfdx the `Tie`
+/// that [`tied::ByMap`] makes of it ([`StripesTie`]).
 impl tied::RuntimePattern for Stripes {
     const NAME: &'static str = "stripes";
     fn stored_len(_inputs: usize, _outputs: usize) -> usize {
@@ -32,13 +32,8 @@ impl tied::RuntimePattern for Stripes {
     }
 }
 
-impl<const I: usize, const O: usize> Tie<I, O> for Stripes {
-    type Stored = Rank1<3>;
-    const NAME: &'static str = "stripes";
-    fn index(i: usize, j: usize) -> Option<usize> {
-        <Self as tied::RuntimePattern>::index(I, O, i, j)
-    }
-}
+/// [`Stripes`] on dfdx: three stored values at any size.
+pub type StripesTie = tied::ByMap<Stripes, 3>;
 
 /// Outputs and every gradient of one run (`y·r` summed as the loss).
 #[derive(Debug)]
@@ -205,8 +200,8 @@ fn banded_square_and_rectangular() {
 fn symmetric_and_user_patterns() {
     check_both::<Symmetric<10>, 4, 4>();
     check_both::<Symmetric<{ 130 * 131 / 2 }>, 130, 130>();
-    check_both::<Stripes, 7, 9>();
-    check_both::<Stripes, 150, 90>();
+    check_both::<StripesTie, 7, 9>();
+    check_both::<StripesTie, 150, 90>();
 }
 
 /// 1-D and 3-D inputs give the rows of the 2-D result (the kernels see flattened rows).
@@ -255,7 +250,7 @@ fn vector_and_sequence_inputs() {
     one::<Hankel<20>, 8, 13>();
     one::<Banded<5>, 11, 11>();
     one::<Symmetric<{ 20 * 21 / 2 }>, 20, 20>();
-    one::<Stripes, 12, 6>();
+    one::<StripesTie, 12, 6>();
 }
 
 /// f32 kernels against the f64 dense result, relative to its norm.
@@ -299,7 +294,7 @@ fn f32_kernels_within_tolerance() {
     one::<Hankel<1535>, 512, 1024>(1e-5);
     one::<Banded<17>, 1024, 1024>(1e-5);
     one::<Symmetric<{ 256 * 257 / 2 }>, 256, 256>(1e-5);
-    one::<Stripes, 256, 128>(1e-5);
+    one::<StripesTie, 256, 128>(1e-5);
 }
 
 /// ‖got − want‖ / ‖want‖.
@@ -529,7 +524,7 @@ fn effective_weight_matches_the_gather() {
         assert_eq!(w, w_ref, "{}: W", P::NAME);
         assert_close(P::NAME, &g, &g_ref, 1e-12);
     }
-    one::<Stripes, 40, 30>();
+    one::<StripesTie, 40, 30>();
     one::<Symmetric<{ 50 * 51 / 2 }>, 50, 50>();
     one::<Banded<5>, 20, 25>();
     one::<Toeplitz<70>, 40, 31>();

@@ -1180,20 +1180,21 @@ mod tests {
 }
 
 /// A pattern of your own, written once against the framework-free [`RuntimePattern`], as a dfdx
-/// `Tie` storing `K` values: `#[tied(pattern = ByMap<Checkerboard, 2>)]`. The same type serves
-/// `#[tied::burn::layer]` as `pattern = Checkerboard`, so one definition serves both front ends.
+/// `Tie` storing `K` values: `#[tied(pattern = tied::ByMap<Checkerboard, 2>)]`. The same type
+/// serves `#[tied::burn::layer]` as `pattern = Checkerboard`, so one definition serves both front
+/// ends.
 ///
 /// `K` is the stored length at the weight's sizes (a const, as dfdx's shapes are); the layer's
 /// build checks the map against it (every position below `K`, every stored value used), as it
 /// checks any user pattern.
 ///
 /// ```
-/// use tied::prelude::*;
+/// use tied_dfdx::{check_pattern, ByMap, RuntimePattern, Tie};
 ///
 /// /// `W[i, j] = v[(i + j) mod 2]`, two values at any size.
 /// struct Checkerboard;
 ///
-/// impl tied::RuntimePattern for Checkerboard {
+/// impl RuntimePattern for Checkerboard {
 ///     const NAME: &'static str = "checkerboard";
 ///     fn stored_len(_inputs: usize, _outputs: usize) -> usize {
 ///         2
@@ -1203,15 +1204,12 @@ mod tests {
 ///     }
 /// }
 ///
-/// #[tied::layer]
-/// pub struct Board<E: Dtype, D: Device<E>> {
-///     #[tied(pattern = tied::ByMap<Checkerboard, 2>)]
-///     pub weight: Tensor<Rank2<3, 4>, E, D>,
-/// }
-///
-/// let board = Cpu::default().build_module::<BoardConfig, f64>();
-/// assert_eq!(board.num_trainable_params(), 2);
-/// assert_eq!(<tied::ByMap<Checkerboard, 2> as Tie<3, 4>>::index(1, 2), Some(1));
+/// type Board = ByMap<Checkerboard, 2>;
+/// assert_eq!(<Board as Tie<3, 4>>::index(1, 2), Some(1));
+/// assert_eq!(<Board as Tie<3, 4>>::NAME, "checkerboard");
+/// assert!(check_pattern::<Board, 3, 4>().is_ok());
+/// // A wrong `K` is refused where the layer is built: stored value 2 is never used.
+/// assert!(check_pattern::<ByMap<Checkerboard, 3>, 3, 4>().is_err());
 /// ```
 pub struct ByMap<P, const K: usize>(core::marker::PhantomData<P>);
 

@@ -414,12 +414,12 @@ impl Pattern {
     }
 }
 
-/// A tie pattern of your own whose index map is a function of the weight's sizes at run time.
+/// A tie pattern of your own, written once, framework-free: its name, stored length and index map
+/// as functions of the weight's sizes.
 ///
-/// `#[tied::burn::layer]` needs it of `pattern = T` when the field's `shape` names config fields:
-/// a Burn layer's sizes are runtime values, and a dfdx `Tie<I, O>` impl is for const sizes. Write
-/// the map here once; the same type's dfdx `Tie<I, O>` impl calls it with `I` and `O`, so one
-/// definition serves both front ends:
+/// `#[tied::burn::layer]` takes it as `pattern = T` (at literal or config sizes); on dfdx,
+/// `tied::ByMap<T, K>` is its `Tie<I, O>` (`K` the stored length, a const as dfdx's shapes are),
+/// so one definition serves both front ends:
 ///
 /// ```ignore
 /// struct Checkerboard;
@@ -434,21 +434,16 @@ impl Pattern {
 ///     }
 /// }
 ///
-/// impl<const I: usize, const O: usize> tied::Tie<I, O> for Checkerboard {
-///     type Stored = tied::dfdx::shapes::Rank1<2>;
-///     const NAME: &'static str = "checkerboard";
-///     fn index(i: usize, j: usize) -> Option<usize> {
-///         <Self as tied::RuntimePattern>::index(I, O, i, j)
-///     }
-/// }
+/// // Burn: #[tied(pattern = Checkerboard, shape = [n, n])]
+/// // dfdx: #[tied(pattern = tied::ByMap<Checkerboard, 2>)]
 /// ```
 ///
 /// The map is checked when the layer is built, with the same rules as a built-in's: every
 /// position inside the stored values, every stored value used.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` has no run-time index map: `pattern = {Self}` at a Burn config's sizes needs `tied::RuntimePattern`",
+    message = "`{Self}` is not a pattern: `pattern = {Self}` on a Burn layer needs `tied::RuntimePattern`",
     label = "needs `impl tied::RuntimePattern for {Self}`",
-    note = "a dfdx `Tie<I, O>` impl is for const sizes; write the map once in `RuntimePattern::index` and call it from the `Tie` impl"
+    note = "write the pattern once, framework-free: its name, stored length and index map as functions of the sizes; on dfdx, `tied::ByMap<{Self}, K>` is its `Tie`"
 )]
 pub trait RuntimePattern {
     /// The pattern's name in messages and pictures.
