@@ -22,21 +22,8 @@ pub fn tie(
     Tie::new(key, inputs, outputs, stated).map_err(in_field(layer, field))
 }
 
-/// A user pattern on field `field` of `layer` (a dfdx `Tie` type at the layer's literal sizes):
-/// `stored_len` values, `W[i, j]` the value `index(i, j)`, checked.
-pub fn user_tie(
-    layer: &'static str,
-    field: &'static str,
-    name: &'static str,
-    (inputs, outputs): (usize, usize),
-    stored_len: usize,
-    index: fn(usize, usize) -> Option<usize>,
-) -> Result<Tie, Error> {
-    Tie::from_index_map(name, inputs, outputs, stored_len, index).map_err(in_field(layer, field))
-}
-
-/// `pattern = P` at the config's runtime sizes: `P`'s [`RuntimePattern`](tied_patterns::RuntimePattern)
-/// map, checked as a built-in's.
+/// `pattern = P` on field `field` of `layer`: `P`'s [`RuntimePattern`](tied_patterns::RuntimePattern)
+/// map at the layer's sizes (literal or the config's), checked as a built-in's.
 pub fn runtime_user_tie<P: tied_patterns::RuntimePattern>(
     layer: &'static str,
     field: &'static str,
