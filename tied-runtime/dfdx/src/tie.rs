@@ -1114,6 +1114,52 @@ where
     x.try_mul(v)
 }
 
+/// A pattern of your own, written once against the framework-free [`RuntimePattern`], as a dfdx
+/// `Tie` storing `K` values: `#[tied(pattern = tied::ByMap<Checkerboard, 2>)]`. The same type
+/// serves `#[tied::burn::layer]` as `pattern = Checkerboard`, so one definition serves both front
+/// ends.
+///
+/// `K` is the stored length at the weight's sizes (a const, as dfdx's shapes are); the layer's
+/// build checks the map against it (every position below `K`, every stored value used), as it
+/// checks any user pattern.
+///
+/// ```
+/// use tied_dfdx::{check_pattern, ByMap, RuntimePattern, Tie};
+///
+/// /// `W[i, j] = v[(i + j) mod 2]`, two values at any size.
+/// struct Checkerboard;
+///
+/// impl RuntimePattern for Checkerboard {
+///     const NAME: &'static str = "checkerboard";
+///     fn stored_len(_inputs: usize, _outputs: usize) -> usize {
+///         2
+///     }
+///     fn index(_inputs: usize, _outputs: usize, i: usize, j: usize) -> Option<usize> {
+///         Some((i + j) % 2)
+///     }
+/// }
+///
+/// type Board = ByMap<Checkerboard, 2>;
+/// assert_eq!(<Board as Tie<3, 4>>::index(1, 2), Some(1));
+/// assert_eq!(<Board as Tie<3, 4>>::NAME, "checkerboard");
+/// assert!(check_pattern::<Board, 3, 4>().is_ok());
+/// // A wrong `K` is refused where the layer is built: stored value 2 is never used.
+/// assert!(check_pattern::<ByMap<Checkerboard, 3>, 3, 4>().is_err());
+/// ```
+pub struct ByMap<P, const K: usize>(core::marker::PhantomData<P>);
+
+impl<P, const I: usize, const O: usize, const K: usize> Tie<I, O> for ByMap<P, K>
+where
+    P: tied_patterns::RuntimePattern + 'static,
+{
+    type Stored = Rank1<K>;
+    const NAME: &'static str = P::NAME;
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        P::index(I, O, i, j)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1176,51 +1222,5 @@ mod tests {
             let k = (i + 1).checked_sub(j)?;
             (k < 3).then_some(k)
         });
-    }
-}
-
-/// A pattern of your own, written once against the framework-free [`RuntimePattern`], as a dfdx
-/// `Tie` storing `K` values: `#[tied(pattern = tied::ByMap<Checkerboard, 2>)]`. The same type
-/// serves `#[tied::burn::layer]` as `pattern = Checkerboard`, so one definition serves both front
-/// ends.
-///
-/// `K` is the stored length at the weight's sizes (a const, as dfdx's shapes are); the layer's
-/// build checks the map against it (every position below `K`, every stored value used), as it
-/// checks any user pattern.
-///
-/// ```
-/// use tied_dfdx::{check_pattern, ByMap, RuntimePattern, Tie};
-///
-/// /// `W[i, j] = v[(i + j) mod 2]`, two values at any size.
-/// struct Checkerboard;
-///
-/// impl RuntimePattern for Checkerboard {
-///     const NAME: &'static str = "checkerboard";
-///     fn stored_len(_inputs: usize, _outputs: usize) -> usize {
-///         2
-///     }
-///     fn index(_inputs: usize, _outputs: usize, i: usize, j: usize) -> Option<usize> {
-///         Some((i + j) % 2)
-///     }
-/// }
-///
-/// type Board = ByMap<Checkerboard, 2>;
-/// assert_eq!(<Board as Tie<3, 4>>::index(1, 2), Some(1));
-/// assert_eq!(<Board as Tie<3, 4>>::NAME, "checkerboard");
-/// assert!(check_pattern::<Board, 3, 4>().is_ok());
-/// // A wrong `K` is refused where the layer is built: stored value 2 is never used.
-/// assert!(check_pattern::<ByMap<Checkerboard, 3>, 3, 4>().is_err());
-/// ```
-pub struct ByMap<P, const K: usize>(core::marker::PhantomData<P>);
-
-impl<P, const I: usize, const O: usize, const K: usize> Tie<I, O> for ByMap<P, K>
-where
-    P: tied_patterns::RuntimePattern + 'static,
-{
-    type Stored = Rank1<K>;
-    const NAME: &'static str = P::NAME;
-
-    fn index(i: usize, j: usize) -> Option<usize> {
-        P::index(I, O, i, j)
     }
 }
