@@ -1114,7 +1114,7 @@ where
     x.try_mul(v)
 }
 
-/// A pattern of your own, written once against the framework-free [`RuntimePattern`], as a dfdx
+/// A pattern of your own, written once against the framework-free [`RuntimePattern`](crate::RuntimePattern), as a dfdx
 /// `Tie` storing `K` values: `#[tied(pattern = tied::ByMap<Checkerboard, 2>)]`. The same type
 /// serves `#[tied::burn::layer]` as `pattern = Checkerboard`, so one definition serves both front
 /// ends.
