@@ -21,8 +21,8 @@ mod common;
 use common::*;
 use tied::prelude::*;
 use tied::{
-    Banded, Batch, Block, Circulant, Cols, Dense, Diagonal, Hankel, Rows, Scalar, Symmetric, Tile,
-    Toeplitz, Transposed,
+    Banded, Batch, Block, Circulant, Cols, Dense, Diagonal, Hankel, LowerTriangular, Rows, Scalar,
+    Symmetric, Tile, Toeplitz, Transposed, UpperTriangular,
 };
 use tied_dfdx::kernels::par::with_min_work_per_chunk;
 
@@ -101,6 +101,7 @@ fn every_matmul_lowering_matches_the_dense_reference_under_16_threads() {
     check_lowering::<Circulant, N, N>(&mut mismatches);
     check_lowering::<Hankel<{ 2 * N - 1 }>, N, N>(&mut mismatches);
     check_lowering::<Symmetric<{ N * (N + 1) / 2 }>, N, N>(&mut mismatches);
+    check_lowering::<LowerTriangular<{ N * (N + 1) / 2 }>, N, N>(&mut mismatches);
     check_lowering::<Banded<65>, N, N>(&mut mismatches);
 
     // Every fused broadcast kernel (their own threads: disjoint rows, per-chunk gradient
@@ -156,6 +157,8 @@ fn every_index_kernel_matches_the_dense_reference_under_16_threads() {
     check_fused::<Banded<17>, N, N>(&mut mismatches);
     check_fused::<Transposed<Banded<17>>, N, N>(&mut mismatches);
     check_fused::<Symmetric<{ N * (N + 1) / 2 }>, N, N>(&mut mismatches);
+    check_fused::<UpperTriangular<{ N * (N + 1) / 2 }>, N, N>(&mut mismatches);
+    check_fused::<Transposed<LowerTriangular<{ N * (N + 1) / 2 }>>, N, N>(&mut mismatches);
     check_fused::<Stripes, N, N>(&mut mismatches);
     check_fused::<Transposed<Stripes>, H, N>(&mut mismatches);
     // The dense products (faer's multiply): both directions, square and rectangular.

@@ -11,7 +11,10 @@
 use crate::common::{self, *};
 use proptest::prelude::*;
 use tied::prelude::*;
-use tied::{Banded, Batch, Circulant, Hankel, Symmetric, Toeplitz, Transposed};
+use tied::{
+    Banded, Batch, Circulant, Hankel, LowerTriangular, Symmetric, Toeplitz, Transposed,
+    UpperTriangular,
+};
 use tied_dfdx::kernels::fft::{fft_tolerance, ShiftKernel};
 use tied_dfdx::kernels::with_reference;
 use tied_dfdx::try_linear;
@@ -204,6 +207,17 @@ fn symmetric_and_user_patterns() {
     check_both::<StripesTie, 150, 90>();
 }
 
+/// The triangular patterns (the packed-triangle kernel, skipping the zero blocks) and their
+/// transposes, around the kernel's block side.
+#[test]
+fn triangular_patterns() {
+    check_both::<UpperTriangular<1>, 1, 1>();
+    check_both::<UpperTriangular<10>, 4, 4>();
+    check_both::<LowerTriangular<10>, 4, 4>();
+    check_both::<UpperTriangular<{ 130 * 131 / 2 }>, 130, 130>();
+    check_both::<LowerTriangular<{ 257 * 258 / 2 }>, 257, 257>();
+}
+
 /// 1-D and 3-D inputs give the rows of the 2-D result (the kernels see flattened rows).
 #[test]
 fn vector_and_sequence_inputs() {
@@ -250,6 +264,7 @@ fn vector_and_sequence_inputs() {
     one::<Hankel<20>, 8, 13>();
     one::<Banded<5>, 11, 11>();
     one::<Symmetric<{ 20 * 21 / 2 }>, 20, 20>();
+    one::<LowerTriangular<{ 20 * 21 / 2 }>, 20, 20>();
     one::<StripesTie, 12, 6>();
 }
 
@@ -294,6 +309,8 @@ fn f32_kernels_within_tolerance() {
     one::<Hankel<1535>, 512, 1024>(1e-5);
     one::<Banded<17>, 1024, 1024>(1e-5);
     one::<Symmetric<{ 256 * 257 / 2 }>, 256, 256>(1e-5);
+    one::<UpperTriangular<{ 256 * 257 / 2 }>, 256, 256>(1e-5);
+    one::<LowerTriangular<{ 256 * 257 / 2 }>, 256, 256>(1e-5);
     one::<StripesTie, 256, 128>(1e-5);
 }
 
@@ -526,6 +543,7 @@ fn effective_weight_matches_the_gather() {
     }
     one::<StripesTie, 40, 30>();
     one::<Symmetric<{ 50 * 51 / 2 }>, 50, 50>();
+    one::<UpperTriangular<{ 50 * 51 / 2 }>, 50, 50>();
     one::<Banded<5>, 20, 25>();
     one::<Toeplitz<70>, 40, 31>();
 }
@@ -742,4 +760,84 @@ fn symmetric_layers_pass_finite_differences() {
     let x3: Tensor<(Const<2>, usize, Const<9>), f64, Cpu> =
         dev.tensor_from_vec(values(2 * 3 * 9, 3), (Const, 3, Const));
     gradcheck(&ae, &x3, opts).unwrap_or_else(|e| panic!("symmetric autoencoder: {e}"));
+}
+
+/// A masked autoregressive layer (MADE's weight: output `j` sees inputs `i ≥ j` only, a lower
+/// triangle) past the kernel's block side, and its transpose as a decoder (upper triangular),
+/// through f64 finite differences.
+#[tied::layer(forward = [enc + enc_bias, Tanh, dec])]
+#[derive(Clone, Debug)]
+pub struct Autoregressive<E: Dtype, D: Device<E>> {
+    #[tied(lower_triangular = 8385)]
+    pub enc: Tensor<Rank2<129, 129>, E, D>,
+    pub enc_bias: Tensor<Rank1<129>, E, D>,
+    #[tied(transpose_of = enc)]
+    pub dec: Tensor<Rank2<129, 129>, E, D>,
+}
+
+#[tied::layer]
+#[derive(Clone, Debug)]
+pub struct UpperSmall<E: Dtype, D: Device<E>> {
+    #[tied(upper_triangular = 45)]
+    pub weight: Tensor<Rank2<9, 9>, E, D>,
+    pub bias: Tensor<Rank1<9>, E, D>,
+}
+
+#[test]
+fn triangular_layers_pass_finite_differences() {
+    let dev = Cpu::seed_from_u64(11);
+    let opts = GradcheckOptions::default();
+    let made = dev.build_module::<AutoregressiveConfig, f64>();
+    let x2: Tensor<Rank2<2, 129>, f64, Cpu> =
+        dev.tensor_from_vec(values(2 * 129, 4), (Const, Const));
+    gradcheck(&made, &x2, opts).unwrap_or_else(|e| panic!("lower triangular 129: {e}"));
+    let small = dev.build_module::<UpperSmallConfig, f64>();
+    let x3: Tensor<(Const<2>, usize, Const<9>), f64, Cpu> =
+        dev.tensor_from_vec(values(2 * 3 * 9, 5), (Const, 3, Const));
+    gradcheck(&small, &x3, opts).unwrap_or_else(|e| panic!("upper triangular 9: {e}"));
+}
+
+/// The timing the triangular patterns promise (about half a dense forward at N = 4096): run by
+/// hand, `cargo test -p tied --test it -- --ignored triangular_forward_timing --nocapture`. It
+/// prints, never asserts (timings are no test).
+#[test]
+#[ignore]
+fn triangular_forward_timing() {
+    const N: usize = 4096;
+    const B: usize = 64;
+    fn best<P: Tie<N, N>>() -> f64 {
+        let dev = Cpu::default();
+        let numel = <P::Stored as ConstShape>::NUMEL;
+        let stored: Tensor<P::Stored, f32, Cpu> = dev.tensor_from_vec(
+            values(numel, 1).iter().map(|&v| v as f32).collect(),
+            Default::default(),
+        );
+        let x: Batch<N, f32, Cpu, NoneTape> = dev.tensor_from_vec(
+            values(B * N, 2).iter().map(|&v| v as f32).collect(),
+            (B, Const),
+        );
+        let mut times = Vec::new();
+        for _ in 0..7 {
+            let start = std::time::Instant::now();
+            let y = try_linear::<P, N, N, _, _, _, _>(x.clone(), &stored, &()).unwrap();
+            times.push(start.elapsed().as_secs_f64());
+            drop(y);
+        }
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    }
+    let dense = best::<tied::Dense>();
+    let upper = best::<UpperTriangular<{ N * (N + 1) / 2 }>>();
+    let lower = best::<LowerTriangular<{ N * (N + 1) / 2 }>>();
+    let symmetric = best::<Symmetric<{ N * (N + 1) / 2 }>>();
+    println!(
+        "N = {N}, B = {B}, f32, median of 7: dense {:.2} ms, upper {:.2} ms ({:.2}×), lower {:.2} ms \
+         ({:.2}×), symmetric {:.2} ms",
+        dense * 1e3,
+        upper * 1e3,
+        upper / dense,
+        lower * 1e3,
+        lower / dense,
+        symmetric * 1e3
+    );
 }

@@ -4,8 +4,9 @@
 use crate::common::*;
 use tied::prelude::*;
 use tied::{
-    check_pattern, gradcheck_with, Banded, Block, Circulant, Cols, Diagonal, Hankel, PatternError,
-    Rows, Scalar, Symmetric, Tile, Toeplitz, Transposed,
+    check_pattern, gradcheck_with, Banded, Block, Circulant, Cols, Diagonal, Hankel,
+    LowerTriangular, PatternError, Rows, Scalar, Symmetric, Tile, Toeplitz, Transposed,
+    UpperTriangular,
 };
 
 fn labels<P: Tie<I, O>, const I: usize, const O: usize>() -> Vec<Vec<String>> {
@@ -48,6 +49,14 @@ fn pictures_of_every_pattern() {
         grid(&["v1 v2 v3", "v2 v4 v5", "v3 v5 v6"])
     );
     assert_eq!(
+        labels::<UpperTriangular<6>, 3, 3>(),
+        grid(&["v1 v2 v3", "0 v4 v5", "0 0 v6"])
+    );
+    assert_eq!(
+        labels::<LowerTriangular<6>, 3, 3>(),
+        grid(&["v1 0 0", "v2 v4 0", "v3 v5 v6"])
+    );
+    assert_eq!(
         labels::<Banded<3>, 4, 4>(),
         grid(&["v2 v1 0 0", "v3 v2 v1 0", "0 v3 v2 v1", "0 0 v3 v2"])
     );
@@ -75,6 +84,8 @@ fn the_forum_picture() {
 fn check_pattern_accepts_the_right_sizes_and_names_the_wrong_ones() {
     assert_eq!(check_pattern::<Toeplitz<5>, 3, 3>(), Ok(()));
     assert_eq!(check_pattern::<Symmetric<10>, 4, 4>(), Ok(()));
+    assert_eq!(check_pattern::<UpperTriangular<10>, 4, 4>(), Ok(()));
+    assert_eq!(check_pattern::<LowerTriangular<10>, 4, 4>(), Ok(()));
     assert_eq!(check_pattern::<Hankel<6>, 4, 3>(), Ok(()));
     assert_eq!(check_pattern::<Banded<3>, 5, 5>(), Ok(()));
     assert_eq!(check_pattern::<Tile<2, 3>, 4, 6>(), Ok(()));
@@ -189,6 +200,8 @@ fn index_family_lowerings() {
     check_lowering::<Circulant, 4, 4>(11);
     check_lowering::<Hankel<6>, 3, 4>(12);
     check_lowering::<Symmetric<10>, 4, 4>(13);
+    check_lowering::<UpperTriangular<10>, 4, 4>(30);
+    check_lowering::<LowerTriangular<15>, 5, 5>(31);
     check_lowering::<Banded<3>, 5, 5>(14);
     check_lowering::<Banded<5>, 4, 6>(15);
 }
@@ -212,6 +225,13 @@ fn transposed_lowerings() {
     check_lowering::<Transposed<Block<2, 3>>, 6, 4>(25);
     check_lowering::<Transposed<Toeplitz<6>>, 3, 4>(26);
     check_lowering::<Transposed<Symmetric<6>>, 3, 3>(27);
+    check_lowering::<Transposed<UpperTriangular<6>>, 3, 3>(32);
+    check_lowering::<Transposed<LowerTriangular<6>>, 3, 3>(33);
+    assert_eq!(
+        labels::<Transposed<UpperTriangular<6>>, 3, 3>(),
+        labels::<LowerTriangular<6>, 3, 3>(),
+        "upperᵀ is lower, on the same stored values"
+    );
     check_lowering::<Transposed<Transposed<Rows>>, 4, 3>(28);
     assert_eq!(
         labels::<Transposed<Rows>, 2, 3>(),
@@ -239,6 +259,8 @@ fn the_pattern_table_names_the_runtime_types() {
         row::<Circulant>(),
         row::<Hankel<7>>(),
         row::<Symmetric<10>>(),
+        row::<UpperTriangular<10>>(),
+        row::<LowerTriangular<10>>(),
         row::<Banded<3>>(),
         row::<Diagonal>(),
     ];

@@ -5,7 +5,7 @@ use std::fmt;
 use std::string::String;
 use std::vec::Vec;
 
-use tied_patterns::Misfit;
+use tied_patterns::{MapError, Misfit};
 
 /// Why a tied weight cannot be described or applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,16 +130,27 @@ impl fmt::Display for Error {
                 j,
                 index,
                 stored,
-            } => write!(
-                f,
-                "tied: the index map sends W[{i}, {j}] to stored value {index}, but only {stored} \
-                 values are stored (0..{stored})"
-            ),
-            Error::Unused { index, stored } => write!(
-                f,
-                "tied: the index map never uses stored value {index} of {stored}: it would be a \
-                 parameter without a gradient"
-            ),
+            } => {
+                // The words of the check both front ends run, for a map without a name.
+                let error = MapError::OutOfRange {
+                    pattern: "",
+                    i: *i,
+                    j: *j,
+                    index: *index,
+                    stored: *stored,
+                };
+                write!(f, "tied: the pattern {}", error.predicate())?;
+                Ok(())
+            }
+            Error::Unused { index, stored } => {
+                let error = MapError::Unused {
+                    pattern: "",
+                    index: *index,
+                    stored: *stored,
+                };
+                write!(f, "tied: the pattern {}", error.predicate())?;
+                Ok(())
+            }
             Error::Sizes {
                 layer,
                 rule,

@@ -8,9 +8,10 @@
 //!   small ops), Toeplitz, circulant, Hankel (rustfft, or directly when short, instead of
 //!   burn-signal's FFT, which took 10 ms at N = 4096 where this takes 1.1), `banded`.
 //! - [`FlexOps::symmetric_matmul`]: `x·W` from the packed triangle, `W` unpacked into a reused
-//!   buffer and multiplied with faer; backward `dy·W` and the fold of `xᵀ·dy`. The portable
-//!   lowering gathers the N² entries with `select` and scatter-adds them back: 3.4× slower than a
-//!   dense `Linear` at N = 4096, where this is 1.7× faster.
+//!   buffer and multiplied by `tied-kernels`' product (faer, as on the dfdx side); backward `dy·W`
+//!   and the fold of `xᵀ·dy`. The portable lowering gathers the N² entries with `select` and
+//!   scatter-adds them back: 3.4× slower than a dense `Linear` at N = 4096, where this is 1.7×
+//!   faster.
 //! - [`FlexOps::symmetric_unpack`] / [`FlexOps::symmetric_fold`]: `W` alone (the effective weight),
 //!   each the other's adjoint.
 
@@ -27,13 +28,12 @@ use burn::backend::{
 use burn::tensor::{DType, FloatDType, Shape, Slice, Tensor};
 use rayon::prelude::*;
 use std::sync::Arc;
-use tied_kernels::band::BandKernel;
-use tied_kernels::fft::{ShiftKernel, ShiftOp};
-use tied_kernels::fold::{Fold, FoldKernel};
+use tied_kernels::matmul::{all_cores, cols_of, matmul_into, rows_of};
 use tied_kernels::{
-    Backward as KernelBackward, Forward as KernelForward, KernelDtype, LinearKernel,
+    kernel_for, Backward as KernelBackward, Forward as KernelForward, Kernel, KernelDtype,
+    LinearKernel,
 };
-use tied_patterns::Map;
+use tied_patterns::{packed_row_start as row_start, Geometry, Map};
 
 /// `tied`'s fused ops on Flex: the patterns' slice kernels, and `symmetric`'s product and passes.
 #[backend_extension(Flex, Autodiff)]
@@ -77,12 +77,6 @@ pub trait FlexOps: Backend {
         dy: FloatTensor<Self>,
         n: usize,
     ) -> FloatTensor<Self>;
-}
-
-/// Where row `a` of the packed upper triangle starts: rows `0..a` hold N + (N − 1) + … values
-/// (the same order as `tied_patterns::Map::Symmetric`).
-fn row_start(a: usize, n: usize) -> usize {
-    a * n - a * a.saturating_sub(1) / 2
 }
 
 /// Rows and columns per tile of the two passes. The half of each pass that walks a column (the
@@ -209,64 +203,34 @@ fn flex_map<E: burn::tensor::Element + bytemuck::Pod + Send + Sync>(
     out
 }
 
-/// `c (m×n) = aᵀ·b` (`a` k×m) when `a_transposed`, else `a·b` (`a` m×k); `b` k×n; all row-major.
-/// faer's multiply (what `tied`'s dfdx kernels use): AVX-512 where the CPU has it, chosen at run
-/// time; on one thread below 2²⁴ multiply-adds, where starting threads costs more than it saves.
-#[allow(unsafe_code)]
-fn product<E>(a: &[E], b: &[E], c: &mut [E], (m, k, n): (usize, usize, usize), a_transposed: bool)
-where
-    E: faer::traits::ComplexField + faer::traits::Conjugate<Canonical = E>,
-{
-    if m == 0 || n == 0 {
-        return;
-    }
+/// `c (m×n) = aᵀ·b` (`a` k×m) when `a_transposed`, else `a·b` (`a` m×k); `b` k×n; all row-major:
+/// `tied-kernels`' product (faer, then `vzeroupper`), the one the dfdx front end runs.
+fn product<E: KernelDtype>(
+    a: &[E],
+    b: &[E],
+    c: &mut [E],
+    (m, k, n): (usize, usize, usize),
+    a_transposed: bool,
+) {
     let lhs = if a_transposed {
-        faer::MatRef::from_row_major_slice(a, k, m).transpose()
+        cols_of(a, m)
     } else {
-        faer::MatRef::from_row_major_slice(a, m, k)
+        rows_of(a, k)
     };
-    let rhs = faer::MatRef::from_row_major_slice(b, k, n);
-    let dst = faer::MatMut::from_row_major_slice_mut(c, m, n);
-    let par = if m * n * k < 1 << 24 {
-        faer::Par::Seq
-    } else {
-        faer::Par::rayon(rayon::current_num_threads())
-    };
-    faer::linalg::matmul::matmul(dst, faer::Accum::Replace, lhs, rhs, E::one_impl(), par);
-    // faer's AVX-512 kernels return with the upper vector state dirty, which slows every
-    // following SSE instruction (measured on the dfdx side: 3× on a training step's element-wise
-    // ops).
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX (checked above); `vzeroupper` changes no value Rust holds here.
-        unsafe { core::arch::x86_64::_mm256_zeroupper() }
-    }
+    matmul_into(
+        rows_of(c, n),
+        (m, n, k),
+        lhs,
+        rows_of(b, n),
+        false,
+        all_cores(),
+    );
 }
 
-/// The values the fused ops take: f32 and f64, as Flex stores them and faer multiplies them.
-trait Value:
-    burn::tensor::Element
-    + bytemuck::Pod
-    + Default
-    + Send
-    + Sync
-    + core::ops::Add<Output = Self>
-    + faer::traits::ComplexField
-    + faer::traits::Conjugate<Canonical = Self>
-{
-}
+/// The values the fused ops take: f32 and f64, as Flex stores them and the kernels compute them.
+trait Value: burn::tensor::Element + bytemuck::Pod + KernelDtype {}
 
-impl<E> Value for E where
-    E: burn::tensor::Element
-        + bytemuck::Pod
-        + Default
-        + Send
-        + Sync
-        + core::ops::Add<Output = E>
-        + faer::traits::ComplexField
-        + faer::traits::Conjugate<Canonical = E>
-{
-}
+impl<E> Value for E where E: burn::tensor::Element + bytemuck::Pod + KernelDtype {}
 
 thread_local! {
     /// An n×n matrix between the passes of one op (`W`, or `xᵀ·dy` before it is folded), kept
@@ -348,74 +312,43 @@ where
 /// A pattern's slice kernel (from `tied-kernels`) as the argument of [`FlexOps::tied_linear`].
 /// Clones share the state a forward keeps for its backward (folded rows, spectra).
 #[derive(Clone)]
-pub struct FlexKernel(Arc<KernelKind>);
-
-enum KernelKind {
-    Fold(FoldKernel),
-    Shift(ShiftOp),
-    Band(BandKernel),
-}
+pub struct FlexKernel(Arc<Kernel>);
 
 impl core::fmt::Debug for FlexKernel {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let kind = match &*self.0 {
-            KernelKind::Fold(_) => "fold",
-            KernelKind::Shift(_) => "shift",
-            KernelKind::Band(_) => "band",
-        };
-        f.debug_tuple("FlexKernel").field(&kind).finish()
+        f.debug_tuple("FlexKernel").field(&self.0.kind()).finish()
     }
 }
 
 impl FlexKernel {
-    /// The kernel of a built-in pattern on an `inputs`×`outputs` weight (`x·Wᵀ` when
-    /// `transposed`), as the dfdx front end builds it; `None` for a pattern that runs Burn's own
-    /// ops on Flex too (no tie, and those below) or `symmetric` (its own fused op), or sizes the
-    /// kernel does not take.
-    pub(crate) fn of(map: Map, inputs: usize, outputs: usize, transposed: bool) -> Option<Self> {
-        let (i, o) = (inputs, outputs);
-        let fold = |phi, psi| {
-            FoldKernel::new(i, o, phi, psi)
-                .map(|k| if transposed { k.transposed() } else { k })
-                .map(KernelKind::Fold)
-        };
-        let shift = |k: ShiftKernel| {
-            let k = if transposed { k.transposed() } else { k };
-            KernelKind::Shift(k.op(true))
-        };
-        let kind = match map {
-            Map::Rows => fold(Fold::Div(i), Fold::Div(1))?,
-            Map::Cols => fold(Fold::Div(1), Fold::Div(o))?,
-            Map::Scalar => fold(Fold::Div(1), Fold::Div(1))?,
-            // Not `tile`, `block` or `diagonal`: Burn's own ops were faster for them (N = 1024:
-            // tile 0.105 ms portable against 0.169 fused, block 0.128 against 0.177, diagonal
-            // 0.076 against 0.088), so they keep them.
-            Map::Toeplitz if i > 0 && o > 0 => shift(ShiftKernel::toeplitz(i, o)),
-            Map::Circulant if o > 0 => shift(ShiftKernel::circulant(i, o)),
-            Map::Hankel if i > 0 && o > 0 => shift(ShiftKernel::hankel(i, o)),
-            Map::Banded { k } if k > 0 => {
-                let band = BandKernel::banded(i, o, k);
-                KernelKind::Band(if transposed { band.transposed() } else { band })
+    /// The kernel of a built-in pattern (`x·Wᵀ` when `transposed`): the one the dfdx front end
+    /// runs ([`kernel_for`] of its structure), where Flex takes it. `None` for no tie, `tile`,
+    /// `block` and `diagonal`, whose Burn ops were faster on Flex (N = 1024: tile 0.105 ms
+    /// portable against 0.169 fused, block 0.128 against 0.177, diagonal 0.076 against 0.088),
+    /// for `symmetric` (its own fused op), and for sizes the kernel does not take. The triangular
+    /// patterns take the packed-triangle block kernel, not `symmetric`'s unpack-and-multiply: it
+    /// skips the zero half of `W`, where an unpacked `W` would be multiplied whole.
+    pub(crate) fn of(geometry: &Geometry, transposed: bool) -> Option<Self> {
+        match geometry.map() {
+            Map::Dense | Map::Tile { .. } | Map::Block { .. } | Map::Diagonal | Map::Symmetric => {
+                None
             }
-            _ => return None,
-        };
-        Some(FlexKernel(Arc::new(kind)))
+            _ => kernel_for(
+                geometry.structure(),
+                geometry.inputs(),
+                geometry.outputs(),
+                transposed,
+            )
+            .map(|kernel| FlexKernel(Arc::new(kernel))),
+        }
     }
 
     fn forward<F: KernelDtype>(&self, a: KernelForward<'_, F>) {
-        match &*self.0 {
-            KernelKind::Fold(k) => k.forward(a),
-            KernelKind::Shift(k) => k.forward(a),
-            KernelKind::Band(k) => LinearKernel::forward(k, a),
-        }
+        self.0.forward(a);
     }
 
     fn backward<F: KernelDtype>(&self, a: KernelBackward<'_, F>) {
-        match &*self.0 {
-            KernelKind::Fold(k) => k.backward(a),
-            KernelKind::Shift(k) => k.backward(a),
-            KernelKind::Band(k) => LinearKernel::backward(k, a),
-        }
+        self.0.backward(a);
     }
 }
 
@@ -724,9 +657,9 @@ impl<B: Backend + FlexOps, C: CheckpointStrategy> FlexOps for Autodiff<B, C> {
     }
 }
 
-/// Whether `map` at these sizes has a slice kernel on Flex ([`FlexKernel::of`]).
-pub(crate) fn has_kernel(map: Map, inputs: usize, outputs: usize) -> bool {
-    FlexKernel::of(map, inputs, outputs, false).is_some()
+/// Whether a built-in pattern at these sizes has a slice kernel on Flex ([`FlexKernel::of`]).
+pub(crate) fn has_kernel(geometry: &Geometry) -> bool {
+    FlexKernel::of(geometry, false).is_some()
 }
 
 /// Whether `tensor` lives on Flex (with or without autodiff) in f32 or f64: where the fused ops run.

@@ -3,6 +3,7 @@
 //! patterns users write themselves.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use tied_patterns::MapError;
 
 use crate::Error;
 
@@ -87,42 +88,45 @@ pub(crate) fn checked_table<M: IndexMap + ?Sized>(
 ) -> Result<(Vec<i64>, bool), Error> {
     let stored = map.stored_len();
     let entries = inputs.checked_mul(outputs).unwrap_or(0);
-    if stored == 0 || entries == 0 || i64::try_from(entries).is_err() {
-        return Err(Error::Empty {
-            inputs,
-            outputs,
-            stored,
-        });
+    let empty = Error::Empty {
+        inputs,
+        outputs,
+        stored,
+    };
+    if entries == 0 || i64::try_from(entries).is_err() {
+        return Err(empty);
     }
-    let mut used = vec![false; stored];
     let mut table = Vec::with_capacity(entries);
     let mut has_zeros = false;
-    for i in 0..inputs {
-        for j in 0..outputs {
-            match map.index(i, j) {
-                Some(index) if index < stored => {
-                    used[index] = true;
-                    table.push(index as i64);
-                }
-                Some(index) => {
-                    return Err(Error::OutOfRange {
-                        i,
-                        j,
-                        index,
-                        stored,
-                    })
-                }
-                None => {
-                    has_zeros = true;
-                    table.push(stored as i64);
-                }
+    // The check both front ends run (`tied_patterns::check_map`), building the table on the way.
+    let checked = tied_patterns::check_map("", inputs, outputs, stored, |i, j| {
+        let index = map.index(i, j);
+        match index {
+            Some(k) => table.push(k as i64),
+            None => {
+                has_zeros = true;
+                table.push(stored as i64);
             }
         }
+        index
+    });
+    match checked {
+        Ok(()) => Ok((table, has_zeros)),
+        Err(MapError::OutOfRange {
+            i,
+            j,
+            index,
+            stored,
+            ..
+        }) => Err(Error::OutOfRange {
+            i,
+            j,
+            index,
+            stored,
+        }),
+        Err(MapError::Unused { index, stored, .. }) => Err(Error::Unused { index, stored }),
+        Err(MapError::NothingStored { .. }) => Err(empty),
     }
-    if let Some(index) = used.iter().position(|u| !u) {
-        return Err(Error::Unused { index, stored });
-    }
-    Ok((table, has_zeros))
 }
 
 impl GatherTable {

@@ -40,6 +40,7 @@
 //! | `banded = K` | one `conv1d` of `x` with the K stored diagonals | n·O·K |
 //! | `diagonal` | `x * v` | n·N |
 //! | `symmetric` | `W` gathered by an `Int` table (`select`), then `matmul` | n·I·O, I·O |
+//! | `upper_triangular`, `lower_triangular` | as `symmetric`; on Flex the packed-triangle block kernel, which skips the zero half | n·I·O, I·O (n·N²/2 on Flex) |
 //!
 //! On Flex (feature `flex`, f32/f64), `rows`, `cols`, `scalar`, the correlations and `banded` run
 //! instead the slice kernels of `tied-kernels` (the dfdx front end's), and `symmetric` a fused
@@ -62,8 +63,9 @@
 //!
 //! Patterns of your own: an [`IndexMap`] and its [`GatherTable`].
 #![deny(missing_docs)]
-// One `unsafe` block, in `flex.rs`: `vzeroupper` after faer's AVX-512 kernels.
-#![deny(unsafe_code)]
+// No `unsafe`: the fused Flex ops reach memory through Flex's typed views and multiply with
+// `tied-kernels`' product, whose `vzeroupper` after faer's AVX-512 kernels lives there.
+#![forbid(unsafe_code)]
 
 mod error;
 #[cfg(feature = "flex")]

@@ -7,45 +7,35 @@
 use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
+use tied_patterns::Fold;
 
-/// `y = x·W` for `W[i, j] = w[i]`: one dot product per row, `x·w` (n×1), spread over the `o`
-/// outputs. O(n·(I + O)), no I×O tensor.
-pub(crate) fn rows(x: Tensor<2>, w: Tensor<1>, o: usize) -> Tensor<2> {
+/// `y = x·W` for `W[i, j] = V[rows(i), cols(j)]` (`V` R×C; [`Structure::Fold`]): fold `x` onto
+/// `V`'s rows (`R` sums, or `x` itself where `rows` is the identity), multiply by `V`, spread the
+/// `C` results over the `o` outputs. O(n·(I + R·C + O)), no I×O tensor. `rows`, `cols`, `scalar`,
+/// `tile`, `block`, and each one's transpose (`Vᵀ`, the folds swapped).
+///
+/// [`Structure::Fold`]: tied_patterns::Structure::Fold
+pub(crate) fn fold(x: Tensor<2>, v: Tensor<2>, rows: Fold, cols: Fold, o: usize) -> Tensor<2> {
     let [n, i] = x.dims();
-    x.matmul(w.reshape([i, 1])).expand([n, o])
+    let folded = match rows {
+        Fold::Div(g) if g == i => x,
+        // One sum per row, times V's one row: elementwise, no product.
+        Fold::Div(1) => return spread(x.sum_dim(1).mul(v), cols, o),
+        Fold::Div(g) => x.reshape([n, g, i / g]).sum_dim(2).reshape([n, g]),
+        Fold::Mod(g) => x.reshape([n, i / g, g]).sum_dim(1).reshape([n, g]),
+    };
+    spread(folded.matmul(v), cols, o)
 }
 
-/// `y = x·W` for `W[i, j] = w[j]`: each row's sum times `w`. O(n·(I + O)).
-pub(crate) fn cols(x: Tensor<2>, w: Tensor<1>) -> Tensor<2> {
-    let o = w.dims()[0];
-    x.sum_dim(1).mul(w.reshape([1, o]))
-}
-
-/// `y = x·W` for `W[i, j] = w`: each row's sum times `w`, spread over the `o` outputs.
-pub(crate) fn scalar(x: Tensor<2>, w: Tensor<1>, o: usize) -> Tensor<2> {
-    let n = x.dims()[0];
-    x.sum_dim(1).mul(w.reshape([1, 1])).expand([n, o])
-}
-
-/// `y = x·W` for `W[i, j] = V[i mod R, j mod C]`: fold `x` into its `R` chunk sums, multiply by
-/// `V` (R×C), repeat the `C` results over the `o` outputs. O(n·(I + R·C + O)).
-pub(crate) fn tile(x: Tensor<2>, v: Tensor<2>, o: usize) -> Tensor<2> {
-    let [n, i] = x.dims();
-    let [r, c] = v.dims();
-    let folded: Tensor<2> = x.reshape([n, i / r, r]).sum_dim(1).reshape([n, r]);
-    folded.matmul(v).repeat_dim(1, o / c)
-}
-
-/// `y = x·W` for `W[i, j] = V[i / (I/R), j / (O/C)]`: sum each block of `I/R` inputs, multiply
-/// by `V` (R×C), spread each of the `C` results over its `O/C` outputs. O(n·(I + R·C + O)).
-pub(crate) fn block(x: Tensor<2>, v: Tensor<2>, o: usize) -> Tensor<2> {
-    let [n, i] = x.dims();
-    let [r, c] = v.dims();
-    let sums: Tensor<2> = x.reshape([n, r, i / r]).sum_dim(2).reshape([n, r]);
-    sums.matmul(v)
-        .reshape([n, c, 1])
-        .expand([n, c, o / c])
-        .reshape([n, o])
+/// `z` (m×C) spread over `o` columns as `cols` folds them: column `j` is `z[.., cols(j)]`.
+pub(crate) fn spread(z: Tensor<2>, cols: Fold, o: usize) -> Tensor<2> {
+    let m = z.dims()[0];
+    match cols {
+        Fold::Div(g) if g == o => z,
+        Fold::Div(1) => z.expand([m, o]),
+        Fold::Div(g) => z.reshape([m, g, 1]).expand([m, g, o / g]).reshape([m, o]),
+        Fold::Mod(g) => z.repeat_dim(1, o / g),
+    }
 }
 
 /// `y = x·diag(v)`: one elementwise product, O(n·N).

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use tied_patterns::{Geometry, Map, Pattern, Picture};
+use tied_patterns::{Fold, Geometry, Packing, Pattern, Picture, Shift, Structure};
 
 use crate::gather::{GatherTable, IndexMap};
 use crate::{lower, Error};
@@ -24,7 +24,8 @@ pub enum Lowering {
     Band,
     /// One elementwise product: `diagonal`.
     Elementwise,
-    /// `W` gathered from the stored values by an `Int` index table, then `matmul`: `symmetric`.
+    /// `W` gathered from the stored values by an `Int` index table, then `matmul`: `symmetric`,
+    /// the triangular patterns.
     Gather,
 }
 
@@ -212,9 +213,9 @@ impl Tie {
     /// Burn's portable ops.
     pub fn uses_kernels(&self) -> bool {
         self.kernels
-            && self.builtin_map().is_some_and(|map| {
-                matches!(map, Map::Symmetric) || has_flex_kernel(map, self.inputs(), self.outputs())
-            })
+            && self
+                .geometry()
+                .is_some_and(|g| g.structure() == SYMMETRIC || has_flex_kernel(g))
     }
 
     /// A built-in pattern's map and sizes; `None` for a pattern of the user's.
@@ -297,15 +298,13 @@ impl Tie {
         let TieMap::Builtin(g) = &self.map else {
             return Lowering::Gather;
         };
-        match g.map() {
-            Map::Dense => Lowering::Dense,
-            Map::Rows | Map::Cols | Map::Scalar | Map::Tile { .. } | Map::Block { .. } => {
-                Lowering::Broadcast
-            }
-            Map::Toeplitz | Map::Circulant | Map::Hankel => Lowering::Correlation,
-            Map::Banded { .. } => Lowering::Band,
-            Map::Diagonal => Lowering::Elementwise,
-            Map::Symmetric => Lowering::Gather,
+        match g.structure() {
+            Structure::Dense => Lowering::Dense,
+            Structure::Fold { .. } => Lowering::Broadcast,
+            Structure::Shift(_) => Lowering::Correlation,
+            Structure::Band { .. } => Lowering::Band,
+            Structure::Diagonal => Lowering::Elementwise,
+            Structure::Packed(_) => Lowering::Gather,
         }
     }
 
@@ -433,25 +432,19 @@ impl Tie {
     ) -> Result<Tensor<D2>, Error> {
         self.check_stored(&stored)?;
         let (i, o) = (self.inputs(), self.outputs());
-        lookup_rows(ids, o, |ids, m| match self.builtin_map() {
-            Some(Map::Dense) => stored.reshape([i, o]).select(0, ids),
-            Some(Map::Rows) => stored
-                .reshape([i])
-                .select(0, ids)
-                .reshape([m, 1])
-                .expand([m, o]),
-            Some(Map::Cols) => stored.reshape([1, o]).expand([m, o]),
-            Some(Map::Scalar) => stored.reshape([1, 1]).expand([m, o]),
-            Some(Map::Tile { r, c }) => stored
-                .reshape([r, c])
-                .select(0, ids.remainder_scalar(r as i64))
-                .repeat_dim(1, o / c),
-            Some(Map::Block { r, c }) => stored
-                .reshape([r, c])
-                .select(0, ids.div_scalar((i / r) as i64))
-                .reshape([m, c, 1])
-                .expand([m, c, o / c])
-                .reshape([m, o]),
+        lookup_rows(ids, o, |ids, m| match self.structure() {
+            Some(Structure::Dense) => stored.reshape([i, o]).select(0, ids),
+            // Row `a` of W is row `rows(a)` of V, spread over the outputs.
+            Some(Structure::Fold { rows, cols }) => {
+                let v = stored.reshape([rows.groups(), cols.groups()]);
+                let picked = match rows {
+                    Fold::Div(g) if g == i => v.select(0, ids),
+                    Fold::Div(1) => v.expand([m, cols.groups()]),
+                    Fold::Div(g) => v.select(0, ids.div_scalar((i / g) as i64)),
+                    Fold::Mod(g) => v.select(0, ids.remainder_scalar(g as i64)),
+                };
+                lower::spread(picked, cols, o)
+            }
             _ => {
                 let table = self.table(&stored.device());
                 table.lookup(ids, stored.reshape([self.stored_len()]))
@@ -481,9 +474,9 @@ impl Tie {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// A built-in pattern's map; `None` for a user's.
-    fn builtin_map(&self) -> Option<Map> {
-        self.geometry().map(Geometry::map)
+    /// A built-in pattern's structure; `None` for a user's.
+    fn structure(&self) -> Option<Structure> {
+        self.geometry().map(Geometry::structure)
     }
 
     /// The index table on `device`, built on first use there.
@@ -535,26 +528,33 @@ impl Tie {
             return Tensor::zeros([0, o], (&x.device(), x.dtype()));
         }
         let len = self.stored_len();
-        let Some(map) = self.builtin_map() else {
+        let Some(geometry) = self.geometry() else {
             return self.table(&x.device()).forward(x, stored.reshape([len]));
         };
         #[cfg(feature = "flex")]
-        if let Some(kernel) = self.flex_kernel(map, &x, &stored, false) {
+        if let Some(kernel) = self.flex_kernel(geometry, &x, &stored, false) {
             return crate::flex::linear(x, stored.reshape([len]), kernel, o);
         }
-        match map {
-            Map::Dense => x.matmul(stored.reshape([i, o])),
-            Map::Rows => lower::rows(x, stored.reshape([len]), o),
-            Map::Cols => lower::cols(x, stored.reshape([len])),
-            Map::Scalar => lower::scalar(x, stored.reshape([len]), o),
-            Map::Tile { r, c } => lower::tile(x, stored.reshape([r, c]), o),
-            Map::Block { r, c } => lower::block(x, stored.reshape([r, c]), o),
-            Map::Toeplitz => lower::toeplitz(x, stored.reshape([len]), o, self.fft),
-            Map::Circulant => lower::circulant(x, stored.reshape([len]), self.fft),
-            Map::Hankel => lower::hankel(x, stored.reshape([len]), o, self.fft),
-            Map::Banded { .. } => lower::banded(x, stored.reshape([len]), o),
-            Map::Diagonal => lower::diagonal(x, stored.reshape([len])),
-            Map::Symmetric => self.symmetric(x, stored.reshape([len])),
+        match geometry.structure() {
+            Structure::Dense => x.matmul(stored.reshape([i, o])),
+            Structure::Fold { rows, cols } => lower::fold(
+                x,
+                stored.reshape([rows.groups(), cols.groups()]),
+                rows,
+                cols,
+                o,
+            ),
+            Structure::Shift(Shift::Toeplitz) => {
+                lower::toeplitz(x, stored.reshape([len]), o, self.fft)
+            }
+            Structure::Shift(Shift::Circulant) => {
+                lower::circulant(x, stored.reshape([len]), self.fft)
+            }
+            Structure::Shift(Shift::Hankel) => lower::hankel(x, stored.reshape([len]), o, self.fft),
+            Structure::Band { .. } => lower::banded(x, stored.reshape([len]), o),
+            Structure::Diagonal => lower::diagonal(x, stored.reshape([len])),
+            SYMMETRIC => self.symmetric(x, stored.reshape([len])),
+            Structure::Packed(_) => x.matmul(self.gathered(stored.reshape([len]))),
         }
     }
 
@@ -563,7 +563,7 @@ impl Tie {
     #[cfg(feature = "flex")]
     fn flex_kernel<const S: usize>(
         &self,
-        map: Map,
+        geometry: &Geometry,
         x: &Tensor<2>,
         stored: &Tensor<S>,
         transposed: bool,
@@ -571,7 +571,7 @@ impl Tie {
         if !self.kernels || x.dtype() != stored.dtype() || !crate::flex::runs_here(stored) {
             return None;
         }
-        crate::flex::FlexKernel::of(map, self.inputs(), self.outputs(), transposed)
+        crate::flex::FlexKernel::of(geometry, transposed)
     }
 
     /// `x·W` for `symmetric` (`W = Wᵀ`, so also `x·Wᵀ`): on Flex one fused op of the `flex`
@@ -589,10 +589,7 @@ impl Tie {
     /// feature instead of the `select`.
     fn gathered(&self, stored: Tensor<1>) -> Tensor<2> {
         #[cfg(feature = "flex")]
-        if self.kernels
-            && matches!(self.builtin_map(), Some(Map::Symmetric))
-            && crate::flex::runs_here(&stored)
-        {
+        if self.kernels && self.structure() == Some(SYMMETRIC) && crate::flex::runs_here(&stored) {
             return crate::flex::symmetric_effective(stored, self.outputs());
         }
         self.table(&stored.device()).effective(stored)
@@ -606,44 +603,57 @@ impl Tie {
             return Tensor::zeros([0, i], (&x.device(), x.dtype()));
         }
         let len = self.stored_len();
-        let Some(map) = self.builtin_map() else {
+        let Some(geometry) = self.geometry() else {
             return self
                 .table(&x.device())
                 .forward_transposed(x, stored.reshape([len]));
         };
         #[cfg(feature = "flex")]
-        if let Some(kernel) = self.flex_kernel(map, &x, &stored, true) {
+        if let Some(kernel) = self.flex_kernel(geometry, &x, &stored, true) {
             return crate::flex::linear(x, stored.reshape([len]), kernel, i);
         }
-        match map {
-            Map::Dense => x.matmul(stored.reshape([i, o]).transpose()),
-            // Wᵀ[j, i] = w[i]: a cols tie of the transposed shape, and the other way round.
-            Map::Rows => lower::cols(x, stored.reshape([len])),
-            Map::Cols => lower::rows(x, stored.reshape([len]), i),
-            Map::Scalar => lower::scalar(x, stored.reshape([len]), i),
-            // Wᵀ tiles (or blocks) Vᵀ.
-            Map::Tile { r, c } => lower::tile(x, stored.reshape([r, c]).transpose(), i),
-            Map::Block { r, c } => lower::block(x, stored.reshape([r, c]).transpose(), i),
-            Map::Toeplitz => lower::toeplitz_transposed(x, stored.reshape([len]), i, self.fft),
-            Map::Circulant => lower::circulant_transposed(x, stored.reshape([len]), self.fft),
+        match geometry.structure() {
+            Structure::Dense => x.matmul(stored.reshape([i, o]).transpose()),
+            // Wᵀ[j, i] = V[rows(i), cols(j)] = Vᵀ[cols(j), rows(i)]: the folds swapped, on Vᵀ
+            // (`rows`ᵀ is `cols`, a tile's transpose tiles Vᵀ).
+            Structure::Fold { rows, cols } => {
+                let (r, c) = (rows.groups(), cols.groups());
+                let vt = if r == 1 || c == 1 {
+                    stored.reshape([c, r])
+                } else {
+                    stored.reshape([r, c]).transpose()
+                };
+                lower::fold(x, vt, cols, rows, i)
+            }
+            Structure::Shift(Shift::Toeplitz) => {
+                lower::toeplitz_transposed(x, stored.reshape([len]), i, self.fft)
+            }
+            Structure::Shift(Shift::Circulant) => {
+                lower::circulant_transposed(x, stored.reshape([len]), self.fft)
+            }
             // Wᵀ[j, i] = v[i + j]: Hankel again, of the transposed shape.
-            Map::Hankel => lower::hankel(x, stored.reshape([len]), i, self.fft),
+            Structure::Shift(Shift::Hankel) => lower::hankel(x, stored.reshape([len]), i, self.fft),
             // Wᵀ[j, i] = v[i − j + b] = v'[j − i + b] with v' = v read backwards: a band again.
-            Map::Banded { .. } => lower::banded(x, stored.reshape([len]).flip([0]), i),
+            Structure::Band { .. } => lower::banded(x, stored.reshape([len]).flip([0]), i),
             // Wᵀ = W.
-            Map::Diagonal => lower::diagonal(x, stored.reshape([len])),
-            Map::Symmetric => self.symmetric(x, stored.reshape([len])),
+            Structure::Diagonal => lower::diagonal(x, stored.reshape([len])),
+            SYMMETRIC => self.symmetric(x, stored.reshape([len])),
+            Structure::Packed(_) => x.matmul(self.gathered(stored.reshape([len])).transpose()),
         }
     }
 }
 
-/// Whether `map` at these sizes has a slice kernel on Flex (never without the `flex` feature).
-fn has_flex_kernel(map: Map, inputs: usize, outputs: usize) -> bool {
+/// `symmetric`'s structure, which has a fused op of its own on Flex.
+const SYMMETRIC: Structure = Structure::Packed(Packing::SYMMETRIC);
+
+/// Whether a built-in pattern at these sizes has a slice kernel on Flex (never without the
+/// `flex` feature).
+fn has_flex_kernel(geometry: &Geometry) -> bool {
     #[cfg(feature = "flex")]
-    return crate::flex::has_kernel(map, inputs, outputs);
+    return crate::flex::has_kernel(geometry);
     #[cfg(not(feature = "flex"))]
     {
-        let _ = (map, inputs, outputs);
+        let _ = geometry;
         false
     }
 }

@@ -6,7 +6,8 @@
 //!   structure, in O(n·(I + O)) plus a small matmul with the stored block, never building `W`;
 //! - **index** (`Toeplitz`, `Circulant`, `Hankel`, `Symmetric`, `Banded`, and your own patterns):
 //!   on the CPU, fused kernels: an FFT (or direct) correlation for Toeplitz, circulant and Hankel,
-//!   a direct band kernel for banded, cache-sized blocks of the upper triangle for symmetric, `W`
+//!   a direct band kernel for banded, cache-sized blocks of the packed triangle for symmetric and
+//!   the triangular patterns, `W`
 //!   materialized on all cores and multiplied for the rest (see [`crate::kernels`]); elsewhere, and as the reference, `W` is gathered from the stored
 //!   values by [`Tie::index`] and multiplied densely.
 //!
@@ -18,16 +19,15 @@
 
 use dfdx::prelude::*;
 
-use crate::kernels::band::BandKernel;
-use crate::kernels::dense::DenseKernel;
-use crate::kernels::diagonal::DiagonalKernel;
-use crate::kernels::fft::ShiftKernel;
 use crate::kernels::index::{table_kernel, table_of, MaterializedKernel, WholeWeight};
-use crate::kernels::symmetric::SymmetricBlocks;
 use crate::kernels::{
-    try_fused_linear, try_fused_map, Fold, FoldKernel, Fused, FusedBias, FusedLinear, LinearKernel,
+    try_fused_linear, try_fused_map, Fused, FusedBias, FusedLinear, LinearKernel,
 };
 use crate::Batch;
+
+/// Why a pattern cannot be used: the first problem [`check_pattern`] finds (the framework-free
+/// check's error, in the words the Burn front end uses too).
+pub use tied_patterns::MapError as PatternError;
 
 /// A tie pattern for an effective weight of `I` inputs × `O` outputs.
 ///
@@ -107,28 +107,35 @@ pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
         })
     }
 
+    /// The built-in map this pattern is (`None` for a pattern of your own): its
+    /// [`Structure`](tied_patterns::Structure) picks the fused kernel
+    /// ([`tied_kernels::kernel_for`]) of the provided [`Tie::try_apply_fused`].
+    #[doc(hidden)]
+    const MAP: Option<tied_patterns::Map> = None;
+
     /// `x·W (+ b)` by a fused CPU kernel (see [`crate::kernels`]), or `Declined(x)` where the
     /// pattern has none for this device and dtype: the caller then runs [`Tie::try_apply`].
-    /// The provided version declines, so a pattern's own `try_apply` (a structure-aware lowering
-    /// of yours) is what runs, never bypassed by a generic kernel.
+    /// The provided version runs the kernel of a built-in's structure ([`Tie::MAP`]) and
+    /// otherwise declines, so a pattern's own `try_apply` (a structure-aware lowering of yours) is
+    /// what runs, never bypassed by a generic kernel.
     #[doc(hidden)]
     fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<I, E, D, T>,
-        _stored: &Tensor<Self::Stored, E, D>,
-        _bias: Option<&FusedBias<E, D>>,
+        stored: &Tensor<Self::Stored, E, D>,
+        bias: Option<&FusedBias<E, D>>,
     ) -> FusedLinear<I, O, E, D, T> {
-        Fused::Declined(x)
+        builtin_fused::<Self, I, O, I, O, E, D, T>(false, x, stored, bias)
     }
 
     /// `x·Wᵀ (+ b)` by a fused CPU kernel, or `Declined(x)`: [`Tie::try_apply_fused`] for
-    /// [`Tie::try_apply_transposed`]. The provided version declines.
+    /// [`Tie::try_apply_transposed`].
     #[doc(hidden)]
     fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x: Batch<O, E, D, T>,
-        _stored: &Tensor<Self::Stored, E, D>,
-        _bias: Option<&FusedBias<E, D>>,
+        stored: &Tensor<Self::Stored, E, D>,
+        bias: Option<&FusedBias<E, D>>,
     ) -> FusedLinear<O, I, E, D, T> {
-        Fused::Declined(x)
+        builtin_fused::<Self, I, O, O, I, E, D, T>(true, x, stored, bias)
     }
 
     /// `x·W`, possibly as a broadcast (stride-0) view, for [`crate::try_apply_biased`] to add a
@@ -221,106 +228,10 @@ impl<const I: usize, const O: usize, P: Tie<O, I>> Tie<I, O> for Transposed<P> {
     }
 }
 
-/// Why a pattern cannot be used: the first problem found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PatternError {
-    /// `index(i, j)` is `Some(k)` with `k` past the stored values.
-    OutOfRange {
-        /// The pattern's name.
-        pattern: &'static str,
-        /// The entry of `W`.
-        i: usize,
-        /// The entry of `W`.
-        j: usize,
-        /// The position the pattern gave.
-        index: usize,
-        /// How many values are stored.
-        stored: usize,
-    },
-    /// No stored values at all: the weight would have no parameter.
-    NothingStored {
-        /// The pattern's name.
-        pattern: &'static str,
-    },
-    /// A stored value no entry of `W` uses: it would be a parameter with no gradient.
-    Unused {
-        /// The pattern's name.
-        pattern: &'static str,
-        /// The unused stored value.
-        index: usize,
-        /// How many values are stored.
-        stored: usize,
-    },
-}
-
-impl core::fmt::Display for PatternError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            PatternError::OutOfRange {
-                pattern,
-                i,
-                j,
-                index,
-                stored,
-            } => write!(
-                f,
-                "pattern `{pattern}` maps W[{i}, {j}] to stored value {index}, but only \
-                 {stored} values are stored (0..{stored})"
-            ),
-            PatternError::NothingStored { pattern } => write!(
-                f,
-                "pattern `{pattern}` stores no values (its `Stored` shape has 0 elements): a \
-                 tied weight needs at least one parameter"
-            ),
-            PatternError::Unused {
-                pattern,
-                index,
-                stored,
-            } => write!(
-                f,
-                "pattern `{pattern}` never uses stored value {index} of {stored}: it would be a \
-                 parameter without a gradient"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for PatternError {}
-
 /// Checks that pattern `P` stores at least one value, maps every entry of an I×O weight into its
 /// stored values and uses each stored value at least once.
 pub fn check_pattern<P: Tie<I, O>, const I: usize, const O: usize>() -> Result<(), PatternError> {
-    let stored = <P::Stored as ConstShape>::NUMEL;
-    if stored == 0 {
-        return Err(PatternError::NothingStored { pattern: P::NAME });
-    }
-    let mut used = vec![false; stored];
-    for i in 0..I {
-        for j in 0..O {
-            if let Some(index) = P::index(i, j) {
-                match used.get_mut(index) {
-                    Some(u) => *u = true,
-                    None => {
-                        return Err(PatternError::OutOfRange {
-                            pattern: P::NAME,
-                            i,
-                            j,
-                            index,
-                            stored,
-                        })
-                    }
-                }
-            }
-        }
-    }
-    match used.iter().position(|u| !u) {
-        Some(index) => Err(PatternError::Unused {
-            pattern: P::NAME,
-            index,
-            stored,
-        }),
-        None => Ok(()),
-    }
+    tied_patterns::check_map(P::NAME, I, O, <P::Stored as ConstShape>::NUMEL, P::index)
 }
 
 /// `W` gathered from the stored values through `P::index`; structural zeros are masked out.
@@ -427,16 +338,42 @@ fn fold_fused<
     }
 }
 
+/// `x·W (+ b)`, or `x·Wᵀ (+ b)` when `transposed`, by the kernel of the structure of `P`'s
+/// built-in map ([`tied_kernels::kernel_for`], the one Burn's Flex ops take too), when `P` is a
+/// built-in whose stored values fit its structure at `I`×`O`; otherwise declined.
+fn builtin_fused<P, const I: usize, const O: usize, const IN: usize, const OUT: usize, E, D, T>(
+    transposed: bool,
+    x: Batch<IN, E, D, T>,
+    stored: &Tensor<P::Stored, E, D>,
+    bias: Option<&FusedBias<E, D>>,
+) -> FusedLinear<IN, OUT, E, D, T>
+where
+    P: Tie<I, O>,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+{
+    let () = P::SIZE_CHECK;
+    let kernel = P::MAP
+        .map(|map| map.structure(I, O))
+        .filter(|s| s.stored_len(I, O) == Some(<P::Stored as ConstShape>::NUMEL))
+        .and_then(|s| tied_kernels::kernel_for(s, I, O, transposed))
+        .map(|kernel| kernel.keeping(T::OWNS_TAPE));
+    fold_fused::<IN, OUT, _, _, _, _>(kernel, x, stored, bias)
+}
+
 /// No tie: every entry of `W` is its own parameter (a plain `Linear` weight, stored I×O).
 ///
-/// On the CPU its kernel ([`DenseKernel`]) is one op on the current `gemm`, bias included, both
-/// ways (`x·W` and, for a `transpose_of` use, `x·Wᵀ`); elsewhere it is dfdx's `matmul`.
+/// On the CPU its kernel ([`DenseKernel`](crate::kernels::dense::DenseKernel)) is one op on the
+/// current `gemm`, bias included, both ways (`x·W` and, for a `transpose_of` use, `x·Wᵀ`);
+/// elsewhere it is dfdx's `matmul`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Dense;
 
 impl<const I: usize, const O: usize> Tie<I, O> for Dense {
     type Stored = Rank2<I, O>;
     const NAME: &'static str = "dense";
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Dense);
 
     fn index(i: usize, j: usize) -> Option<usize> {
         tied_patterns::Map::Dense.index(I, O, i, j)
@@ -468,27 +405,6 @@ impl<const I: usize, const O: usize> Tie<I, O> for Dense {
             x.try_matmul(stored.retaped::<T>().try_permute::<Rank2<O, I>, _>()?)
         })
     }
-
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        stored: &Tensor<Rank2<I, O>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        try_fused_linear::<_, I, O, _, _, _, _>(x, stored, bias, DenseKernel::new(I, O))
-    }
-
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        stored: &Tensor<Rank2<I, O>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        try_fused_linear::<_, O, I, _, _, _, _>(
-            x,
-            stored,
-            bias,
-            DenseKernel::new(I, O).transposed(),
-        )
-    }
 }
 
 /// Every row of `W` is one value: `W[i, j] = w[i]`, `I` stored values (the forum's layer).
@@ -501,6 +417,7 @@ pub struct Rows;
 impl<const I: usize, const O: usize> Tie<I, O> for Rows {
     type Stored = Rank1<I>;
     const NAME: &'static str = tied_patterns::ROWS.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Rows);
 
     fn index(i: usize, j: usize) -> Option<usize> {
         tied_patterns::Map::Rows.index(I, O, i, j)
@@ -537,27 +454,6 @@ impl<const I: usize, const O: usize> Tie<I, O> for Rows {
         // Wᵀ[j, i] = w[i]: a cols tie of the transposed shape.
         <Cols as Tie<O, I>>::try_apply(x, stored)
     }
-
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        stored: &Tensor<Rank1<I>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        fold_fused::<I, O, _, _, _, _>(
-            FoldKernel::new(I, O, Fold::Div(I), Fold::Div(1)),
-            x,
-            stored,
-            bias,
-        )
-    }
-
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        stored: &Tensor<Rank1<I>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        <Cols as Tie<O, I>>::try_apply_fused(x, stored, bias)
-    }
 }
 
 /// Every column of `W` is one value: `W[i, j] = w[j]`, `O` stored values.
@@ -569,6 +465,7 @@ pub struct Cols;
 impl<const I: usize, const O: usize> Tie<I, O> for Cols {
     type Stored = Rank1<O>;
     const NAME: &'static str = tied_patterns::COLS.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Cols);
 
     fn index(i: usize, j: usize) -> Option<usize> {
         tied_patterns::Map::Cols.index(I, O, i, j)
@@ -600,27 +497,6 @@ impl<const I: usize, const O: usize> Tie<I, O> for Cols {
         // Wᵀ[j, i] = w[j]: a rows tie of the transposed shape.
         <Rows as Tie<O, I>>::try_apply(x, stored)
     }
-
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        stored: &Tensor<Rank1<O>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        fold_fused::<I, O, _, _, _, _>(
-            FoldKernel::new(I, O, Fold::Div(1), Fold::Div(O)),
-            x,
-            stored,
-            bias,
-        )
-    }
-
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        stored: &Tensor<Rank1<O>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        <Rows as Tie<O, I>>::try_apply_fused(x, stored, bias)
-    }
 }
 
 /// Every entry of `W` is the same value: one stored value.
@@ -632,6 +508,7 @@ pub struct Scalar;
 impl<const I: usize, const O: usize> Tie<I, O> for Scalar {
     type Stored = Rank1<1>;
     const NAME: &'static str = tied_patterns::SCALAR.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Scalar);
 
     fn index(i: usize, j: usize) -> Option<usize> {
         tied_patterns::Map::Scalar.index(I, O, i, j)
@@ -674,27 +551,6 @@ impl<const I: usize, const O: usize> Tie<I, O> for Scalar {
     ) -> Result<Batch<I, E, D, T>, D::Err> {
         <Scalar as Tie<O, I>>::try_apply(x, stored)
     }
-
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        stored: &Tensor<Rank1<1>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        fold_fused::<I, O, _, _, _, _>(
-            FoldKernel::new(I, O, Fold::Div(1), Fold::Div(1)),
-            x,
-            stored,
-            bias,
-        )
-    }
-
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        stored: &Tensor<Rank1<1>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        <Scalar as Tie<O, I>>::try_apply_fused(x, stored, bias)
-    }
 }
 
 /// A small `R`×`C` matrix `V` repeated `I/R` × `O/C` times (PyTorch's `V.repeat(I/R, O/C)`):
@@ -708,6 +564,7 @@ pub struct Tile<const R: usize, const C: usize>;
 impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> for Tile<R, C> {
     type Stored = Rank2<R, C>;
     const NAME: &'static str = tied_patterns::TILE.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Tile { r: R, c: C });
     const SIZE_CHECK: () = tied_patterns::TILE.assert_fits(I, O, &[R, C]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
@@ -732,24 +589,6 @@ impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> f
             let vt = stored.retaped::<T>().try_permute::<Rank2<C, R>, _>()?;
             tile_apply::<O, I, C, R, E, D, T>(x, vt)
         })
-    }
-
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        stored: &Tensor<Rank2<R, C>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        let kernel = FoldKernel::new(I, O, Fold::Mod(R), Fold::Mod(C));
-        fold_fused::<I, O, _, _, _, _>(kernel, x, stored, bias)
-    }
-
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        stored: &Tensor<Rank2<R, C>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        let kernel = FoldKernel::new(I, O, Fold::Mod(R), Fold::Mod(C)).map(FoldKernel::transposed);
-        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
     }
 }
 
@@ -785,6 +624,7 @@ pub struct Block<const R: usize, const C: usize>;
 impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> for Block<R, C> {
     type Stored = Rank2<R, C>;
     const NAME: &'static str = tied_patterns::BLOCK.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Block { r: R, c: C });
     const SIZE_CHECK: () = tied_patterns::BLOCK.assert_fits(I, O, &[R, C]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
@@ -809,24 +649,6 @@ impl<const I: usize, const O: usize, const R: usize, const C: usize> Tie<I, O> f
             let vt = stored.retaped::<T>().try_permute::<Rank2<C, R>, _>()?;
             block_apply::<O, I, C, R, E, D, T>(x, vt)
         })
-    }
-
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        stored: &Tensor<Rank2<R, C>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        let kernel = FoldKernel::new(I, O, Fold::Div(R), Fold::Div(C));
-        fold_fused::<I, O, _, _, _, _>(kernel, x, stored, bias)
-    }
-
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        stored: &Tensor<Rank2<R, C>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        let kernel = FoldKernel::new(I, O, Fold::Div(R), Fold::Div(C)).map(FoldKernel::transposed);
-        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
     }
 }
 
@@ -858,31 +680,12 @@ pub struct Toeplitz<const K: usize>;
 impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Toeplitz<K> {
     type Stored = Rank1<K>;
     const NAME: &'static str = tied_patterns::TOEPLITZ.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Toeplitz);
     const SIZE_CHECK: () = tied_patterns::TOEPLITZ.assert_fits(I, O, &[K]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
         tied_patterns::Map::Toeplitz.index(I, O, i, j)
-    }
-
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        stored: &Tensor<Rank1<K>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        let kernel = (K + 1 == I + O).then(|| ShiftKernel::toeplitz(I, O).op(T::OWNS_TAPE));
-        fold_fused::<I, O, _, _, _, _>(kernel, x, stored, bias)
-    }
-
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        stored: &Tensor<Rank1<K>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        // Wᵀ[j, i] = v[i + O − 1 − j]: Toeplitz again, on the values read backwards.
-        let kernel =
-            (K + 1 == I + O).then(|| ShiftKernel::toeplitz(I, O).transposed().op(T::OWNS_TAPE));
-        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
     }
 }
 
@@ -894,30 +697,12 @@ pub struct Circulant;
 impl<const I: usize, const O: usize> Tie<I, O> for Circulant {
     type Stored = Rank1<O>;
     const NAME: &'static str = tied_patterns::CIRCULANT.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Circulant);
     const SIZE_CHECK: () = tied_patterns::CIRCULANT.assert_fits(I, O, &[]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
         tied_patterns::Map::Circulant.index(I, O, i, j)
-    }
-
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        stored: &Tensor<Rank1<O>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        let kernel = (O > 0).then(|| ShiftKernel::circulant(I, O).op(T::OWNS_TAPE));
-        fold_fused::<I, O, _, _, _, _>(kernel, x, stored, bias)
-    }
-
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        stored: &Tensor<Rank1<O>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        // Wᵀ[j, i] = v[(j − i) mod N]: a circular correlation where the forward is a convolution.
-        let kernel = (O > 0).then(|| ShiftKernel::circulant(I, O).transposed().op(T::OWNS_TAPE));
-        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
     }
 }
 
@@ -928,73 +713,74 @@ pub struct Hankel<const K: usize>;
 impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Hankel<K> {
     type Stored = Rank1<K>;
     const NAME: &'static str = tied_patterns::HANKEL.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Hankel);
     const SIZE_CHECK: () = tied_patterns::HANKEL.assert_fits(I, O, &[K]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
         tied_patterns::Map::Hankel.index(I, O, i, j)
     }
-
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        stored: &Tensor<Rank1<K>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        let kernel = (K + 1 == I + O).then(|| ShiftKernel::hankel(I, O).op(T::OWNS_TAPE));
-        fold_fused::<I, O, _, _, _, _>(kernel, x, stored, bias)
-    }
-
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        stored: &Tensor<Rank1<K>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        // Wᵀ[j, i] = v[i + j]: Hankel again, of the transposed shape.
-        let kernel =
-            (K + 1 == I + O).then(|| ShiftKernel::hankel(I, O).transposed().op(T::OWNS_TAPE));
-        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
-    }
 }
 
 /// `W = Wᵀ`, square `N`×`N`: the upper triangle row by row, `K = N(N + 1)/2` stored values.
 ///
-/// On the CPU its kernel ([`SymmetricBlocks`]) multiplies by blocks of the upper triangle, each
-/// used for `W` and its mirror image, never building `W`.
+/// On the CPU its kernel ([`SymmetricBlocks`](crate::kernels::symmetric::SymmetricBlocks))
+/// multiplies by blocks of the upper triangle, each used for `W` and its mirror image, never
+/// building `W`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Symmetric<const K: usize>;
 
 impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Symmetric<K> {
     type Stored = Rank1<K>;
     const NAME: &'static str = tied_patterns::SYMMETRIC.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Symmetric);
     const SIZE_CHECK: () = tied_patterns::SYMMETRIC.assert_fits(I, O, &[K]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
         tied_patterns::Map::Symmetric.index(I, O, i, j)
     }
+}
 
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        stored: &Tensor<Rank1<K>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        fold_fused::<I, O, _, _, _, _>(symmetric_kernel::<I, O, K>(), x, stored, bias)
-    }
+/// Zeros below the diagonal, square `N`×`N`: the upper triangle row by row, `K = N(N + 1)/2`
+/// stored values. `W[i, j]` for `i > j` is a structural zero (no parameter).
+///
+/// On the CPU the packed-triangle kernel
+/// ([`SymmetricBlocks`](crate::kernels::symmetric::SymmetricBlocks)) skips the zero blocks: half
+/// a dense layer's multiply-adds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpperTriangular<const K: usize>;
 
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        stored: &Tensor<Rank1<K>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        // Wᵀ = W.
-        fold_fused::<O, I, _, _, _, _>(symmetric_kernel::<I, O, K>(), x, stored, bias)
+impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for UpperTriangular<K> {
+    type Stored = Rank1<K>;
+    const NAME: &'static str = tied_patterns::UPPER_TRIANGULAR.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::UpperTriangular);
+    const SIZE_CHECK: () = tied_patterns::UPPER_TRIANGULAR.assert_fits(I, O, &[K]);
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
+        tied_patterns::Map::UpperTriangular.index(I, O, i, j)
     }
 }
 
-/// The symmetric kernel, when the sizes are a symmetric pattern's (square, `K = N(N + 1)/2`).
-fn symmetric_kernel<const I: usize, const O: usize, const K: usize>() -> Option<SymmetricBlocks> {
-    let kernel = SymmetricBlocks::new(O);
-    (I == O && K == kernel.stored_len()).then_some(kernel)
+/// Zeros above the diagonal, square `N`×`N` (a masked autoregressive layer's weight): the lower
+/// triangle column by column (the upper triangle of `Wᵀ` row by row, so `Transposed<UpperTriangular<K>>`
+/// is the same map), `K = N(N + 1)/2` stored values.
+///
+/// On the CPU the packed-triangle kernel skips the zero blocks, as for [`UpperTriangular`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LowerTriangular<const K: usize>;
+
+impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for LowerTriangular<K> {
+    type Stored = Rank1<K>;
+    const NAME: &'static str = tied_patterns::LOWER_TRIANGULAR.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::LowerTriangular);
+    const SIZE_CHECK: () = tied_patterns::LOWER_TRIANGULAR.assert_fits(I, O, &[K]);
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
+        tied_patterns::Map::LowerTriangular.index(I, O, i, j)
+    }
 }
 
 /// A Toeplitz band: `K = 2b + 1` stored values for bandwidth `b`; `W[i, j] = v[i − j + b]` where
@@ -1005,29 +791,12 @@ pub struct Banded<const K: usize>;
 impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Banded<K> {
     type Stored = Rank1<K>;
     const NAME: &'static str = tied_patterns::BANDED.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Banded { k: K });
     const SIZE_CHECK: () = tied_patterns::BANDED.assert_fits(I, O, &[K]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
         let () = <Self as Tie<I, O>>::SIZE_CHECK;
         tied_patterns::Map::Banded { k: K }.index(I, O, i, j)
-    }
-
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        stored: &Tensor<Rank1<K>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        let kernel = (K > 0).then(|| BandKernel::banded(I, O, K));
-        fold_fused::<I, O, _, _, _, _>(kernel, x, stored, bias)
-    }
-
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        stored: &Tensor<Rank1<K>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        let kernel = (K > 0).then(|| BandKernel::banded(I, O, K).transposed());
-        fold_fused::<O, I, _, _, _, _>(kernel, x, stored, bias)
     }
 }
 
@@ -1044,6 +813,7 @@ pub struct Diagonal;
 impl<const I: usize, const O: usize> Tie<I, O> for Diagonal {
     type Stored = Rank1<O>;
     const NAME: &'static str = tied_patterns::DIAGONAL.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Diagonal);
     const SIZE_CHECK: () = tied_patterns::DIAGONAL.assert_fits(I, O, &[]);
 
     fn index(i: usize, j: usize) -> Option<usize> {
@@ -1071,25 +841,6 @@ impl<const I: usize, const O: usize> Tie<I, O> for Diagonal {
             let x: Batch<I, E, D, T> = x.try_reshape_like(&(n, Const::<I>))?;
             diagonal_apply::<I, O, E, D, T>(x, stored)?.try_reshape_like(&(n, Const::<I>))
         })
-    }
-
-    fn try_apply_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<I, E, D, T>,
-        stored: &Tensor<Rank1<O>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<I, O, E, D, T> {
-        let () = <Self as Tie<I, O>>::SIZE_CHECK;
-        fold_fused::<I, O, _, _, _, _>(Some(DiagonalKernel::new(O)), x, stored, bias)
-    }
-
-    fn try_apply_transposed_fused<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-        x: Batch<O, E, D, T>,
-        stored: &Tensor<Rank1<O>, E, D>,
-        bias: Option<&FusedBias<E, D>>,
-    ) -> FusedLinear<O, I, E, D, T> {
-        let () = <Self as Tie<I, O>>::SIZE_CHECK;
-        // Wᵀ = W: the same kernel.
-        fold_fused::<O, I, _, _, _, _>(Some(DiagonalKernel::new(O)), x, stored, bias)
     }
 }
 
@@ -1211,6 +962,12 @@ mod tests {
         same_map::<Symmetric<15>, 5, 5>("symmetric", &[15], |i, j| {
             let (a, b) = if i <= j { (i, j) } else { (j, i) };
             Some(a * 5 - a * a.saturating_sub(1) / 2 + (b - a))
+        });
+        same_map::<UpperTriangular<10>, 4, 4>("upper_triangular", &[10], |i, j| {
+            (i <= j).then(|| i * 4 - i * i.saturating_sub(1) / 2 + (j - i))
+        });
+        same_map::<LowerTriangular<10>, 4, 4>("lower_triangular", &[], |i, j| {
+            <Transposed<UpperTriangular<10>> as Tie<4, 4>>::index(i, j)
         });
         for_band::<5, 7>();
         same_map::<Banded<1>, 4, 4>("banded", &[1], |i, j| (i == j).then_some(0));

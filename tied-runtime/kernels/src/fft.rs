@@ -730,6 +730,13 @@ impl ShiftKernel {
     }
 }
 
+impl ShiftOp {
+    /// The same op, holding the forward's spectra for a backward only when `keep`.
+    pub fn keeping(self, keep: bool) -> Self {
+        ShiftOp { keep, ..self }
+    }
+}
+
 impl LinearKernel for ShiftOp {
     fn forward<F: KernelDtype>(&self, a: Forward<'_, F>) {
         let spectra = self.kernel.forward_biased(a.w, a.x, a.bias, a.y, self.keep);

@@ -22,29 +22,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::par;
 use crate::{Backward, Forward, KernelDtype, LinearKernel};
 
-/// How a side of `W` (inputs or outputs) folds onto a side of `V`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fold {
-    /// `k mod g`: `V` repeated (tile).
-    Mod(usize),
-    /// `k / (len/g)`: each entry of `V` over a block (block; rows, cols and scalar).
-    Div(usize),
-}
+/// How a side of `W` (inputs or outputs) folds onto a side of `V`: the patterns' own description
+/// (`tied_patterns::Structure::Fold`), here under its old path.
+pub use tied_patterns::Fold;
 
-impl Fold {
-    /// The same map in its simplest form: `mod 1` is one block, `mod len` is the identity.
-    fn normal(self, len: usize) -> Fold {
-        match self {
-            Fold::Mod(g) if g <= 1 => Fold::Div(1),
-            Fold::Mod(g) if g >= len => Fold::Div(len),
-            fold => fold,
-        }
-    }
-
-    fn groups(self) -> usize {
-        match self {
-            Fold::Mod(g) | Fold::Div(g) => g,
-        }
+/// The same map in its simplest form: `mod 1` is one block, `mod len` is the identity.
+fn normal(fold: Fold, len: usize) -> Fold {
+    match fold {
+        Fold::Mod(g) if g <= 1 => Fold::Div(1),
+        Fold::Mod(g) if g >= len => Fold::Div(len),
+        fold => fold,
     }
 }
 
@@ -67,7 +54,7 @@ impl FoldKernel {
     /// `W[i, j] = V[φ(i), ψ(j)]` with `V` stored row-major R×C; `None` (no kernel) when the
     /// groups do not divide the sides (or a side is empty).
     pub fn new(inputs: usize, outputs: usize, phi: Fold, psi: Fold) -> Option<Self> {
-        let (phi, psi) = (phi.normal(inputs), psi.normal(outputs));
+        let (phi, psi) = (normal(phi, inputs), normal(psi, outputs));
         let (r, c) = (phi.groups(), psi.groups());
         let divides = |g: usize, len: usize| g > 0 && len > 0 && len.is_multiple_of(g);
         (divides(r, inputs) && divides(c, outputs)).then_some(FoldKernel {

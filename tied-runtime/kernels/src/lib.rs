@@ -10,19 +10,24 @@
 //! - [`band`]: `banded`; [`diagonal`]: `diagonal`;
 //! - [`dense`]: dense weights and their transposes; [`symmetric`]: the packed triangle by blocks;
 //! - [`matmul`]: faer's multiply, the one every product calls; [`par`] and [`util`]: threads and
-//!   shared arithmetic.
+//!   shared arithmetic;
+//! - [`kernel_for`]: a pattern's structure (`tied_patterns::Structure`) to its kernel, the one
+//!   choice both front ends make.
 
 pub mod band;
 pub mod dense;
 pub mod diagonal;
 pub mod fft;
 pub mod fold;
+mod kernel;
 pub mod matmul;
 pub mod par;
 pub mod symmetric;
 pub mod util;
 
 use core::cell::Cell;
+
+pub use kernel::{kernel_for, Kernel};
 
 /// The dtypes kernels are written for: `f32` and `f64` (the dtypes dispatched to a kernel).
 ///

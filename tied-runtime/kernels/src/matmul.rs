@@ -85,10 +85,47 @@ pub fn matmul_into<E: KernelDtype>(
 /// by other threads).
 pub unsafe fn matmul_raw<E: KernelDtype>(
     dst: Mat<(*mut E, usize)>,
+    mnk: (usize, usize, usize),
+    lhs: Mat<&[E]>,
+    rhs: Mat<&[E]>,
+    accumulate: bool,
+    par: Par,
+) {
+    // SAFETY: the caller's contract is this one's.
+    unsafe { matmul_raw_scaled(dst, mnk, lhs, rhs, accumulate, E::one(), par) }
+}
+
+/// `dst (m×n) = alpha·lhs (m×k)·rhs (k×n)`, or `+=` when `accumulate`: [`matmul_into`] with a
+/// scale (a packed triangle's sign).
+pub fn matmul_scaled_into<E: KernelDtype>(
+    dst: Mat<&mut [E]>,
+    mnk: (usize, usize, usize),
+    lhs: Mat<&[E]>,
+    rhs: Mat<&[E]>,
+    accumulate: bool,
+    alpha: E,
+    par: Par,
+) {
+    let dst = Mat {
+        data: (dst.data.as_mut_ptr(), dst.data.len()),
+        rs: dst.rs,
+        cs: dst.cs,
+    };
+    // SAFETY: `dst` is borrowed mutably: valid, and nothing else reads or writes it meanwhile.
+    unsafe { matmul_raw_scaled(dst, mnk, lhs, rhs, accumulate, alpha, par) }
+}
+
+/// [`matmul_raw`] with a scale `alpha` on the product.
+///
+/// # Safety
+/// As [`matmul_raw`].
+pub unsafe fn matmul_raw_scaled<E: KernelDtype>(
+    dst: Mat<(*mut E, usize)>,
     (m, n, k): (usize, usize, usize),
     lhs: Mat<&[E]>,
     rhs: Mat<&[E]>,
     accumulate: bool,
+    alpha: E,
     par: Par,
 ) {
     if m == 0 || n == 0 || (k == 0 && accumulate) {
@@ -120,7 +157,7 @@ pub unsafe fn matmul_raw<E: KernelDtype>(
     } else {
         Accum::Replace
     };
-    faer::linalg::matmul::matmul(dst, beta, lhs, rhs, E::one(), par);
+    faer::linalg::matmul::matmul(dst, beta, lhs, rhs, alpha, par);
     clear_upper_vector_state();
 }
 

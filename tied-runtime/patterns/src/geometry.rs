@@ -1,9 +1,12 @@
 //! Each built-in pattern's index map, with runtime sizes: the one definition that the dfdx `Tie`
 //! impls (sizes from const generics) and the Burn lowerings (sizes from a config) both call.
 
-use crate::{Message, Pattern, Problem, Rule, PATTERNS};
+use crate::{Fold, Message, Packing, Pattern, Problem, Rule, Shift, Structure};
 
 /// Which built-in map fills the weight, with the sizes the map needs beyond `I` and `O`.
+///
+/// Each [`Pattern`] row names its map (`Pattern::map`, sizes left 0 where the attribute states
+/// them); [`Map::pattern`] is the way back; [`Map::structure`] is what kernels and lowerings read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Map {
     /// No tie: `W[i, j] = w[i·O + j]`, the weight stored `I`×`O`, row-major.
@@ -36,6 +39,10 @@ pub enum Map {
     Hankel,
     /// `W = Wᵀ`: the upper triangle stored row by row.
     Symmetric,
+    /// Zeros below the diagonal: the upper triangle stored row by row.
+    UpperTriangular,
+    /// Zeros above the diagonal: the lower triangle stored column by column.
+    LowerTriangular,
     /// `W[i, j] = v[i − j + k/2]` where `|i − j| ≤ k/2`, a structural zero elsewhere.
     Banded {
         /// The number of diagonals stored, `2·bandwidth + 1`.
@@ -64,11 +71,18 @@ impl Map {
             Map::Toeplitz => Some(i + outputs - 1 - j),
             Map::Circulant => Some((j + outputs - i % outputs) % outputs),
             Map::Hankel => Some(i + j),
-            Map::Symmetric => {
-                let (a, b) = if i <= j { (i, j) } else { (j, i) };
-                // Rows 0..a of the upper triangle hold N + (N − 1) + … + (N − a + 1) values.
-                Some(a * outputs - a * a.saturating_sub(1) / 2 + (b - a))
-            }
+            Map::Symmetric => Some(Packing::SYMMETRIC.at(
+                if i <= j { i } else { j },
+                if i <= j { j } else { i },
+                outputs,
+            )),
+            Map::UpperTriangular | Map::LowerTriangular => match self.structure(inputs, outputs) {
+                Structure::Packed(p) => match p.entry(outputs, i, j) {
+                    Some((k, _)) => Some(k),
+                    None => None,
+                },
+                _ => None,
+            },
             Map::Banded { k } => match (i + k / 2).checked_sub(j) {
                 Some(d) if d < k => Some(d),
                 _ => None,
@@ -85,21 +99,70 @@ impl Map {
 
     /// The built-in pattern of this map (`None` for [`Map::Dense`], which is no pattern).
     pub const fn pattern(self) -> Option<&'static Pattern> {
-        let key = match self {
+        Some(match self {
             Map::Dense => return None,
-            Map::Rows => 0,
-            Map::Cols => 1,
-            Map::Scalar => 2,
-            Map::Tile { .. } => 3,
-            Map::Block { .. } => 4,
-            Map::Toeplitz => 5,
-            Map::Circulant => 6,
-            Map::Hankel => 7,
-            Map::Symmetric => 8,
-            Map::Banded { .. } => 9,
-            Map::Diagonal => 10,
-        };
-        Some(&PATTERNS[key])
+            Map::Rows => &crate::ROWS,
+            Map::Cols => &crate::COLS,
+            Map::Scalar => &crate::SCALAR,
+            Map::Tile { .. } => &crate::TILE,
+            Map::Block { .. } => &crate::BLOCK,
+            Map::Toeplitz => &crate::TOEPLITZ,
+            Map::Circulant => &crate::CIRCULANT,
+            Map::Hankel => &crate::HANKEL,
+            Map::Symmetric => &crate::SYMMETRIC,
+            Map::UpperTriangular => &crate::UPPER_TRIANGULAR,
+            Map::LowerTriangular => &crate::LOWER_TRIANGULAR,
+            Map::Banded { .. } => &crate::BANDED,
+            Map::Diagonal => &crate::DIAGONAL,
+        })
+    }
+
+    /// The map's structure on an `inputs`×`outputs` weight: what both front ends read to pick a
+    /// kernel and a lowering.
+    pub const fn structure(self, inputs: usize, outputs: usize) -> Structure {
+        match self {
+            Map::Dense => Structure::Dense,
+            Map::Rows => Structure::Fold {
+                rows: Fold::Div(inputs),
+                cols: Fold::Div(1),
+            },
+            Map::Cols => Structure::Fold {
+                rows: Fold::Div(1),
+                cols: Fold::Div(outputs),
+            },
+            Map::Scalar => Structure::Fold {
+                rows: Fold::Div(1),
+                cols: Fold::Div(1),
+            },
+            Map::Tile { r, c } => Structure::Fold {
+                rows: Fold::Mod(r),
+                cols: Fold::Mod(c),
+            },
+            Map::Block { r, c } => Structure::Fold {
+                rows: Fold::Div(r),
+                cols: Fold::Div(c),
+            },
+            Map::Toeplitz => Structure::Shift(Shift::Toeplitz),
+            Map::Circulant => Structure::Shift(Shift::Circulant),
+            Map::Hankel => Structure::Shift(Shift::Hankel),
+            Map::Symmetric => Structure::Packed(Packing::SYMMETRIC),
+            Map::UpperTriangular => Structure::Packed(Packing::UPPER),
+            Map::LowerTriangular => Structure::Packed(Packing::LOWER),
+            Map::Banded { k } => Structure::Band { k },
+            Map::Diagonal => Structure::Diagonal,
+        }
+    }
+
+    /// The same map with the sizes stated in the attribute (`[R, C]` for `tile` and `block`,
+    /// `[K]` for `banded`); `None` where too few are stated.
+    const fn with_sizes(self, stated: &[usize]) -> Option<Map> {
+        Some(match (self, stated) {
+            (Map::Tile { .. }, [r, c, ..]) => Map::Tile { r: *r, c: *c },
+            (Map::Block { .. }, [r, c, ..]) => Map::Block { r: *r, c: *c },
+            (Map::Banded { .. }, [k, ..]) => Map::Banded { k: *k },
+            (Map::Tile { .. } | Map::Block { .. } | Map::Banded { .. }, _) => return None,
+            (map, _) => map,
+        })
     }
 }
 
@@ -234,20 +297,15 @@ impl Geometry {
                 got: stated.len(),
             });
         }
-        let map = match pattern.rule {
-            Rule::Divides if same(pattern.key, crate::TILE.key) => Map::Tile {
-                r: stated[0],
-                c: stated[1],
-            },
-            Rule::Divides => Map::Block {
-                r: stated[0],
-                c: stated[1],
-            },
-            Rule::Band => Map::Banded { k: stated[0] },
-            Rule::Exact(_) => match exact_map(pattern) {
-                Some(map) => map,
-                None => return Err(Misfit::NotBuiltIn { key: pattern.key }),
-            },
+        let map = match pattern.map.with_sizes(stated) {
+            Some(Map::Dense) => return Err(Misfit::NotBuiltIn { key: pattern.key }),
+            Some(map) => map,
+            None => {
+                return Err(Misfit::Sizes {
+                    pattern,
+                    got: stated.len(),
+                })
+            }
         };
         let stored = match map {
             Map::Tile { r, c } | Map::Block { r, c } => r.checked_mul(c),
@@ -292,6 +350,11 @@ impl Geometry {
     /// The map.
     pub const fn map(&self) -> Map {
         self.map
+    }
+
+    /// The map's structure at these sizes ([`Map::structure`]).
+    pub const fn structure(&self) -> Structure {
+        self.map.structure(self.inputs, self.outputs)
     }
 
     /// The built-in pattern (`None` for no tie).
@@ -346,43 +409,4 @@ impl Geometry {
         }
         self.map.index(self.inputs, self.outputs, i, j)
     }
-}
-
-const fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut k = 0;
-    while k < a.len() {
-        if a[k] != b[k] {
-            return false;
-        }
-        k += 1;
-    }
-    true
-}
-
-/// The map of a pattern whose rule is an exact size.
-const fn exact_map(pattern: &Pattern) -> Option<Map> {
-    let maps = [
-        Map::Rows,
-        Map::Cols,
-        Map::Scalar,
-        Map::Toeplitz,
-        Map::Circulant,
-        Map::Hankel,
-        Map::Symmetric,
-        Map::Diagonal,
-    ];
-    let mut k = 0;
-    while k < maps.len() {
-        if let Some(p) = maps[k].pattern() {
-            if same(p.key, pattern.key) {
-                return Some(maps[k]);
-            }
-        }
-        k += 1;
-    }
-    None
 }

@@ -16,13 +16,17 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+mod check;
 mod geometry;
 mod message;
 mod picture;
+mod structure;
 
+pub use check::{check_map, MapError};
 pub use geometry::{Geometry, Map, Misfit};
 pub use message::Message;
 pub use picture::Picture;
+pub use structure::{packed_row_start, strict_row_start, Fold, Packing, Shift, Sign, Structure};
 
 /// What follows a pattern's key in `#[tied(..)]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,11 +122,26 @@ pub struct Pattern {
     pub stores: &'static str,
     /// The effective weight, for docs: "`W[i, j] = v[i − j + O − 1]`".
     pub doc: &'static str,
+    /// Its index map, with the sizes the attribute states left 0 (`Map::Tile { r: 0, c: 0 }`):
+    /// [`Geometry::new`] fills them in.
+    pub map: Map,
 }
 
 /// Every built-in pattern, in the order messages list them.
 pub const PATTERNS: &[Pattern] = &[
-    ROWS, COLS, SCALAR, TILE, BLOCK, TOEPLITZ, CIRCULANT, HANKEL, SYMMETRIC, BANDED, DIAGONAL,
+    ROWS,
+    COLS,
+    SCALAR,
+    TILE,
+    BLOCK,
+    TOEPLITZ,
+    CIRCULANT,
+    HANKEL,
+    SYMMETRIC,
+    UPPER_TRIANGULAR,
+    LOWER_TRIANGULAR,
+    BANDED,
+    DIAGONAL,
 ];
 
 /// `W[i, j] = w[i]`.
@@ -135,6 +154,7 @@ pub const ROWS: Pattern = Pattern {
     bias: true,
     stores: "one value per input",
     doc: "`W[i, j] = w[i]`: every row one value (the forum's layer)",
+    map: Map::Rows,
 };
 
 /// `W[i, j] = w[j]`.
@@ -147,6 +167,7 @@ pub const COLS: Pattern = Pattern {
     bias: false,
     stores: "one value per output",
     doc: "`W[i, j] = w[j]`: every column one value",
+    map: Map::Cols,
 };
 
 /// `W[i, j] = w`.
@@ -159,6 +180,7 @@ pub const SCALAR: Pattern = Pattern {
     bias: true,
     stores: "one value for every entry",
     doc: "`W[i, j] = w`: one value for the whole weight",
+    map: Map::Scalar,
 };
 
 /// `W[i, j] = V[i mod R, j mod C]`.
@@ -171,6 +193,7 @@ pub const TILE: Pattern = Pattern {
     bias: false,
     stores: "the repeated block",
     doc: "`W[i, j] = V[i mod R, j mod C]` (PyTorch `repeat`)",
+    map: Map::Tile { r: 0, c: 0 },
 };
 
 /// `W[i, j] = V[i / (I/R), j / (O/C)]`.
@@ -183,6 +206,7 @@ pub const BLOCK: Pattern = Pattern {
     bias: false,
     stores: "the stored values",
     doc: "`W[i, j] = V[i / (I/R), j / (O/C)]` (`repeat_interleave`)",
+    map: Map::Block { r: 0, c: 0 },
 };
 
 /// `W[i, j] = v[i − j + O − 1]`.
@@ -195,6 +219,7 @@ pub const TOEPLITZ: Pattern = Pattern {
     bias: false,
     stores: "one value per diagonal",
     doc: "`W[i, j] = v[i − j + O − 1]`: constant along each diagonal",
+    map: Map::Toeplitz,
 };
 
 /// `W[i, j] = v[(j − i) mod N]`.
@@ -207,6 +232,7 @@ pub const CIRCULANT: Pattern = Pattern {
     bias: false,
     stores: "one value per wrapped diagonal",
     doc: "`W[i, j] = v[(j − i) mod N]`: each row the previous one rotated",
+    map: Map::Circulant,
 };
 
 /// `W[i, j] = v[i + j]`.
@@ -219,6 +245,7 @@ pub const HANKEL: Pattern = Pattern {
     bias: false,
     stores: "one value per diagonal",
     doc: "`W[i, j] = v[i + j]`: constant along each anti-diagonal",
+    map: Map::Hankel,
 };
 
 /// `W = Wᵀ`.
@@ -231,6 +258,33 @@ pub const SYMMETRIC: Pattern = Pattern {
     bias: false,
     stores: "its upper triangle",
     doc: "`W = Wᵀ`: the upper triangle, row by row",
+    map: Map::Symmetric,
+};
+
+/// Zeros below the diagonal.
+pub const UPPER_TRIANGULAR: Pattern = Pattern {
+    key: "upper_triangular",
+    form: Form::Size,
+    ty: "UpperTriangular",
+    rule: Rule::Exact(Formula::Triangle),
+    square: true,
+    bias: false,
+    stores: "its upper triangle",
+    doc: "`W[i, j] = 0` for `i > j`: the upper triangle, row by row",
+    map: Map::UpperTriangular,
+};
+
+/// Zeros above the diagonal.
+pub const LOWER_TRIANGULAR: Pattern = Pattern {
+    key: "lower_triangular",
+    form: Form::Size,
+    ty: "LowerTriangular",
+    rule: Rule::Exact(Formula::Triangle),
+    square: true,
+    bias: false,
+    stores: "its lower triangle",
+    doc: "`W[i, j] = 0` for `i < j`: the lower triangle, column by column",
+    map: Map::LowerTriangular,
 };
 
 /// `W[i, j] = v[i − j + b]` for `|i − j| ≤ b`.
@@ -243,6 +297,7 @@ pub const BANDED: Pattern = Pattern {
     bias: false,
     stores: "2·bandwidth + 1 diagonals",
     doc: "`W[i, j] = v[i − j + b]` for `|i − j| ≤ b`, a structural 0 elsewhere",
+    map: Map::Banded { k: 0 },
 };
 
 /// `W[i, i] = v[i]`.
@@ -255,6 +310,7 @@ pub const DIAGONAL: Pattern = Pattern {
     bias: false,
     stores: "one value per diagonal entry",
     doc: "`W[i, i] = v[i]`, a structural 0 elsewhere",
+    map: Map::Diagonal,
 };
 
 /// The built-in pattern with attribute key `key`.
@@ -561,6 +617,73 @@ mod tests {
     }
 
     #[test]
+    fn each_row_names_its_map_and_each_map_its_row() {
+        for p in PATTERNS {
+            assert_eq!(p.map.pattern(), Some(p), "{}", p.key);
+        }
+        assert_eq!(Map::Dense.pattern(), None);
+    }
+
+    /// A structure stores what the pattern's rule says, and its index map is the structure's
+    /// arithmetic (checked here for folds and the packed triangle, where `Structure` says how).
+    #[test]
+    fn structures_store_what_the_rules_say() {
+        for (i, o) in [(1, 1), (2, 3), (4, 4), (5, 5), (6, 4), (3, 7), (8, 8)] {
+            for g in geometries(i, o) {
+                let s = g.structure();
+                assert_eq!(s.stored_len(i, o), Some(g.stored_len()), "{g:?}");
+                assert_eq!(s.transposed().transposed(), s);
+                match s {
+                    Structure::Fold { rows, cols } => {
+                        let at = |f: Fold, k: usize, len: usize| match f {
+                            Fold::Mod(n) => k % n,
+                            Fold::Div(n) => k / (len / n),
+                        };
+                        for a in 0..i {
+                            for b in 0..o {
+                                let want = at(rows, a, i) * cols.groups() + at(cols, b, o);
+                                assert_eq!(g.index(a, b), Some(want), "{g:?}");
+                            }
+                        }
+                    }
+                    Structure::Packed(p) => {
+                        for a in 0..i {
+                            for b in 0..o {
+                                let want = p.entry(o, a, b).map(|(k, _)| k);
+                                assert_eq!(g.index(a, b), want, "{g:?}");
+                            }
+                            if p.diagonal {
+                                assert_eq!(g.index(a, a), Some(packed_row_start(a, o)));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(Structure::Packed(Packing::SYMMETRIC).stored_len(3, 4), None);
+    }
+
+    #[test]
+    fn check_map_finds_the_first_problem_and_says_it() {
+        assert_eq!(check_map("ok", 2, 2, 2, |i, j| Some((i + j) % 2)), Ok(()));
+        let out = check_map("oor", 1, 4, 3, |_, j| Some(j)).unwrap_err();
+        assert_eq!(
+            std::format!("{out}"),
+            "pattern `oor` maps W[0, 3] to stored value 3, but only 3 values are stored (0..3)"
+        );
+        let unused = check_map("unused", 2, 2, 3, |_, j| Some(j)).unwrap_err();
+        assert_eq!(
+            std::format!("{}", unused.predicate()),
+            "never uses stored value 2 of 3: it would be a parameter without a gradient"
+        );
+        assert_eq!(
+            check_map("nothing", 2, 2, 0, |_, _| None),
+            Err(MapError::NothingStored { pattern: "nothing" })
+        );
+    }
+
+    #[test]
     fn maps_by_hand() {
         let g = Geometry::new(&TOEPLITZ, 3, 2, &[]).unwrap();
         assert_eq!(
@@ -572,6 +695,33 @@ mod tests {
             .map(|i| [0, 1, 2].map(|j| g.index(i, j).unwrap()))
             .collect();
         assert_eq!(rows, [[0, 1, 2], [1, 3, 4], [2, 4, 5]]);
+        let g = Geometry::new(&UPPER_TRIANGULAR, 3, 3, &[6]).unwrap();
+        let rows: std::vec::Vec<_> = (0..3).map(|i| [0, 1, 2].map(|j| g.index(i, j))).collect();
+        assert_eq!(
+            rows,
+            [
+                [Some(0), Some(1), Some(2)],
+                [None, Some(3), Some(4)],
+                [None, None, Some(5)]
+            ]
+        );
+        // The lower triangle column by column: `upper_triangular` transposed.
+        let g = Geometry::new(&LOWER_TRIANGULAR, 3, 3, &[]).unwrap();
+        let rows: std::vec::Vec<_> = (0..3).map(|i| [0, 1, 2].map(|j| g.index(i, j))).collect();
+        assert_eq!(
+            rows,
+            [
+                [Some(0), None, None],
+                [Some(1), Some(3), None],
+                [Some(2), Some(4), Some(5)]
+            ]
+        );
+        let problem = UPPER_TRIANGULAR.problem(4, 4, &[9]).unwrap();
+        assert_eq!(
+            UPPER_TRIANGULAR.message(problem, 4, 4).as_str(),
+            "tied: `upper_triangular` on a 4×4 weight: it stores its upper triangle, \
+             N(N + 1)/2 = 10 values, but the stated size is 9"
+        );
         let g = Geometry::new(&BANDED, 4, 3, &[3]).unwrap();
         assert_eq!(
             (g.index(0, 0), g.index(1, 0), g.index(0, 1), g.index(3, 0)),

@@ -17,7 +17,13 @@ pub fn cases() -> Vec<(&'static str, usize, usize, Vec<usize>)> {
         }
     }
     for n in [1, 3, 6, 7, 8] {
-        for key in ["circulant", "diagonal", "symmetric"] {
+        for key in [
+            "circulant",
+            "diagonal",
+            "symmetric",
+            "upper_triangular",
+            "lower_triangular",
+        ] {
             all.push((key, n, n, vec![]));
         }
     }
@@ -119,6 +125,29 @@ fn symmetric_fused_and_portable_both_match_the_dense_reference() {
     }
 }
 
+/// The triangular patterns on Flex run the packed-triangle block kernel (the dfdx side's, which
+/// skips the zero half), and the portable gather elsewhere: both against the dense f64
+/// reference, in f32 and f64, both directions, around the kernel's block side.
+#[test]
+fn triangular_fused_and_portable_both_match_the_dense_reference() {
+    let mut seed = 5;
+    for n in [1, 2, 5, 129, 130] {
+        for key in ["upper_triangular", "lower_triangular"] {
+            let tie = Tie::new(key, n, n, &[]).unwrap();
+            assert_eq!(tie.stored_len(), n * (n + 1) / 2);
+            assert_eq!(tie.uses_kernels(), cfg!(feature = "flex"), "{key}");
+            let portable = tie.clone().without_kernels();
+            for t in [&tie, &portable] {
+                for transposed in [false, true] {
+                    check_against_reference_in(t, 3, transposed, seed, DType::F32, 1e-5);
+                    check_against_reference_in(t, 3, transposed, seed + 1, DType::F64, 1e-10);
+                    seed += 10;
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn lowerings_are_the_documented_ones() {
     let lowering = |key, n, stated: &[usize]| Tie::new(key, n, n, stated).unwrap().lowering();
@@ -130,6 +159,8 @@ fn lowerings_are_the_documented_ones() {
     assert_eq!(lowering("banded", 4, &[3]), Lowering::Band);
     assert_eq!(lowering("diagonal", 4, &[]), Lowering::Elementwise);
     assert_eq!(lowering("symmetric", 4, &[]), Lowering::Gather);
+    assert_eq!(lowering("upper_triangular", 4, &[]), Lowering::Gather);
+    assert_eq!(lowering("lower_triangular", 4, &[10]), Lowering::Gather);
 }
 
 #[test]

@@ -36,7 +36,7 @@ proptest! {
 
     #[test]
     fn circulant_and_symmetric(side in 1usize..20, n in 1usize..4, t in any::<bool>(), seed in 0u64..1000) {
-        for key in ["circulant", "symmetric"] {
+        for key in ["circulant", "symmetric", "upper_triangular", "lower_triangular"] {
             check_against_reference(&Tie::new(key, side, side, &[]).unwrap(), n, t, seed);
         }
     }

@@ -52,7 +52,6 @@ use crate::Batch;
 
 // The slice kernels live in `tied-kernels` (framework-free, shared with the Burn front end); the
 // modules stay reachable here under their old paths.
-pub(crate) use tied_kernels::fold::{Fold, FoldKernel};
 pub use tied_kernels::{band, dense, diagonal, fft, par, symmetric};
 pub use tied_kernels::{enabled, with_reference, Backward, Forward, KernelDtype, LinearKernel};
 
