@@ -353,7 +353,9 @@ where
     D: Device<E>,
     T: Tape<E, D>,
 {
-    let () = P::SIZE_CHECK;
+    // No `P::SIZE_CHECK` here: every caller's path references it already (a second reference
+    // only repeats the compile error's notes), and a stored length that does not fit the
+    // structure declines the kernel below.
     let kernel = P::MAP
         .map(|map| map.structure(I, O))
         .filter(|s| s.stored_len(I, O) == Some(<P::Stored as ConstShape>::NUMEL))
