@@ -22,7 +22,7 @@ use common::*;
 use tied::prelude::*;
 use tied::{
     Banded, Batch, Block, Circulant, Cols, Dense, Diagonal, Hankel, LowerTriangular, Rows, Scalar,
-    Symmetric, Tile, Toeplitz, Transposed, UpperTriangular,
+    Skew, Symmetric, Tile, Toeplitz, Transposed, UpperTriangular,
 };
 use tied_dfdx::kernels::par::with_min_work_per_chunk;
 
@@ -159,6 +159,8 @@ fn every_index_kernel_matches_the_dense_reference_under_16_threads() {
     check_fused::<Symmetric<{ N * (N + 1) / 2 }>, N, N>(&mut mismatches);
     check_fused::<UpperTriangular<{ N * (N + 1) / 2 }>, N, N>(&mut mismatches);
     check_fused::<Transposed<LowerTriangular<{ N * (N + 1) / 2 }>>, N, N>(&mut mismatches);
+    check_fused::<Skew<{ N * (N - 1) / 2 }>, N, N>(&mut mismatches);
+    check_fused::<Transposed<Skew<{ N * (N - 1) / 2 }>>, N, N>(&mut mismatches);
     check_fused::<Stripes, N, N>(&mut mismatches);
     check_fused::<Transposed<Stripes>, H, N>(&mut mismatches);
     // The dense products (faer's multiply): both directions, square and rectangular.

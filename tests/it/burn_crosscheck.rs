@@ -12,7 +12,8 @@ use tied::burn::burn;
 use tied::prelude::*;
 use tied::{
     try_apply_biased, Banded, Batch, Block, Circulant, Cols, Dense, Diagonal, Hankel,
-    LowerTriangular, Rows, Scalar, Symmetric, Tie, Tile, Toeplitz, Transposed, UpperTriangular,
+    LowerTriangular, Rows, Scalar, Skew, Symmetric, Tie, Tile, Toeplitz, Transposed,
+    UpperTriangular,
 };
 
 /// Rows of `x`.
@@ -153,6 +154,8 @@ fn every_pattern_and_its_transpose_agree_on_dfdx_and_burn() {
     check::<Circulant, 6, 6>("circulant", &[], 8);
     check::<Hankel<9>, 4, 6>("hankel", &[], 9);
     check::<Symmetric<21>, 6, 6>("symmetric", &[], 10);
+    check::<Skew<15>, 6, 6>("skew", &[], 15);
+    check::<Skew<1>, 2, 2>("skew", &[1], 16);
     check::<UpperTriangular<21>, 6, 6>("upper_triangular", &[], 13);
     check::<LowerTriangular<21>, 6, 6>("lower_triangular", &[21], 14);
     check::<Banded<3>, 6, 6>("banded", &[3], 11);

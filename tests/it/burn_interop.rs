@@ -48,6 +48,16 @@ pub struct BurnConv {
     pub bias: Param<burn::tensor::Tensor<1>>,
 }
 
+/// A skew-symmetric layer on Burn (a signed tie), the twin of `interop.rs`'s `SkewLinear`.
+#[tied::burn::layer]
+#[derive(Module, Debug)]
+pub struct BurnSkew {
+    #[tied(skew = 6, shape = [n, n])]
+    pub weight: Param<burn::tensor::Tensor<2>>,
+    #[tied(shape = [n])]
+    pub bias: Param<burn::tensor::Tensor<1>>,
+}
+
 fn device() -> BurnDevice {
     BurnDevice::flex().autodiff()
 }
@@ -186,6 +196,25 @@ fn burn_and_dfdx_write_the_same_file() {
     assert_eq!(report.max_violation(), 0.0);
     assert_eq!(dfdx_conv.kernel.as_vec(), host(&conv.kernel.val()));
     assert_eq!(dfdx_conv.bias.as_vec(), host(&conv.bias.val()));
+}
+
+/// A signed tie's file is the same from both front ends: `−v` below the diagonal, read back into
+/// the stored values exactly.
+#[test]
+fn skew_files_are_the_same_from_burn_and_dfdx() {
+    let dev = Cpu::default();
+    let device = device();
+    let mut dfdx_skew = dev.build_module::<crate::interop::SkewLinearConfig, f32>();
+    dfdx_skew.weight = dev.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let dfdx_path = temp("dfdx_skew.safetensors");
+    tied::export_dense(&dfdx_skew, &dfdx_path).unwrap();
+    let mut skew = BurnSkewConfig::new(4).init(&device);
+    let report = tied::burn::import_dense(&mut skew, &dfdx_path, 0.0).unwrap();
+    assert_eq!(report.max_violation(), 0.0);
+    assert_eq!(host(&skew.weight.val()), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let burn_path = temp("burn_skew.safetensors");
+    export_dense(&skew, &burn_path).unwrap();
+    assert_eq!(contents(&burn_path), contents(&dfdx_path));
 }
 
 #[test]

@@ -114,6 +114,7 @@ pattern_layer!(ToeplitzLayer, ToeplitzLayerConfig, [toeplitz = k,]);
 pattern_layer!(HankelLayer, HankelLayerConfig, [hankel = k,]);
 pattern_layer!(CirculantLayer, CirculantLayerConfig, [circulant,]);
 pattern_layer!(SymmetricLayer, SymmetricLayerConfig, [symmetric = k,]);
+pattern_layer!(SkewLayer, SkewLayerConfig, [skew = k,]);
 pattern_layer!(BandedLayer, BandedLayerConfig, [banded = k,]);
 pattern_layer!(DiagonalLayer, DiagonalLayerConfig, [diagonal,]);
 
@@ -167,6 +168,7 @@ checked!(
     HankelLayer,
     CirculantLayer,
     SymmetricLayer,
+    SkewLayer,
     BandedLayer,
     DiagonalLayer
 );
@@ -192,7 +194,12 @@ fn check_layer<L: Checked>(mut layer: L, seed: u64) {
     let mut w = vec![0.0; i * o];
     for a in 0..i {
         for b in 0..o {
-            w[a * o + b] = tie.index(a, b).map_or(0.0, |k| stored[k]);
+            // A signed tie's negated entry (`skew` below its diagonal) is `−v`.
+            w[a * o + b] =
+                tie.entry(a, b).map_or(
+                    0.0,
+                    |(k, negated)| if negated { -stored[k] } else { stored[k] },
+                );
         }
     }
     let mut y_ref = vec![0.0; N * o];
@@ -212,8 +219,12 @@ fn check_layer<L: Checked>(mut layer: L, seed: u64) {
     let mut gs_ref = vec![0.0; len];
     for a in 0..i {
         for b in 0..o {
-            if let Some(k) = tie.index(a, b) {
-                gs_ref[k] += gw[a * o + b];
+            if let Some((k, negated)) = tie.entry(a, b) {
+                gs_ref[k] += if negated {
+                    -gw[a * o + b]
+                } else {
+                    gw[a * o + b]
+                };
             }
         }
     }
@@ -267,6 +278,7 @@ fn every_pattern_through_the_attribute_matches_the_dense_reference() {
     check_layer(HankelLayerConfig::new(3, 5, 7).init(&d), 8);
     check_layer(CirculantLayerConfig::new(5, 5).init(&d), 9);
     check_layer(SymmetricLayerConfig::new(4, 4, 10).init(&d), 10);
+    check_layer(SkewLayerConfig::new(5, 5, 10).init(&d), 13);
     check_layer(BandedLayerConfig::new(5, 5, 3).init(&d), 11);
     check_layer(DiagonalLayerConfig::new(4, 4).init(&d), 12);
 }

@@ -70,8 +70,19 @@ where
 {
     let dev = Cpu::default();
     let n = x.len() / I;
+    // A signed tie's negated entry (`skew` below its diagonal) is `−v`.
+    let sign = |i: usize, j: usize, v: E| {
+        if P::negated(i, j) {
+            E::zero() - v
+        } else {
+            v
+        }
+    };
     let w: Vec<E> = (0..I * O)
-        .map(|k| P::index(k / O, k % O).map_or(E::zero(), |s| stored[s]))
+        .map(|k| {
+            let (i, j) = (k / O, k % O);
+            P::index(i, j).map_or(E::zero(), |s| sign(i, j, stored[s]))
+        })
         .collect();
     let w: Tensor<Rank2<I, O>, E, Cpu> = dev.tensor_from_vec(w, (Const, Const));
     let b: Tensor<Rank1<O>, E, Cpu> = dev.tensor_from_vec(
@@ -92,7 +103,7 @@ where
     for i in 0..I {
         for j in 0..O {
             if let Some(k) = P::index(i, j) {
-                grad_stored[k] += gw[i * O + j];
+                grad_stored[k] += sign(i, j, gw[i * O + j]);
             }
         }
     }

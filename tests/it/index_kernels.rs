@@ -12,7 +12,7 @@ use crate::common::{self, *};
 use proptest::prelude::*;
 use tied::prelude::*;
 use tied::{
-    Banded, Batch, Circulant, Hankel, LowerTriangular, Symmetric, Toeplitz, Transposed,
+    Banded, Batch, Circulant, Hankel, LowerTriangular, Skew, Symmetric, Toeplitz, Transposed,
     UpperTriangular,
 };
 use tied_dfdx::kernels::fft::{fft_tolerance, ShiftKernel};
@@ -218,6 +218,16 @@ fn triangular_patterns() {
     check_both::<LowerTriangular<{ 257 * 258 / 2 }>, 257, 257>();
 }
 
+/// `skew` (the packed strict triangle with its signs) and its transpose (`−W`), from the
+/// smallest weight it fits to sizes around the kernel's block side.
+#[test]
+fn skew_pattern() {
+    check_both::<Skew<1>, 2, 2>();
+    check_both::<Skew<6>, 4, 4>();
+    check_both::<Skew<{ 130 * 129 / 2 }>, 130, 130>();
+    check_both::<Skew<{ 257 * 256 / 2 }>, 257, 257>();
+}
+
 /// 1-D and 3-D inputs give the rows of the 2-D result (the kernels see flattened rows).
 #[test]
 fn vector_and_sequence_inputs() {
@@ -311,6 +321,7 @@ fn f32_kernels_within_tolerance() {
     one::<Symmetric<{ 256 * 257 / 2 }>, 256, 256>(1e-5);
     one::<UpperTriangular<{ 256 * 257 / 2 }>, 256, 256>(1e-5);
     one::<LowerTriangular<{ 256 * 257 / 2 }>, 256, 256>(1e-5);
+    one::<Skew<{ 256 * 255 / 2 }>, 256, 256>(1e-5);
     one::<StripesTie, 256, 128>(1e-5);
 }
 
@@ -544,6 +555,7 @@ fn effective_weight_matches_the_gather() {
     one::<StripesTie, 40, 30>();
     one::<Symmetric<{ 50 * 51 / 2 }>, 50, 50>();
     one::<UpperTriangular<{ 50 * 51 / 2 }>, 50, 50>();
+    one::<Skew<{ 50 * 49 / 2 }>, 50, 50>();
     one::<Banded<5>, 20, 25>();
     one::<Toeplitz<70>, 40, 31>();
 }
@@ -781,6 +793,39 @@ pub struct UpperSmall<E: Dtype, D: Device<E>> {
     #[tied(upper_triangular = 45)]
     pub weight: Tensor<Rank2<9, 9>, E, D>,
     pub bias: Tensor<Rank1<9>, E, D>,
+}
+
+/// A skew-symmetric weight and its `transpose_of` (`Wᵀ = −W`), the pieces of a Cayley layer.
+#[tied::layer(forward = [enc + enc_bias, Tanh, dec])]
+#[derive(Clone, Debug)]
+pub struct SkewPair<E: Dtype, D: Device<E>> {
+    #[tied(skew = 28)]
+    pub enc: Tensor<Rank2<8, 8>, E, D>,
+    pub enc_bias: Tensor<Rank1<8>, E, D>,
+    #[tied(transpose_of = enc)]
+    pub dec: Tensor<Rank2<8, 8>, E, D>,
+}
+
+#[test]
+fn skew_layer_passes_finite_differences_and_is_antisymmetric() {
+    let dev = Cpu::seed_from_u64(12);
+    let layer = dev.build_module::<SkewPairConfig, f64>();
+    let x: Tensor<Rank2<3, 8>, f64, Cpu> = dev.tensor_from_vec(values(3 * 8, 6), (Const, Const));
+    gradcheck(&layer, &x, GradcheckOptions::default()).unwrap_or_else(|e| panic!("skew 8: {e}"));
+    // W = −Wᵀ with a zero diagonal, exactly, from the stored values.
+    let w = <Skew<28> as Tie<8, 8>>::try_effective(layer.enc.clone())
+        .unwrap()
+        .as_vec();
+    let v = layer.enc.as_vec();
+    for i in 0..8 {
+        assert_eq!(w[i * 8 + i], 0.0);
+        for j in 0..8 {
+            assert_eq!(w[i * 8 + j], -w[j * 8 + i], "W[{i}, {j}]");
+            if i < j {
+                assert_eq!(w[i * 8 + j], v[i * 8 - i * (i + 1) / 2 + j - i - 1]);
+            }
+        }
+    }
 }
 
 #[test]

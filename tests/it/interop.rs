@@ -39,6 +39,15 @@ pub struct Conv<const N: usize, E: Dtype, D: Device<E>> {
     pub bias: Tensor<Rank1<N>, E, D>,
 }
 
+/// A skew-symmetric layer: a signed tie (`W[j, i] = −W[i, j]`, a zero diagonal).
+#[tied::layer]
+#[derive(Clone, Debug)]
+pub struct SkewLinear<E: Dtype, D: Device<E>> {
+    #[tied(skew = 6)]
+    pub weight: Tensor<Rank2<4, 4>, E, D>,
+    pub bias: Tensor<Rank1<4>, E, D>,
+}
+
 /// PyTorch's names of the fixture's autoencoder (also read by `burn_interop.rs`).
 pub const AE_NAMES: [(&str, &str); 4] = [
     ("enc", "ae.encoder.weight"),
@@ -247,6 +256,64 @@ fn projection_is_the_mean_of_copies() {
     assert_eq!(loaded.kernel.array(), [12.0, 16.5, 21.0]);
     assert_eq!(loaded.bias.array(), [2.5]);
     assert_eq!(report.fields[1].max_violation, 1.5);
+}
+
+/// A signed tie exports `−v` below the diagonal, and imports a dense `W` as the strict upper
+/// triangle of `(W − Wᵀ)/2` (each value the mean of `W[a, b]` and `−W[b, a]`); the violation is
+/// how far `W` was from skew (its symmetric part, the diagonal included).
+#[test]
+fn skew_exports_signs_and_imports_the_antisymmetric_part() {
+    let dev = Cpu::default();
+    let mut layer = dev.build_module::<SkewLinearConfig, f32>();
+    layer.weight = dev.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let path = temp("skew.safetensors");
+    export_dense(&layer, &path).unwrap();
+    // weight[j][i] = W[i, j] (PyTorch's out×in), W = [0 1 2 3 / −1 0 4 5 / −2 −4 0 6 / −3 −5 −6 0].
+    let (shape, wt) = read(&path, "weight");
+    assert_eq!(shape, [4, 4]);
+    let w = |i: usize, j: usize| wt[j * 4 + i];
+    assert_eq!(
+        [w(0, 1), w(1, 0), w(1, 3), w(3, 1), w(2, 2)],
+        [1.0, -1.0, 5.0, -5.0, 0.0]
+    );
+    let mut back = layer.clone();
+    let report = import_dense(&mut back, &path, 0.0).unwrap();
+    assert_eq!(back.weight.array(), layer.weight.array());
+    assert_eq!(report.fields[0].max_violation, 0.0);
+
+    // A dense f64 checkpoint: W[i, j] = 10·i + j, far from skew.
+    let w: Vec<f64> = (0..16).map(|f| (10 * (f % 4) + f / 4) as f64).collect();
+    let b: Vec<f64> = vec![1.0, 2.0, 3.0, 4.0];
+    let (wb, bb): (Vec<u8>, Vec<u8>) = (
+        w.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        b.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    );
+    let views = [
+        (
+            "weight",
+            ::safetensors::tensor::TensorView::new(::safetensors::Dtype::F64, vec![4, 4], &wb)
+                .unwrap(),
+        ),
+        (
+            "bias",
+            ::safetensors::tensor::TensorView::new(::safetensors::Dtype::F64, vec![4], &bb)
+                .unwrap(),
+        ),
+    ];
+    ::safetensors::serialize_to_file(views, &None, &path).unwrap();
+    let mut loaded = dev.build_module::<SkewLinearConfig, f64>();
+    // The worst entry is the diagonal's W[3, 3] = 33, a structural zero.
+    let InteropError::TieViolated(v) = import_dense(&mut loaded, &path, 1.0).unwrap_err() else {
+        panic!("expected a violation")
+    };
+    assert_eq!((v.i, v.j, v.dense, v.projected), (3, 3, 33.0, 0.0));
+    let report = import_dense(&mut loaded, &path, 100.0).unwrap();
+    // (W[a, b] − W[b, a])/2 = (10a + b − 10b − a)/2 = −4.5·(b − a), for (0, 1), (0, 2), (0, 3),
+    // (1, 2), (1, 3), (2, 3).
+    assert_eq!(loaded.weight.array(), [-4.5, -9.0, -13.5, -4.5, -9.0, -4.5]);
+    assert_eq!(loaded.bias.array(), [1.0, 2.0, 3.0, 4.0]);
+    // Off the diagonal W[a, b] − (−4.5·(b − a)) = 5.5·(a + b), at most 27.5; the diagonal, 33.
+    assert_eq!(report.fields[0].max_violation, 33.0);
 }
 
 /// Rust → file: the export matches the committed `from_rust.safetensors`, which

@@ -5,7 +5,7 @@ use crate::common::*;
 use tied::prelude::*;
 use tied::{
     check_pattern, gradcheck_with, Banded, Block, Circulant, Cols, Diagonal, Hankel,
-    LowerTriangular, PatternError, Rows, Scalar, Symmetric, Tile, Toeplitz, Transposed,
+    LowerTriangular, PatternError, Rows, Scalar, Skew, Symmetric, Tile, Toeplitz, Transposed,
     UpperTriangular,
 };
 
@@ -49,6 +49,10 @@ fn pictures_of_every_pattern() {
         grid(&["v1 v2 v3", "v2 v4 v5", "v3 v5 v6"])
     );
     assert_eq!(
+        labels::<Skew<3>, 3, 3>(),
+        grid(&["0 v1 v2", "-v1 0 v3", "-v2 -v3 0"])
+    );
+    assert_eq!(
         labels::<UpperTriangular<6>, 3, 3>(),
         grid(&["v1 v2 v3", "0 v4 v5", "0 0 v6"])
     );
@@ -85,6 +89,7 @@ fn check_pattern_accepts_the_right_sizes_and_names_the_wrong_ones() {
     assert_eq!(check_pattern::<Toeplitz<5>, 3, 3>(), Ok(()));
     assert_eq!(check_pattern::<Symmetric<10>, 4, 4>(), Ok(()));
     assert_eq!(check_pattern::<UpperTriangular<10>, 4, 4>(), Ok(()));
+    assert_eq!(check_pattern::<Skew<6>, 4, 4>(), Ok(()));
     assert_eq!(check_pattern::<LowerTriangular<10>, 4, 4>(), Ok(()));
     assert_eq!(check_pattern::<Hankel<6>, 4, 3>(), Ok(()));
     assert_eq!(check_pattern::<Banded<3>, 5, 5>(), Ok(()));
@@ -168,7 +173,8 @@ fn check_lowering<P: Tie<I, O>, const I: usize, const O: usize>(seed: u64) {
     let sv = stored.as_vec();
     for i in 0..I {
         for j in 0..O {
-            assert_eq!(w[i * O + j], P::index(i, j).map_or(0.0, |k| sv[k]));
+            let sign = if P::negated(i, j) { -1.0 } else { 1.0 };
+            assert_eq!(w[i * O + j], P::index(i, j).map_or(0.0, |k| sign * sv[k]));
         }
     }
 
@@ -202,6 +208,8 @@ fn index_family_lowerings() {
     check_lowering::<Symmetric<10>, 4, 4>(13);
     check_lowering::<UpperTriangular<10>, 4, 4>(30);
     check_lowering::<LowerTriangular<15>, 5, 5>(31);
+    check_lowering::<Skew<10>, 5, 5>(34);
+    check_lowering::<Skew<1>, 2, 2>(35);
     check_lowering::<Banded<3>, 5, 5>(14);
     check_lowering::<Banded<5>, 4, 6>(15);
 }
@@ -227,6 +235,12 @@ fn transposed_lowerings() {
     check_lowering::<Transposed<Symmetric<6>>, 3, 3>(27);
     check_lowering::<Transposed<UpperTriangular<6>>, 3, 3>(32);
     check_lowering::<Transposed<LowerTriangular<6>>, 3, 3>(33);
+    check_lowering::<Transposed<Skew<6>>, 4, 4>(36);
+    assert_eq!(
+        labels::<Transposed<Skew<3>>, 3, 3>(),
+        grid(&["0 -v1 -v2", "v1 0 -v3", "v2 v3 0"]),
+        "skewᵀ is −skew, on the same stored values"
+    );
     assert_eq!(
         labels::<Transposed<UpperTriangular<6>>, 3, 3>(),
         labels::<LowerTriangular<6>, 3, 3>(),
@@ -259,6 +273,7 @@ fn the_pattern_table_names_the_runtime_types() {
         row::<Circulant>(),
         row::<Hankel<7>>(),
         row::<Symmetric<10>>(),
+        row::<Skew<6>>(),
         row::<UpperTriangular<10>>(),
         row::<LowerTriangular<10>>(),
         row::<Banded<3>>(),

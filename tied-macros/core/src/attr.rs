@@ -78,7 +78,9 @@ impl TieKind {
                         Formula::Inputs => ", the weight's input size",
                         Formula::Outputs => ", the weight's output size",
                         Formula::One | Formula::Side => "",
-                        Formula::Diagonals | Formula::Triangle => formula.text(),
+                        Formula::Diagonals | Formula::Triangle | Formula::StrictTriangle => {
+                            formula.text()
+                        }
                     };
                     let sep = if what.starts_with(',') || what.is_empty() {
                         ""

@@ -19,6 +19,13 @@ pub trait IndexMap {
     /// The position, in the stored values (row-major), of `W[i, j]`, or `None` for a structural
     /// zero.
     fn index(&self, i: usize, j: usize) -> Option<usize>;
+
+    /// Whether `W[i, j]` is its stored value negated (a signed tie: `skew` below its diagonal).
+    /// The provided version says no.
+    fn negated(&self, i: usize, j: usize) -> bool {
+        let _ = (i, j);
+        false
+    }
 }
 
 impl IndexMap for tied_patterns::Geometry {
@@ -28,6 +35,10 @@ impl IndexMap for tied_patterns::Geometry {
 
     fn index(&self, i: usize, j: usize) -> Option<usize> {
         tied_patterns::Geometry::index(self, i, j)
+    }
+
+    fn negated(&self, i: usize, j: usize) -> bool {
+        matches!(tied_patterns::Geometry::entry(self, i, j), Some((_, true)))
     }
 }
 
@@ -64,8 +75,10 @@ impl<F: Fn(usize, usize) -> Option<usize>> IndexMap for FnMap<F> {
 }
 
 /// An index map's table on one device: an `Int` tensor of `I·O` positions, structural zeros
-/// pointing one past the stored values (at a zero appended when `W` is gathered). Build it once
-/// per weight and device; it is checked when built.
+/// pointing one past the stored values (at a zero appended when `W` is gathered), and a negated
+/// entry of stored value `k` (a signed tie, `skew`) at `stored_len + 1 + k`, in the negated
+/// values appended after that zero. Build it once per weight and device; it is checked when
+/// built.
 ///
 /// Gathering is Burn's `select`, whose backward adds the gradients of repeated indices: a stored
 /// value's gradient is the sum over all its copies.
@@ -75,17 +88,29 @@ pub struct GatherTable {
     outputs: usize,
     stored_len: usize,
     has_zeros: bool,
+    has_negated: bool,
     table: Tensor<1, Int>,
 }
 
-/// `map`'s table on the host, `I·O` positions row-major (`stored_len` for a structural zero), and
-/// whether it has structural zeros; or why the map is not a pattern: a position out of range, a
-/// stored value never used, nothing stored.
+/// A map's table on the host ([`checked_table`]): `I·O` positions row-major into the stored
+/// values, then a zero, then the stored values negated.
+pub(crate) struct HostTable {
+    /// The positions.
+    pub(crate) table: Vec<i64>,
+    /// Whether some entry is a structural zero (at `stored_len`).
+    pub(crate) has_zeros: bool,
+    /// Whether some entry is a negated value (`k` at `stored_len + 1 + k`).
+    pub(crate) has_negated: bool,
+}
+
+/// `map`'s table on the host, `I·O` positions row-major (`stored_len` for a structural zero,
+/// `stored_len + 1 + k` for stored value `k` negated); or why the map is not a pattern: a
+/// position out of range, a stored value never used, nothing stored.
 pub(crate) fn checked_table<M: IndexMap + ?Sized>(
     map: &M,
     inputs: usize,
     outputs: usize,
-) -> Result<(Vec<i64>, bool), Error> {
+) -> Result<HostTable, Error> {
     let stored = map.stored_len();
     let entries = inputs.checked_mul(outputs).unwrap_or(0);
     let empty = Error::Empty {
@@ -98,10 +123,16 @@ pub(crate) fn checked_table<M: IndexMap + ?Sized>(
     }
     let mut table = Vec::with_capacity(entries);
     let mut has_zeros = false;
+    let mut has_negated = false;
     // The check both front ends run (`tied_patterns::check_map`), building the table on the way.
     let checked = tied_patterns::check_map("", inputs, outputs, stored, |i, j| {
         let index = map.index(i, j);
         match index {
+            // A negated position past the range is left to the check to refuse.
+            Some(k) if k < stored && map.negated(i, j) => {
+                has_negated = true;
+                table.push((stored + 1 + k) as i64);
+            }
             Some(k) => table.push(k as i64),
             None => {
                 has_zeros = true;
@@ -111,7 +142,11 @@ pub(crate) fn checked_table<M: IndexMap + ?Sized>(
         index
     });
     match checked {
-        Ok(()) => Ok((table, has_zeros)),
+        Ok(()) => Ok(HostTable {
+            table,
+            has_zeros,
+            has_negated,
+        }),
         Err(MapError::OutOfRange {
             i,
             j,
@@ -138,7 +173,11 @@ impl GatherTable {
         outputs: usize,
         device: &Device,
     ) -> Result<GatherTable, Error> {
-        let (table, has_zeros) = checked_table(map, inputs, outputs)?;
+        let HostTable {
+            table,
+            has_zeros,
+            has_negated,
+        } = checked_table(map, inputs, outputs)?;
         let entries = table.len();
         let table = Tensor::from_data(TensorData::new(table, [entries]), device);
         Ok(GatherTable {
@@ -146,6 +185,7 @@ impl GatherTable {
             outputs,
             stored_len: map.stored_len(),
             has_zeros,
+            has_negated,
             table,
         })
     }
@@ -170,16 +210,23 @@ impl GatherTable {
         self.stored_len
     }
 
-    /// The table, `I·O` positions row-major (`stored_len` for a structural zero).
+    /// The table, `I·O` positions row-major (`stored_len` for a structural zero,
+    /// `stored_len + 1 + k` for stored value `k` negated).
     pub fn table(&self) -> &Tensor<1, Int> {
         &self.table
     }
 
-    /// The stored values, flat, with a zero appended where the map has structural zeros.
+    /// The stored values, flat, with a zero appended where the map has structural zeros, and
+    /// the values negated after it where it has negated entries: one `select` then gathers a
+    /// signed `W`, and its backward adds a negated copy's gradient negated.
     fn source(&self, stored: Tensor<1>) -> Tensor<1> {
-        if self.has_zeros {
+        if self.has_zeros || self.has_negated {
             let zero = Tensor::zeros([1], (&stored.device(), stored.dtype()));
-            Tensor::cat(vec![stored, zero], 0)
+            let mut parts = vec![stored.clone(), zero];
+            if self.has_negated {
+                parts.push(stored.neg());
+            }
+            Tensor::cat(parts, 0)
         } else {
             stored
         }

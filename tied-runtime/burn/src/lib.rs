@@ -41,6 +41,7 @@
 //! | `diagonal` | `x * v` | n·N |
 //! | `symmetric` | `W` gathered by an `Int` table (`select`), then `matmul` | n·I·O, I·O |
 //! | `upper_triangular`, `lower_triangular` | as `symmetric`; on Flex the packed-triangle block kernel, which skips the zero half | n·I·O, I·O (n·N²/2 on Flex) |
+//! | `skew` | as `symmetric`, the table pointing the lower half at the values negated; on Flex the packed-triangle block kernel with its signs | n·I·O, I·O (n·N² on Flex, `W` never built) |
 //!
 //! On Flex (feature `flex`, f32/f64), `rows`, `cols`, `scalar`, the correlations and `banded` run
 //! instead the slice kernels of `tied-kernels` (the dfdx front end's), and `symmetric` a fused

@@ -137,7 +137,7 @@ pub fn weight_field(
 ) -> EffectiveField {
     let g = tie.clone();
     let (i, o) = (tie.inputs(), tie.outputs());
-    if transposed {
+    let field = if transposed {
         EffectiveField::new(
             name,
             parameter,
@@ -157,7 +157,15 @@ pub fn weight_field(
             tie.key(),
             move |a, b| g.index(a, b),
         )
+    };
+    if !tie.signed() {
+        return field;
     }
+    let g = tie.clone();
+    field.with_signs(move |a, b| {
+        let (a, b) = if transposed { (b, a) } else { (a, b) };
+        matches!(g.entry(a, b), Some((_, true)))
+    })
 }
 
 /// A bias's effective field: `tie` for a tied bias (a 1×O pattern), `None` for a plain one (whose

@@ -92,6 +92,13 @@ impl IndexMap for TieMap {
             TieMap::User(u) => (u.index)(i, j),
         }
     }
+
+    fn negated(&self, i: usize, j: usize) -> bool {
+        match self {
+            TieMap::Builtin(g) => IndexMap::negated(g, i, j),
+            TieMap::User(_) => false,
+        }
+    }
 }
 
 impl PartialEq for Tie {
@@ -268,27 +275,38 @@ impl Tie {
         self.map.index(i, j)
     }
 
+    /// `W[i, j]` as a signed tie: its stored position and whether it is that value negated
+    /// (`skew` below its diagonal), `None` for a structural zero.
+    pub fn entry(&self, i: usize, j: usize) -> Option<(usize, bool)> {
+        self.map.index(i, j).map(|k| (k, self.map.negated(i, j)))
+    }
+
+    /// Whether some entry is a stored value negated (`skew`).
+    pub fn signed(&self) -> bool {
+        self.geometry().is_some_and(Geometry::signed)
+    }
+
     /// `W` drawn as labels of the stored values (`{label}1`, ...), the way the forum draws it;
     /// `transposed` draws `Wᵀ`, the weight of a field declared `transpose_of` this one.
     pub fn picture(&self, name: &str, label: &str, transposed: bool) -> Picture {
         let (i, o) = (self.inputs(), self.outputs());
         if transposed {
-            Picture::from_index(
+            Picture::from_entry(
                 name,
                 label,
                 self.key(),
                 (o, i),
                 self.stored_len(),
-                |b, a| self.index(a, b),
+                |b, a| self.entry(a, b),
             )
         } else {
-            Picture::from_index(
+            Picture::from_entry(
                 name,
                 label,
                 self.key(),
                 (i, o),
                 self.stored_len(),
-                |a, b| self.index(a, b),
+                |a, b| self.entry(a, b),
             )
         }
     }

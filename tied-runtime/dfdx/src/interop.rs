@@ -26,7 +26,7 @@ use crate::Tie;
 use tied_interop::OwnNames;
 pub use tied_interop::{
     DenseManifest, DenseNames, EffectiveField, FieldFit, ImportReport, IndexFn, InteropError,
-    TiedTo, Violation,
+    NegatedFn, TiedTo, Violation,
 };
 
 /// A dfdx layer's effective fields ([`TieField::weight`] and [`TieField::bias`] from a
@@ -54,7 +54,12 @@ impl TieField for EffectiveField {
         parameter: &'static str,
         tied_to: Option<TiedTo>,
     ) -> Self {
-        EffectiveField::new(name, parameter, tied_to, false, (I, O), P::NAME, P::index)
+        let field = EffectiveField::new(name, parameter, tied_to, false, (I, O), P::NAME, P::index);
+        if P::SIGNED {
+            field.with_signs(P::negated)
+        } else {
+            field
+        }
     }
 
     fn bias<P: Tie<1, O>, const O: usize>(

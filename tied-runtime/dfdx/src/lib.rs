@@ -21,8 +21,8 @@ pub use gradcheck::{gradcheck, gradcheck_with, GradcheckError, GradcheckOptions,
 pub use input::{Batch, LinearInput};
 pub use interop::{
     export_dense, export_dense_as, import_dense, import_dense_as, DenseManifest, DenseNames,
-    EffectiveField, FieldFit, ImportReport, IndexFn, InteropError, TieField, TiedTo, TiedWeights,
-    Violation,
+    EffectiveField, FieldFit, ImportReport, IndexFn, InteropError, NegatedFn, TieField, TiedTo,
+    TiedWeights, Violation,
 };
 pub use layer::{
     try_apply_biased, try_build, try_linear, Bias, BuildError, InvalidPattern, TiedDtype, TiedLayer,

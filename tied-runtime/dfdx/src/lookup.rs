@@ -13,7 +13,7 @@ use crate::Tie;
 /// and memory whatever `I` is: a 2^20-row `rows` weight looks up two ids in two rows' worth of
 /// work, where materializing `W` first would need 2^40 entries. Runs on any device (plain dfdx
 /// ops; the ids are read on the host to build the positions). Structural zeros (outside a band)
-/// are zeros with no gradient.
+/// are zeros with no gradient; negated entries (`skew`) are their stored value times −1.
 ///
 /// On dfdx's `Cpu` in f32 and f64 (with [kernels](crate::kernels) on) the same reads are one fused
 /// op: the output is filled straight from the stored values and one backward op adds each output
@@ -64,7 +64,11 @@ where
             match position::<P, I, O>(row, j, numel) {
                 Some(k) => {
                     index.push(k);
-                    mask.push(E::ONE);
+                    mask.push(if P::SIGNED && P::negated(row, j) {
+                        E::default() - E::ONE
+                    } else {
+                        E::ONE
+                    });
                 }
                 None => {
                     index.push(0);
@@ -163,7 +167,8 @@ where
     T: Tape<E, D>,
     Dst: Shape,
 {
-    if !enabled() {
+    // The fused reads copy stored values unsigned: a signed tie (`skew`) takes the gather.
+    if !enabled() || P::SIGNED {
         return Fused::Declined(tape);
     }
     if let Some(cast) = OnCpu::<E, D, f32>::new() {

@@ -14,13 +14,13 @@ pub trait PictureOf {
 
 impl PictureOf for Picture {
     fn of<P: Tie<I, O>, const I: usize, const O: usize>(name: &str, label: &str) -> Picture {
-        Picture::from_index(
+        Picture::from_entry(
             name,
             label,
             P::NAME,
             (I, O),
             <P::Stored as dfdx::shapes::ConstShape>::NUMEL,
-            P::index,
+            |i, j| P::index(i, j).map(|k| (k, P::SIGNED && P::negated(i, j))),
         )
     }
 }

@@ -4,7 +4,8 @@
 //! Two families:
 //! - **broadcast** (`Rows`, `Cols`, `Scalar`, `Tile`, `Block`): `x·W` is computed from the
 //!   structure, in O(n·(I + O)) plus a small matmul with the stored block, never building `W`;
-//! - **index** (`Toeplitz`, `Circulant`, `Hankel`, `Symmetric`, `Banded`, and your own patterns):
+//! - **index** (`Toeplitz`, `Circulant`, `Hankel`, `Symmetric`, `Skew`, `Banded`, and your own
+//!   patterns):
 //!   on the CPU, fused kernels: an FFT (or direct) correlation for Toeplitz, circulant and Hankel,
 //!   a direct band kernel for banded, cache-sized blocks of the packed triangle for symmetric and
 //!   the triangular patterns, `W`
@@ -86,6 +87,19 @@ pub trait Tie<const I: usize, const O: usize>: Sized + 'static {
     /// it once per (pattern, I, O) and reuses it (see
     /// [`kernels::forget_index_tables`](crate::kernels::forget_index_tables)).
     fn index(i: usize, j: usize) -> Option<usize>;
+
+    /// Whether `W[i, j]` is its stored value negated (a signed tie: `skew` below its diagonal),
+    /// rather than the value itself. Read only where [`Tie::SIGNED`] is `true`. The provided
+    /// version says no.
+    fn negated(i: usize, j: usize) -> bool {
+        let _ = (i, j);
+        false
+    }
+
+    /// Whether some entry is negated ([`Tie::negated`]): the gathers then apply the signs, and
+    /// the unsigned CPU table kernels decline. `false` unless the pattern says otherwise.
+    #[doc(hidden)]
+    const SIGNED: bool = false;
 
     /// `y = x·W` for a batch of `n` input rows, with gradients for `x` and the stored values.
     ///
@@ -187,8 +201,14 @@ impl<const I: usize, const O: usize, P: Tie<O, I>> Tie<I, O> for Transposed<P> {
     const NAME: &'static str = "transpose";
     const SIZE_CHECK: () = P::SIZE_CHECK;
 
+    const SIGNED: bool = P::SIGNED;
+
     fn index(i: usize, j: usize) -> Option<usize> {
         P::index(j, i)
+    }
+
+    fn negated(i: usize, j: usize) -> bool {
+        P::negated(j, i)
     }
 
     fn try_apply<E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -234,7 +254,8 @@ pub fn check_pattern<P: Tie<I, O>, const I: usize, const O: usize>() -> Result<(
     tied_patterns::check_map(P::NAME, I, O, <P::Stored as ConstShape>::NUMEL, P::index)
 }
 
-/// `W` gathered from the stored values through `P::index`; structural zeros are masked out.
+/// `W` gathered from the stored values through `P::index`; structural zeros are masked out, and
+/// negated entries ([`Tie::negated`]) multiplied by −1.
 ///
 /// On dfdx's `Cpu` (f32, f64) `W` is written on all cores from the pattern's shared `u32` index
 /// table (built once per pattern and size) by one op whose backward folds `dW` into the stored
@@ -289,7 +310,11 @@ where
                 ),
                 Some(k) => {
                     index.push(k);
-                    mask.push(E::ONE);
+                    mask.push(if P::SIGNED && P::negated(i, j) {
+                        E::default() - E::ONE
+                    } else {
+                        E::ONE
+                    });
                 }
                 None => {
                     index.push(0);
@@ -744,6 +769,41 @@ impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Symmetric<K> 
     }
 }
 
+/// `W = −Wᵀ`, square `N`×`N`: the strict upper triangle row by row, `K = N(N − 1)/2` stored
+/// values; `W[j, i] = −W[i, j]` below the diagonal, and the diagonal a structural zero. What
+/// orthogonal (Cayley) and Hamiltonian layers are built from. A 1×1 `skew` stores nothing and
+/// does not compile.
+///
+/// On the CPU the packed-triangle kernel
+/// ([`SymmetricBlocks`](crate::kernels::symmetric::SymmetricBlocks)) multiplies by blocks of the
+/// strict upper triangle, each used for `W` and, negated, its mirror image, never building `W`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skew<const K: usize>;
+
+impl<const I: usize, const O: usize, const K: usize> Tie<I, O> for Skew<K> {
+    type Stored = Rank1<K>;
+    const NAME: &'static str = tied_patterns::SKEW.key;
+    const MAP: Option<tied_patterns::Map> = Some(tied_patterns::Map::Skew);
+    const SIGNED: bool = true;
+    // The rule's check, and a 1×1 weight refused: it would store nothing.
+    const SIZE_CHECK: () = {
+        if let Err(misfit) = tied_patterns::Geometry::new(&tied_patterns::SKEW, I, O, &[K]) {
+            let message = misfit.message();
+            panic!("{}", message.as_str());
+        }
+    };
+
+    fn index(i: usize, j: usize) -> Option<usize> {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
+        tied_patterns::Map::Skew.index(I, O, i, j)
+    }
+
+    fn negated(i: usize, j: usize) -> bool {
+        let () = <Self as Tie<I, O>>::SIZE_CHECK;
+        matches!(tied_patterns::Map::Skew.entry(I, O, i, j), Some((_, true)))
+    }
+}
+
 /// Zeros below the diagonal, square `N`×`N`: the upper triangle row by row, `K = N(N + 1)/2`
 /// stored values. `W[i, j]` for `i > j` is a structural zero (no parameter).
 ///
@@ -968,6 +1028,16 @@ mod tests {
         same_map::<UpperTriangular<10>, 4, 4>("upper_triangular", &[10], |i, j| {
             (i <= j).then(|| i * 4 - i * i.saturating_sub(1) / 2 + (j - i))
         });
+        same_map::<Skew<10>, 5, 5>("skew", &[10], |i, j| {
+            let (a, b) = if i <= j { (i, j) } else { (j, i) };
+            (a != b).then(|| a * 4 - a * a.saturating_sub(1) / 2 + (b - a - 1))
+        });
+        for i in 0..5 {
+            for j in 0..5 {
+                assert_eq!(<Skew<10> as Tie<5, 5>>::negated(i, j), i > j);
+                assert_eq!(<Transposed<Skew<10>> as Tie<5, 5>>::negated(i, j), i < j);
+            }
+        }
         same_map::<LowerTriangular<10>, 4, 4>("lower_triangular", &[], |i, j| {
             <Transposed<UpperTriangular<10>> as Tie<4, 4>>::index(i, j)
         });

@@ -74,10 +74,16 @@ pub struct EffectiveField {
     /// The pattern's index map: the stored value at effective entry `W[i, j]`, `None` for a
     /// structural zero (a dfdx `Tie::index`, or a Burn tie's runtime geometry).
     pub index: IndexFn,
+    /// For a signed tie (`skew`), whether effective entry `W[i, j]` is its stored value negated;
+    /// `None` where no entry is ([`EffectiveField::with_signs`]).
+    pub negated: Option<NegatedFn>,
 }
 
 /// An index map `(i, j) → stored position` of runtime sizes, shared by clones.
 pub type IndexFn = Arc<dyn Fn(usize, usize) -> Option<usize> + Send + Sync>;
+
+/// A signed tie's signs `(i, j) → W[i, j]` is its stored value negated, shared by clones.
+pub type NegatedFn = Arc<dyn Fn(usize, usize) -> bool + Send + Sync>;
 
 impl fmt::Debug for EffectiveField {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -115,6 +121,20 @@ impl EffectiveField {
             outputs,
             pattern,
             index: Arc::new(index),
+            negated: None,
+        }
+    }
+
+    /// The same field as a signed tie: `W[i, j]` is its stored value negated where
+    /// `negated(i, j)` (`skew` below its diagonal). Export writes `−v` there, and import counts
+    /// `−W[i, j]` as a copy of `v` in the least-squares projection.
+    pub fn with_signs(
+        self,
+        negated: impl Fn(usize, usize) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        EffectiveField {
+            negated: Some(Arc::new(negated)),
+            ..self
         }
     }
 
@@ -144,6 +164,15 @@ impl EffectiveField {
     pub fn stored_at(&self, flat: usize) -> Option<usize> {
         let (j, i) = (flat / self.inputs, flat % self.inputs);
         (self.index)(i, j)
+    }
+
+    /// The stored value at PyTorch entry `flat` and its sign (`1.0`, or `−1.0` where the entry is
+    /// the value negated): `W[i, j] = sign·v[k]`.
+    pub fn signed_at(&self, flat: usize) -> Option<(usize, f64)> {
+        let k = self.stored_at(flat)?;
+        let (i, j) = self.entry(flat);
+        let negated = self.negated.as_ref().is_some_and(|negated| negated(i, j));
+        Some((k, if negated { -1.0 } else { 1.0 }))
     }
 
     /// `(i, j)` of `W` for PyTorch entry `flat`.
@@ -388,7 +417,11 @@ pub fn write_dense(
         let values = parameter(stored, field)?;
         let name = names.dense_name(&field.name);
         let numel = field.inputs * field.outputs;
-        let dense = (0..numel).map(|flat| field.stored_at(flat).map_or(0.0, |k| values[k]));
+        let dense = (0..numel).map(|flat| {
+            field
+                .signed_at(flat)
+                .map_or(0.0, |(k, sign)| sign * values[k])
+        });
         let bytes: Vec<u8> = match dtype {
             SafeType::F64 => dense.flat_map(f64::to_le_bytes).collect(),
             _ => dense.flat_map(|v| (v as f32).to_le_bytes()).collect(),
@@ -438,8 +471,9 @@ pub fn write_dense(
 /// ties: the new values of every parameter in `stored` (whose lengths it checks), or the error.
 ///
 /// Each stored value becomes the mean of its copies in every dense field that uses it (a
-/// `transpose_of` decoder's weight counts as copies of the encoder's): the least-squares
-/// projection of the dense weights onto the ties. Structural zeros take no part in it, but a
+/// `transpose_of` decoder's weight counts as copies of the encoder's; a negated entry of a signed
+/// tie counts negated, so a dense `W` imported into `skew` gets the strict upper triangle of
+/// `(W − Wᵀ)/2`): the least-squares projection of the dense weights onto the ties. Structural zeros take no part in it, but a
 /// non-zero there counts as a violation. A field tied to another may be absent from the file; every
 /// stored tensor needs at least one field present.
 ///
@@ -489,8 +523,9 @@ pub fn read_dense(
             .entry(&field.parameter)
             .or_insert_with(|| (vec![0.0; numel], vec![0; numel]));
         for (flat, value) in values.iter().enumerate() {
-            if let Some(k) = field.stored_at(flat) {
-                sum[k] += value;
+            // A negated copy (`skew` below its diagonal) is a copy of `−v`.
+            if let Some((k, sign)) = field.signed_at(flat) {
+                sum[k] += sign * value;
                 count[k] += 1;
             }
         }
@@ -523,7 +558,9 @@ pub fn read_dense(
         let means = &projected[field.parameter.as_ref()];
         let mut worst: Option<(usize, f64)> = None;
         for (flat, value) in values.iter().enumerate() {
-            let tied = field.stored_at(flat).map_or(0.0, |k| means[k]);
+            let tied = field
+                .signed_at(flat)
+                .map_or(0.0, |(k, sign)| sign * means[k]);
             // A NaN (in the file or from a NaN copy) counts as the worst possible.
             let distance = match (value - tied).abs() {
                 d if d.is_nan() => f64::INFINITY,
@@ -545,7 +582,9 @@ pub fn read_dense(
                     i,
                     j,
                     dense: values[flat],
-                    projected: field.stored_at(flat).map_or(0.0, |k| means[k]),
+                    projected: field
+                        .signed_at(flat)
+                        .map_or(0.0, |(k, sign)| sign * means[k]),
                     tolerance,
                 }));
             }

@@ -1,7 +1,7 @@
 //! Each built-in pattern's index map, with runtime sizes: the one definition that the dfdx `Tie`
 //! impls (sizes from const generics) and the Burn lowerings (sizes from a config) both call.
 
-use crate::{Fold, Message, Packing, Pattern, Problem, Rule, Shift, Structure};
+use crate::{Fold, Message, Packing, Pattern, Problem, Rule, Shift, Sign, Structure};
 
 /// Which built-in map fills the weight, with the sizes the map needs beyond `I` and `O`.
 ///
@@ -39,6 +39,9 @@ pub enum Map {
     Hankel,
     /// `W = Wᵀ`: the upper triangle stored row by row.
     Symmetric,
+    /// `W = −Wᵀ`: the strict upper triangle stored row by row, negated below the diagonal, a
+    /// structural zero on it.
+    Skew,
     /// Zeros below the diagonal: the upper triangle stored row by row.
     UpperTriangular,
     /// Zeros above the diagonal: the lower triangle stored column by column.
@@ -76,13 +79,12 @@ impl Map {
                 if i <= j { j } else { i },
                 outputs,
             )),
-            Map::UpperTriangular | Map::LowerTriangular => match self.structure(inputs, outputs) {
-                Structure::Packed(p) => match p.entry(outputs, i, j) {
+            Map::Skew | Map::UpperTriangular | Map::LowerTriangular => {
+                match self.entry(inputs, outputs, i, j) {
                     Some((k, _)) => Some(k),
                     None => None,
-                },
-                _ => None,
-            },
+                }
+            }
             Map::Banded { k } => match (i + k / 2).checked_sub(j) {
                 Some(d) if d < k => Some(d),
                 _ => None,
@@ -95,6 +97,42 @@ impl Map {
                 }
             }
         }
+    }
+
+    /// `W[i, j]` of an `inputs`×`outputs` weight as a signed tie: its stored position and whether
+    /// it is that value negated (`true` only for `skew`, below its diagonal), or `None` for a
+    /// structural zero. [`Map::index`] is its position.
+    ///
+    /// No checks, as for [`Map::index`].
+    #[inline]
+    pub const fn entry(
+        self,
+        inputs: usize,
+        outputs: usize,
+        i: usize,
+        j: usize,
+    ) -> Option<(usize, bool)> {
+        match self {
+            Map::Skew | Map::UpperTriangular | Map::LowerTriangular => {
+                match self.structure(inputs, outputs) {
+                    Structure::Packed(p) => match p.entry(outputs, i, j) {
+                        Some((k, sign)) => Some((k, matches!(sign, Sign::Minus))),
+                        None => None,
+                    },
+                    _ => None,
+                }
+            }
+            _ => match self.index(inputs, outputs, i, j) {
+                Some(k) => Some((k, false)),
+                None => None,
+            },
+        }
+    }
+
+    /// Whether some entry of this map is a stored value negated (`skew`): the front ends then
+    /// gather with signs, and decline their unsigned tables.
+    pub const fn signed(self) -> bool {
+        matches!(self, Map::Skew)
     }
 
     /// The built-in pattern of this map (`None` for [`Map::Dense`], which is no pattern).
@@ -110,6 +148,7 @@ impl Map {
             Map::Circulant => &crate::CIRCULANT,
             Map::Hankel => &crate::HANKEL,
             Map::Symmetric => &crate::SYMMETRIC,
+            Map::Skew => &crate::SKEW,
             Map::UpperTriangular => &crate::UPPER_TRIANGULAR,
             Map::LowerTriangular => &crate::LOWER_TRIANGULAR,
             Map::Banded { .. } => &crate::BANDED,
@@ -146,6 +185,7 @@ impl Map {
             Map::Circulant => Structure::Shift(Shift::Circulant),
             Map::Hankel => Structure::Shift(Shift::Hankel),
             Map::Symmetric => Structure::Packed(Packing::SYMMETRIC),
+            Map::Skew => Structure::Packed(Packing::SKEW),
             Map::UpperTriangular => Structure::Packed(Packing::UPPER),
             Map::LowerTriangular => Structure::Packed(Packing::LOWER),
             Map::Banded { k } => Structure::Band { k },
@@ -194,7 +234,8 @@ pub enum Misfit {
         /// Its key.
         key: &'static str,
     },
-    /// The weight has no entries (`I` or `O` is 0), or its stored size overflows `usize`.
+    /// The weight has no entries (`I` or `O` is 0), its pattern stores nothing at this size (a
+    /// 1×1 `skew`, whose only entry is its zero diagonal), or its stored size overflows `usize`.
     Empty {
         /// The pattern's key (`"dense"` for no tie).
         key: &'static str,
@@ -245,7 +286,7 @@ impl Misfit {
                 .num(outputs)
                 .str(
                     " weight: a weight needs at least one input and one output, and a stored \
-                      size that fits in usize",
+                      size that is at least 1 (a parameter) and fits in usize",
                 ),
         }
     }
@@ -316,13 +357,14 @@ impl Geometry {
             },
         };
         match stored {
-            Some(stored) => Ok(Geometry {
+            // Nothing stored (a 1×1 `skew`): a weight with no parameter.
+            Some(stored) if stored > 0 => Ok(Geometry {
                 map,
                 inputs,
                 outputs,
                 stored,
             }),
-            None => Err(Misfit::Empty {
+            _ => Err(Misfit::Empty {
                 key: pattern.key,
                 inputs,
                 outputs,
@@ -408,5 +450,20 @@ impl Geometry {
             return None;
         }
         self.map.index(self.inputs, self.outputs, i, j)
+    }
+
+    /// `W[i, j]` as a signed tie ([`Map::entry`]): its stored position and whether it is negated,
+    /// or `None` for a structural zero (and for `(i, j)` outside the weight).
+    #[inline]
+    pub const fn entry(&self, i: usize, j: usize) -> Option<(usize, bool)> {
+        if i >= self.inputs || j >= self.outputs {
+            return None;
+        }
+        self.map.entry(self.inputs, self.outputs, i, j)
+    }
+
+    /// Whether some entry is a stored value negated ([`Map::signed`]).
+    pub const fn signed(&self) -> bool {
+        self.map.signed()
     }
 }

@@ -56,6 +56,8 @@ pub enum Formula {
     Diagonals,
     /// `N(N + 1)/2`, the upper triangle of a square weight.
     Triangle,
+    /// `N(N − 1)/2`, the strict upper triangle (no diagonal) of a square weight.
+    StrictTriangle,
 }
 
 impl Formula {
@@ -76,6 +78,13 @@ impl Formula {
                 },
                 None => None,
             },
+            Formula::StrictTriangle => match i.checked_sub(1) {
+                Some(less) => match less.checked_mul(i) {
+                    Some(twice) => Some(twice / 2),
+                    None => None,
+                },
+                None => None,
+            },
         }
     }
 
@@ -88,6 +97,7 @@ impl Formula {
             Formula::Side => "N",
             Formula::Diagonals => "I + O − 1",
             Formula::Triangle => "N(N + 1)/2",
+            Formula::StrictTriangle => "N(N − 1)/2",
         }
     }
 }
@@ -138,6 +148,7 @@ pub const PATTERNS: &[Pattern] = &[
     CIRCULANT,
     HANKEL,
     SYMMETRIC,
+    SKEW,
     UPPER_TRIANGULAR,
     LOWER_TRIANGULAR,
     BANDED,
@@ -259,6 +270,19 @@ pub const SYMMETRIC: Pattern = Pattern {
     stores: "its upper triangle",
     doc: "`W = Wᵀ`: the upper triangle, row by row",
     map: Map::Symmetric,
+};
+
+/// `W = −Wᵀ`.
+pub const SKEW: Pattern = Pattern {
+    key: "skew",
+    form: Form::Size,
+    ty: "Skew",
+    rule: Rule::Exact(Formula::StrictTriangle),
+    square: true,
+    bias: false,
+    stores: "its strict upper triangle",
+    doc: "`W = −Wᵀ`: the strict upper triangle, row by row, negated below, a zero diagonal",
+    map: Map::Skew,
 };
 
 /// Zeros below the diagonal.
@@ -535,6 +559,71 @@ mod tests {
         assert_eq!(Formula::Diagonals.eval(usize::MAX, 1), None);
         assert_eq!(Formula::Triangle.eval(4, 4), Some(10));
         assert_eq!(Formula::Triangle.eval(usize::MAX, usize::MAX), None);
+        assert_eq!(Formula::StrictTriangle.eval(4, 4), Some(6));
+        assert_eq!(Formula::StrictTriangle.eval(1, 1), Some(0));
+        assert_eq!(Formula::StrictTriangle.eval(0, 0), None);
+        assert_eq!(Formula::StrictTriangle.eval(usize::MAX, usize::MAX), None);
+    }
+
+    /// `skew`: `W = −Wᵀ` with a zero diagonal, the strict upper triangle row by row, every
+    /// other map unsigned; a 1×1 skew stores nothing and is refused.
+    #[test]
+    fn skew_is_signed_and_antisymmetric() {
+        let g = Geometry::new(&SKEW, 4, 4, &[6]).unwrap();
+        assert!(g.signed());
+        assert_eq!(g.stored_len(), 6);
+        let rows: std::vec::Vec<_> = (0..3).map(|i| [0, 1, 2].map(|j| g.entry(i, j))).collect();
+        assert_eq!(
+            rows,
+            [
+                [None, Some((0, false)), Some((1, false))],
+                [Some((0, true)), None, Some((3, false))],
+                [Some((1, true)), Some((3, true)), None]
+            ]
+        );
+        for n in [2, 3, 5, 8] {
+            let g = Geometry::new(&SKEW, n, n, &[]).unwrap();
+            for i in 0..n {
+                assert_eq!(g.entry(i, i), None);
+                for j in 0..n {
+                    if i != j {
+                        let (k, negated) = g.entry(i, j).unwrap();
+                        assert_eq!(g.entry(j, i), Some((k, !negated)), "{n} W[{i}, {j}]");
+                        assert_eq!(negated, i > j);
+                        assert_eq!(g.index(i, j), Some(k));
+                    }
+                }
+            }
+        }
+        for g in geometries(5, 5).into_iter().chain(geometries(3, 7)) {
+            if g.map() != Map::Skew {
+                assert!(!g.signed(), "{g:?}");
+                for i in 0..g.inputs() {
+                    for j in 0..g.outputs() {
+                        assert_eq!(g.entry(i, j), g.index(i, j).map(|k| (k, false)));
+                    }
+                }
+            }
+        }
+        let m = Geometry::new(&SKEW, 1, 1, &[]).unwrap_err();
+        assert_eq!(
+            m.message().as_str(),
+            "tied: `skew` on a 1×1 weight: a weight needs at least one input and one output, and \
+             a stored size that is at least 1 (a parameter) and fits in usize"
+        );
+        let problem = SKEW.problem(4, 4, &[10]).unwrap();
+        assert_eq!(
+            SKEW.message(problem, 4, 4).as_str(),
+            "tied: `skew` on a 4×4 weight: it stores its strict upper triangle, N(N − 1)/2 = 6 \
+             values, but the stated size is 10"
+        );
+        assert_eq!(SKEW.problem(4, 3, &[6]), Some(Problem::NotSquare));
+        let picture = Picture::of_geometry(&Geometry::new(&SKEW, 3, 3, &[]).unwrap(), "W", "w");
+        assert_eq!(
+            std::format!("{picture}"),
+            "W = [   0  w1  w2\n      -w1   0  w3\n      -w2 -w3   0 ]\n(3×3 skew: 3 stored \
+             values instead of 9)"
+        );
     }
 
     #[test]

@@ -33,15 +33,31 @@ impl Picture {
         name: &str,
         label: &str,
         pattern: &'static str,
-        (rows, cols): (usize, usize),
+        shape: (usize, usize),
         stored: usize,
         index: impl Fn(usize, usize) -> Option<usize>,
+    ) -> Self {
+        Picture::from_entry(name, label, pattern, shape, stored, |i, j| {
+            index(i, j).map(|k| (k, false))
+        })
+    }
+
+    /// [`Picture::from_index`] for a signed tie: `entry(i, j)` is the stored position and whether
+    /// `W[i, j]` is that value negated, drawn `-{label}{k + 1}` (`skew` below its diagonal).
+    pub fn from_entry(
+        name: &str,
+        label: &str,
+        pattern: &'static str,
+        (rows, cols): (usize, usize),
+        stored: usize,
+        entry: impl Fn(usize, usize) -> Option<(usize, bool)>,
     ) -> Self {
         let mut labels = Vec::with_capacity(rows * cols);
         for i in 0..rows {
             for j in 0..cols {
-                labels.push(match index(i, j) {
-                    Some(k) => format!("{label}{}", k + 1),
+                labels.push(match entry(i, j) {
+                    Some((k, false)) => format!("{label}{}", k + 1),
+                    Some((k, true)) => format!("-{label}{}", k + 1),
                     None => "0".to_owned(),
                 });
             }
@@ -58,13 +74,13 @@ impl Picture {
 
     /// The picture of a checked geometry (a built-in pattern at its sizes).
     pub fn of_geometry(geometry: &crate::Geometry, name: &str, label: &str) -> Self {
-        Picture::from_index(
+        Picture::from_entry(
             name,
             label,
             geometry.key(),
             (geometry.inputs(), geometry.outputs()),
             geometry.stored_len(),
-            |i, j| geometry.index(i, j),
+            |i, j| geometry.entry(i, j),
         )
     }
 

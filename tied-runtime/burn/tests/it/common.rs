@@ -64,11 +64,16 @@ pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
     }
 }
 
-/// `W` (I×O, row-major) from the tie's index map.
+/// `W` (I×O, row-major) from the tie's index map and signs (`−v` where an entry is negated).
 pub fn dense_w(tie: &Tie, stored: &[f64]) -> Vec<f64> {
     let (i, o) = (tie.inputs(), tie.outputs());
     (0..i * o)
-        .map(|k| tie.index(k / o, k % o).map_or(0.0, |s| stored[s]))
+        .map(|k| {
+            tie.entry(k / o, k % o).map_or(
+                0.0,
+                |(s, negated)| if negated { -stored[s] } else { stored[s] },
+            )
+        })
         .collect()
 }
 
@@ -113,10 +118,11 @@ pub fn reference(
     for p in 0..a {
         for q in 0..b {
             let (wi, wj) = if transposed { (q, p) } else { (p, q) };
-            if let Some(k) = tie.index(wi, wj) {
-                dstored[k] += (0..n)
+            if let Some((k, negated)) = tie.entry(wi, wj) {
+                let g = (0..n)
                     .map(|row| x[row * a + p] * r[row * b + q])
                     .sum::<f64>();
+                dstored[k] += if negated { -g } else { g };
             }
         }
     }

@@ -88,6 +88,7 @@ fn finite_differences() {
         check("banded", 6, 4, &[3], transposed);
         check("symmetric", 4, 4, &[], transposed);
         check("upper_triangular", 4, 4, &[], transposed);
+        check("skew", 5, 5, &[10], transposed);
         check("lower_triangular", 5, 5, &[15], transposed);
         check("tile", 6, 4, &[3, 2], transposed);
         check("block", 6, 4, &[2, 2], transposed);

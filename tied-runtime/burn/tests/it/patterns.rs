@@ -26,6 +26,10 @@ pub fn cases() -> Vec<(&'static str, usize, usize, Vec<usize>)> {
         ] {
             all.push((key, n, n, vec![]));
         }
+        // A 1×1 skew stores nothing (its only entry is the zero diagonal) and is refused.
+        if n > 1 {
+            all.push(("skew", n, n, vec![]));
+        }
     }
     for (i, o, r, c) in [
         (6, 4, 3, 2),
@@ -132,9 +136,13 @@ fn symmetric_fused_and_portable_both_match_the_dense_reference() {
 fn triangular_fused_and_portable_both_match_the_dense_reference() {
     let mut seed = 5;
     for n in [1, 2, 5, 129, 130] {
-        for key in ["upper_triangular", "lower_triangular"] {
+        for key in ["upper_triangular", "lower_triangular", "skew"] {
+            if key == "skew" && n == 1 {
+                continue;
+            }
             let tie = Tie::new(key, n, n, &[]).unwrap();
-            assert_eq!(tie.stored_len(), n * (n + 1) / 2);
+            let diagonal = if key == "skew" { 0 } else { n };
+            assert_eq!(tie.stored_len(), n * (n - 1) / 2 + diagonal);
             assert_eq!(tie.uses_kernels(), cfg!(feature = "flex"), "{key}");
             let portable = tie.clone().without_kernels();
             for t in [&tie, &portable] {
@@ -161,6 +169,39 @@ fn lowerings_are_the_documented_ones() {
     assert_eq!(lowering("symmetric", 4, &[]), Lowering::Gather);
     assert_eq!(lowering("upper_triangular", 4, &[]), Lowering::Gather);
     assert_eq!(lowering("lower_triangular", 4, &[10]), Lowering::Gather);
+    assert_eq!(lowering("skew", 4, &[6]), Lowering::Gather);
+}
+
+/// `skew`: `W = −Wᵀ` with a zero diagonal exactly, `−w` drawn below the diagonal, and a 1×1
+/// weight (nothing stored) refused with the sizes.
+#[test]
+fn skew_is_antisymmetric_and_drawn_with_signs() {
+    let device = device();
+    let tie = Tie::new("skew", 5, 5, &[10]).unwrap();
+    let stored = values(10, 3);
+    let w = match stored_tensor(&tie, stored.clone(), &device) {
+        StoredParam::Vector(s) => host(&tie.effective(s)),
+        StoredParam::Matrix(_) => unreachable!("skew stores a vector"),
+    };
+    for i in 0..5 {
+        assert_eq!(w[i * 5 + i], 0.0);
+        for j in 0..5 {
+            assert_eq!(w[i * 5 + j], -w[j * 5 + i], "W[{i}, {j}]");
+        }
+    }
+    assert_eq!(w[1], stored[0]);
+    assert_eq!(w[5], -stored[0]);
+    let picture = tie.picture("W", "w", false);
+    assert_eq!((picture.label(0, 1), picture.label(1, 0)), ("w1", "-w1"));
+    assert_eq!(picture.label(2, 2), "0");
+    let transposed = tie.picture("W", "w", true);
+    assert_eq!(
+        (transposed.label(0, 1), transposed.label(1, 0)),
+        ("-w1", "w1")
+    );
+    let err = Tie::new("skew", 1, 1, &[]).unwrap_err().to_string();
+    assert!(err.contains("1×1") && err.contains("at least 1"), "{err}");
+    assert!(Tie::new("skew", 4, 4, &[10]).is_err());
 }
 
 #[test]
@@ -220,8 +261,8 @@ fn lookup_gives_rows_of_w_and_their_gradients() {
         let mut dstored = vec![0.0; tie.stored_len()];
         for (m, &p) in picks.iter().enumerate() {
             for j in 0..o {
-                if let Some(k) = tie.index(p as usize, j) {
-                    dstored[k] += r[m * o + j];
+                if let Some((k, negated)) = tie.entry(p as usize, j) {
+                    dstored[k] += if negated { -r[m * o + j] } else { r[m * o + j] };
                 }
             }
         }

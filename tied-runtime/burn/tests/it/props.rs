@@ -39,6 +39,9 @@ proptest! {
         for key in ["circulant", "symmetric", "upper_triangular", "lower_triangular"] {
             check_against_reference(&Tie::new(key, side, side, &[]).unwrap(), n, t, seed);
         }
+        if side > 1 {
+            check_against_reference(&Tie::new("skew", side, side, &[]).unwrap(), n, t, seed);
+        }
     }
 
     #[test]

@@ -38,7 +38,8 @@ where
     D: dfdx::tensor::Storage<E>,
 {
     let on_cpu = OnCpu::<E, D, f32>::new().is_some() || OnCpu::<E, D, f64>::new().is_some();
-    if !(enabled() && on_cpu) {
+    // The table holds positions only: a signed tie (`skew`) gathers with its signs instead.
+    if !(enabled() && on_cpu) || P::SIGNED {
         return None;
     }
     let stored = <P::Stored as dfdx::shapes::ConstShape>::NUMEL;
