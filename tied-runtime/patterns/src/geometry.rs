@@ -229,7 +229,7 @@ pub enum Misfit {
         /// How many sizes were stated.
         got: usize,
     },
-    /// A `Pattern` that is not one of [`PATTERNS`]: it has no built-in map.
+    /// A `Pattern` that is not one of [`PATTERNS`](crate::PATTERNS): it has no built-in map.
     NotBuiltIn {
         /// Its key.
         key: &'static str,
