@@ -5,7 +5,7 @@
 
 // `unused_qualifications` and `unsafe_code` apply to this module as they did to the crate root.
 // rustc skips `missing_docs` in any `--test` build (crate root or module alike); the UI pass case
-// `tests/ui/pass/field-attributes.rs` checks generated items under `missing_docs` in a real binary.
+// `tests/ui/dfdx/pass/field-attributes.rs` checks generated items under `missing_docs` in a library.
 #![deny(unused_qualifications, missing_docs, unsafe_code)]
 
 use tied::prelude::*;

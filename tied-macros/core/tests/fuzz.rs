@@ -3,7 +3,7 @@
 //! every call must return items (the generated code, or `compile_error!` beside stubs), never
 //! unwind.
 //!
-//! The corpus is every layer of `tests/ui/dfdx/pass/*.rs` and `tests/ui/burn/pass/*.rs` (the layers
+//! The corpus is every layer of `tests/ui/{dfdx/pass,dfdx/build,burn/pass}/*.rs` (the layers
 //! the UI suite proves compile and run), one layer per built-in pattern of the table, and a few
 //! edge cases those do not cover. Each case goes through both front ends: a dfdx layer is a
 //! mistake for the Burn one, and the other way round.
@@ -80,16 +80,20 @@ fn corpus() -> Vec<Entry> {
 /// options.
 fn ui_pass_layers() -> Vec<Entry> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/ui");
-    let mut paths: Vec<_> = [root.join("dfdx/pass"), root.join("burn/pass")]
-        .iter()
-        .flat_map(|dir| {
-            std::fs::read_dir(dir)
-                .map_err(|err| format!("cannot read {}: {err}", dir.display()))
-                .expect("the UI pass cases are there")
-        })
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|e| e == "rs"))
-        .collect();
+    let mut paths: Vec<_> = [
+        root.join("dfdx/pass"),
+        root.join("dfdx/build"),
+        root.join("burn/pass"),
+    ]
+    .iter()
+    .flat_map(|dir| {
+        std::fs::read_dir(dir)
+            .map_err(|err| format!("cannot read {}: {err}", dir.display()))
+            .expect("the UI pass cases are there")
+    })
+    .filter_map(|entry| entry.ok().map(|e| e.path()))
+    .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+    .collect();
     paths.sort();
     let mut layers = Vec::new();
     for path in paths {

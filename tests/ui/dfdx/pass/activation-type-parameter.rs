@@ -21,7 +21,8 @@ pub struct Mlp<A: Default, const N: usize, E: Dtype, D: Device<E>> {
     pub activation: PhantomData<A>,
 }
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
     let mut relu = dev.build_module::<MlpConfig<ReLU, 2>, f32>();
     assert_eq!(relu.num_trainable_params(), 4 + 2 + 2);
@@ -38,7 +39,7 @@ fn main() {
 
 impl<A: Default, const N: usize> Mlp<A, N, f32, Cpu> {
     /// The same parameters with another activation.
-    fn clone_as<B: Default>(&self) -> Mlp<B, N, f32, Cpu> {
+    pub fn clone_as<B: Default>(&self) -> Mlp<B, N, f32, Cpu> {
         Mlp {
             first: self.first.clone(),
             b1: self.b1.clone(),

@@ -17,7 +17,8 @@ pub struct SquareRows<const N: usize, E: Dtype, D: Device<E>> {
 #[allow(dead_code)]
 struct SquareRowsConfig;
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
     let mut layer: SquareRows<2, f32, Cpu> = dev.build_module::<Square<2>, f32>();
     layer.weight = dev.tensor([2.0, 3.0]);

@@ -21,7 +21,8 @@ pub struct Late<F: Dtype, Dev: Device<F>, const IN: usize, const OUT: usize> {
     pub weight: Tensor<Rank2<IN, OUT>, F, Dev>,
 }
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
 
     let mut rect = dev.build_module::<RectConfig<3, 2>, f32>();

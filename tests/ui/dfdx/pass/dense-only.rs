@@ -10,7 +10,8 @@ pub struct Plain<const I: usize, const O: usize, E: Dtype, D: Device<E>> {
     pub weight: Tensor<Rank2<I, O>, E, D>,
 }
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
     let mut layer = dev.build_module::<PlainConfig<2, 3>, f32>();
     assert_eq!(layer.num_trainable_params(), 2 * 3);

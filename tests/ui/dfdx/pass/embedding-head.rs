@@ -14,7 +14,8 @@ pub struct TiedLm<const V: usize, const H: usize, E: Dtype, D: Device<E>> {
     pub head: Tensor<Rank2<H, V>, E, D>,
 }
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
     let mut lm = dev.build_module::<TiedLmConfig<3, 2>, f32>();
     assert_eq!(lm.num_trainable_params(), 3 * 2);

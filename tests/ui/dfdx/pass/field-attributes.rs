@@ -18,7 +18,8 @@ pub struct Documented<const N: usize, E: Dtype, D: Device<E>> {
     pub bias: Tensor<Rank1<N>, E, D>,
 }
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
     let mut layer = dev.build_module::<DocumentedConfig<2>, f32>();
     assert_eq!(layer.num_trainable_params(), 2 + 2);

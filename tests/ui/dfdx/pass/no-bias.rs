@@ -11,7 +11,8 @@ pub struct NoBias<const N: usize, E: Dtype, D: Device<E>> {
     pub weight: Tensor<Rank2<N, N>, E, D>,
 }
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
     let mut layer = dev.build_module::<NoBiasConfig<3>, f32>();
     assert_eq!(layer.num_trainable_params(), 3);

@@ -17,7 +17,8 @@ pub struct Shared<const H: usize, E: Dtype, D: Device<E>> {
     pub b2: Tensor<Rank1<H>, E, D>,
 }
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
     let mut m = dev.build_module::<SharedConfig<2>, f32>();
     assert_eq!(m.num_trainable_params(), 2 * 2 + 2 + 2);

@@ -28,7 +28,8 @@ pub struct TwoSteps<const H: usize, E: Dtype, D: Device<E>> {
     pub b_bias: Tensor<Rank1<H>, E, D>,
 }
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
 
     let mut layer = dev.build_module::<ShiftedConfig<2, 3>, f32>();

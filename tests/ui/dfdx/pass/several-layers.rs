@@ -23,9 +23,11 @@ pub struct ColsLayer<const I: usize, const O: usize, E: Dtype, D: Device<E>> {
     pub bias: Tensor<Rank1<O>, E, D>,
 }
 
-type Model = (RowsLayerConfig<3, 4>, ReLU, ColsLayerConfig<4, 2>);
+/// Three layers in a tuple, as dfdx builds them.
+pub type Model = (RowsLayerConfig<3, 4>, ReLU, ColsLayerConfig<4, 2>);
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
     let mut model = dev.build_module::<Model, f32>();
     assert_eq!(model.num_trainable_params(), (3 + 4) + (2 + 2));

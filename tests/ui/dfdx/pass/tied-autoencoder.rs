@@ -17,7 +17,8 @@ pub struct AutoEncoder<const I: usize, const H: usize, E: Dtype, D: Device<E>> {
     pub dec_bias: Tensor<Rank1<I>, E, D>,
 }
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
     let mut ae = dev.build_module::<AutoEncoderConfig<3, 2>, f32>();
     // `dec` has no tensor: enc (3·2), enc_bias (2), dec_bias (3).

@@ -13,7 +13,8 @@ pub struct TupleShapes<const N: usize, E: Dtype, D: Device<E>> {
     pub bias: Tensor<(Const<N>,), E, D>,
 }
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
     let mut layer = dev.build_module::<TupleShapesConfig<2>, f32>();
     assert_eq!(layer.num_trainable_params(), 2 + 2);
@@ -22,5 +23,8 @@ fn main() {
     // (Σx)·w[j] + b[j] with Σx = 3.
     let y = layer.forward(dev.tensor([1.0, 2.0]));
     assert_eq!(y.array(), [3.0, -5.0]);
-    assert_eq!(layer.weight_effective(NoneTape).array(), [[1.0, -2.0], [1.0, -2.0]]);
+    assert_eq!(
+        layer.weight_effective(NoneTape).array(),
+        [[1.0, -2.0], [1.0, -2.0]]
+    );
 }

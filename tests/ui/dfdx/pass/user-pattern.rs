@@ -24,7 +24,8 @@ pub struct Board<const N: usize, E: Dtype, D: Device<E>> {
     pub bias: Tensor<Rank1<N>, E, D>,
 }
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
     let mut board = dev.build_module::<BoardConfig<3>, f32>();
     assert_eq!(board.num_trainable_params(), 2 + 3);

@@ -1,6 +1,9 @@
 //! `pub(crate)` and private fields, in a private module: the generated builder and accessors
 //! must not leak a private type, nor warn.
 #![deny(warnings)]
+// The crate-visible items are used only by the test below: a library build without it calls them
+// unused, which is not what this case checks.
+#![cfg_attr(not(test), allow(dead_code))]
 
 mod layers {
     use tied::prelude::*;
@@ -33,9 +36,10 @@ mod layers {
     }
 }
 
-use tied::prelude::*;
+#[test]
+fn runs() {
+    use tied::prelude::*;
 
-fn main() {
     let dev = Cpu::default();
     let mut layer = dev.build_module::<layers::InnerConfig<2>, f32>();
     layer.weight = dev.tensor([1.0, 2.0]);

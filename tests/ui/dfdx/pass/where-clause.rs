@@ -19,7 +19,8 @@ where
     pub bias: Tensor<Rank1<N>, E, D>,
 }
 
-fn main() {
+#[test]
+fn runs() {
     let dev = Cpu::default();
     let mut layer = dev.build_module::<UniformConfig<3>, f32>();
     assert_eq!(layer.num_trainable_params(), 1 + 3);
