@@ -9,6 +9,10 @@
 //!
 //! Each pattern's index map lives here too, with runtime sizes ([`Map::index`], checked as a
 //! [`Geometry`]): the dfdx `Tie::index` impls and the Burn lowerings (`tied-burn`) both call it.
+//!
+//! The symmetry-group ties live here too: a layer that commutes with a group acting on its
+//! positions stores one value per orbit of the position pairs ([`Orbits`]), for the built-in groups
+//! ([`Group`]) and the user's ([`RuntimeGroup`]).
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -18,12 +22,14 @@ extern crate std;
 
 mod check;
 mod geometry;
+mod group;
 mod message;
 mod picture;
 mod structure;
 
 pub use check::{check_map, MapError};
 pub use geometry::{Geometry, Map, Misfit};
+pub use group::{Action, Generator, Group, GroupError, Orbits, RuntimeGroup, Side, MAX_PAIRS};
 pub use message::Message;
 pub use picture::Picture;
 pub use structure::{packed_row_start, strict_row_start, Fold, Packing, Shift, Sign, Structure};
