@@ -10,6 +10,9 @@
 //! - `symmetric`: `symmetric = N(N + 1)/2`, N×N with a bias;
 //! - `dfdx-linear`: dfdx's own `Linear<N, N>` (gemm 0.15), the lowering dense fields had before.
 //!
+//! - `forward`: a forward alone (no tape, B = 64, f32) of a dense field, `upper_triangular`,
+//!   `lower_triangular` and `symmetric`: the triangular ones skip the zero half of `W`.
+//!
 //! Variants: `tied` (the fused kernels on faer's multiply) and, for the autoencoder and the dense
 //! field, `reference` (the same layer with kernels off, `tied::kernels::with_reference`: dfdx's
 //! `matmul` and broadcast bias adds, which is what these layers ran before), measured in the same
@@ -46,6 +49,24 @@ pub struct DenseField<const N: usize, E: Dtype, D: Device<E>> {
 #[derive(Clone, Debug)]
 pub struct SymmetricLayer<const N: usize, const K: usize, E: Dtype, D: Device<E>> {
     #[tied(symmetric = K)]
+    pub weight: Tensor<Rank2<N, N>, E, D>,
+    pub bias: Tensor<Rank1<N>, E, D>,
+}
+
+/// Structural zeros below the diagonal, `K = N(N + 1)/2` stored values.
+#[tied::layer]
+#[derive(Clone, Debug)]
+pub struct UpperLayer<const N: usize, const K: usize, E: Dtype, D: Device<E>> {
+    #[tied(upper_triangular = K)]
+    pub weight: Tensor<Rank2<N, N>, E, D>,
+    pub bias: Tensor<Rank1<N>, E, D>,
+}
+
+/// Structural zeros above the diagonal, `K = N(N + 1)/2` stored values.
+#[tied::layer]
+#[derive(Clone, Debug)]
+pub struct LowerLayer<const N: usize, const K: usize, E: Dtype, D: Device<E>> {
+    #[tied(lower_triangular = K)]
     pub weight: Tensor<Rank2<N, N>, E, D>,
     pub bias: Tensor<Rank1<N>, E, D>,
 }
@@ -184,6 +205,41 @@ where
     layer_cases::<_, E, N>(dev, cases, "dfdx-linear", linear, "dfdx", false);
 }
 
+/// A forward alone (no tape) of an N×N layer, as `group/f32` `variant`: what the triangular
+/// patterns promise against a dense field (about half its time, the zero half skipped).
+fn forward_case<M, const N: usize>(
+    dev: &Cpu,
+    cases: &mut Vec<Case>,
+    layer: M,
+    variant: &'static str,
+) where
+    M: Module<Tensor<(usize, Const<N>), f32, Cpu>, Output = Tensor<(usize, Const<N>), f32, Cpu>>
+        + 'static,
+{
+    let values = (0..B * N).map(|k| (k as f32 * 0.618_034).sin()).collect();
+    let x: Tensor<(usize, Const<N>), f32, Cpu> = dev.tensor_from_vec(values, (B, Const::<N>));
+    cases.push(Case {
+        group: "forward/f32".into(),
+        variant,
+        n: N,
+        step: Box::new(move || {
+            black_box(layer.forward(x.clone()));
+        }),
+    });
+}
+
+/// The forward cases at size `N` (`K = N(N + 1)/2`).
+fn forward_cases<const N: usize, const K: usize>(dev: &Cpu, cases: &mut Vec<Case>) {
+    let dense = dev.build_module::<DenseFieldConfig<N>, f32>();
+    forward_case::<_, N>(dev, cases, dense, "dense-field");
+    let upper = dev.build_module::<UpperLayerConfig<N, K>, f32>();
+    forward_case::<_, N>(dev, cases, upper, "upper_triangular");
+    let lower = dev.build_module::<LowerLayerConfig<N, K>, f32>();
+    forward_case::<_, N>(dev, cases, lower, "lower_triangular");
+    let symmetric = dev.build_module::<SymmetricLayerConfig<N, K>, f32>();
+    forward_case::<_, N>(dev, cases, symmetric, "symmetric");
+}
+
 /// One Adam step of each example's model, `tied` and with kernels off.
 fn training_cases(dev: &Cpu, cases: &mut Vec<Case>) {
     for (variant, reference) in [("tied", false), ("reference", true)] {
@@ -275,6 +331,8 @@ fn main() {
     cases_at::<f64, 1024, 256, 524_800>(&dev, &mut cases);
     cases_at::<f64, 4096, 1024, 8_390_656>(&dev, &mut cases);
     training_cases(&dev, &mut cases);
+    forward_cases::<1024, 524_800>(&dev, &mut cases);
+    forward_cases::<4096, 8_390_656>(&dev, &mut cases);
 
     let mut c = Criterion::default()
         .sample_size(10)

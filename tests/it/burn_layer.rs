@@ -20,15 +20,46 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use tied::burn::burn;
 
-use crate::common::{assert_close, values};
+use crate::common::values;
 
-/// f64 on Burn's portable CPU backend, with autodiff.
+/// The device, with autodiff: Burn's portable CPU backend, Flex, unless `TIED_TEST_DEVICE` names
+/// another (`wgpu`, `wgpu-cpu` with the `wgpu` feature; `cuda` with `burn-cuda`), as in
+/// `tied-burn`'s tests.
 fn device() -> Device {
-    Device::flex().autodiff()
+    let name = std::env::var("TIED_TEST_DEVICE").unwrap_or_default();
+    let device = match name.as_str() {
+        "" | "flex" => Device::flex(),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(feature = "wgpu")]
+        "wgpu-cpu" => Device::wgpu(burn::tensor::DeviceKind::Cpu),
+        #[cfg(feature = "burn-cuda")]
+        "cuda" => Device::cuda(0),
+        other => panic!(
+            "TIED_TEST_DEVICE={other}: the tests know flex, wgpu and wgpu-cpu (feature `wgpu`) \
+             and cuda (feature `burn-cuda`)"
+        ),
+    };
+    device.autodiff()
 }
 
+/// Whether the device computes f64 in f64; where not, the f64 assertions run in f32 to 1e-4
+/// and the finite differences are skipped.
+fn has_f64() -> bool {
+    device().supports_dtype(DType::F64)
+}
+
+/// f64 values as the device's widest float.
 fn tensor<const D: usize>(data: Vec<f64>, dims: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(data, dims), (device, DType::F64))
+    let dtype = if has_f64() { DType::F64 } else { DType::F32 };
+    Tensor::from_data(TensorData::new(data, dims), (device, dtype))
+}
+
+/// `crate::common::assert_close`, to 1e-4 at least on a device without f64.
+#[track_caller]
+fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
+    let tol = if has_f64() { tol } else { tol.max(1e-4) };
+    crate::common::assert_close(what, got, want, tol);
 }
 
 fn host<const D: usize>(t: &Tensor<D>) -> Vec<f64> {
@@ -246,7 +277,14 @@ fn check_layer<L: Checked>(mut layer: L, seed: u64) {
     assert_close(&what("grad stored"), &gs, &gs_ref, 1e-12);
     assert_close(&what("grad bias"), &gb, &gb_ref, 1e-12);
 
-    // Finite differences of the generated forward, one stored value at a time.
+    // Finite differences of the generated forward, one stored value at a time (in f64 only).
+    if !has_f64() {
+        eprintln!(
+            "{}: finite differences skipped, the device has no f64",
+            what("")
+        );
+        return;
+    }
     let loss = |layer: &L| -> f64 {
         let y = layer.run(tensor(x.clone(), [N, i], &device));
         host(&(y * tensor(r.clone(), [N, o], &device)).sum())[0]

@@ -36,6 +36,15 @@ pub enum Error {
         /// The input's shape.
         got: Vec<usize>,
     },
+    /// The bias's length is not the side of the product it is added to.
+    BiasShape {
+        /// The pattern's key.
+        key: &'static str,
+        /// The outputs of the product (`O`, or `I` for the transpose).
+        want: usize,
+        /// The bias's length.
+        got: usize,
+    },
     /// A tensor of the wrong rank: an input of rank 0, or a lookup whose output rank is not the
     /// ids' plus one.
     Rank {
@@ -121,6 +130,10 @@ impl fmt::Display for Error {
             Error::InputShape { key, want, got } => write!(
                 f,
                 "tied: `{key}`: the input's last dimension must be {want}, but its shape is {got:?}"
+            ),
+            Error::BiasShape { key, want, got } => write!(
+                f,
+                "tied: `{key}`: the bias must have {want} values, one per output, but it has {got}"
             ),
             Error::Rank { what, want, got } => {
                 write!(f, "tied: {what} must have rank {want}, not {got}")

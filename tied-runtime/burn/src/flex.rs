@@ -46,7 +46,8 @@ pub trait FlexOps: Backend {
     fn symmetric_fold(grad: FloatTensor<Self>, n: usize) -> FloatTensor<Self>;
 
     /// `x·W` (`x` n×I, `W` I×`outputs`) by a pattern's slice kernel from `tied-kernels`, the one
-    /// the dfdx front end runs: folds, FFT correlations, bands, diagonals.
+    /// the dfdx front end runs: dense products (faer), folds, FFT correlations, bands, packed
+    /// triangles.
     fn tied_linear(
         x: FloatTensor<Self>,
         stored: FloatTensor<Self>,
@@ -54,13 +55,25 @@ pub trait FlexOps: Backend {
         outputs: usize,
     ) -> FloatTensor<Self>;
 
-    /// [`FlexOps::tied_linear`]'s backward for `dy`: the input's gradient (n·I values) then the
-    /// stored values', flat.
+    /// `x·W + b` ([`FlexOps::tied_linear`] and a bias of `outputs` values), the bias added inside
+    /// the op: `y` starts at it and the product accumulates onto it. (Two methods rather than an
+    /// `Option`: Burn's dispatch takes tensors, not options of them.)
+    fn tied_linear_with_bias(
+        x: FloatTensor<Self>,
+        stored: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        kernel: FlexKernel,
+        outputs: usize,
+    ) -> FloatTensor<Self>;
+
+    /// [`FlexOps::tied_linear`]'s backward for `dy`: the input's gradient (n·I values), the
+    /// stored values', then (when `bias`) the bias's (`dy`'s column sums), flat.
     fn tied_linear_backward(
         x: FloatTensor<Self>,
         stored: FloatTensor<Self>,
         dy: FloatTensor<Self>,
         kernel: FlexKernel,
+        bias: bool,
     ) -> FloatTensor<Self>;
 
     /// `x·W` for `x` m×n and `W` the symmetric matrix of `packed`, without `W` on the tape: the
@@ -321,18 +334,18 @@ impl core::fmt::Debug for FlexKernel {
 }
 
 impl FlexKernel {
-    /// The kernel of a built-in pattern (`x·Wᵀ` when `transposed`): the one the dfdx front end
-    /// runs ([`kernel_for`] of its structure), where Flex takes it. `None` for no tie, `tile`,
-    /// `block` and `diagonal`, whose Burn ops were faster on Flex (N = 1024: tile 0.105 ms
-    /// portable against 0.169 fused, block 0.128 against 0.177, diagonal 0.076 against 0.088),
-    /// for `symmetric` (its own fused op), and for sizes the kernel does not take. The triangular
-    /// patterns take the packed-triangle block kernel, not `symmetric`'s unpack-and-multiply: it
-    /// skips the zero half of `W`, where an unpacked `W` would be multiplied whole.
+    /// The kernel of a built-in pattern or of no tie (`x·Wᵀ` when `transposed`): the one the
+    /// dfdx front end runs ([`kernel_for`] of its structure), where Flex takes it. A weight with
+    /// no tie (a dense field, and every `transpose_of` and `same_as` use of one) runs faer's
+    /// product, not Burn's `matmul`. `None` for `tile`, `block` and `diagonal`, whose Burn ops
+    /// were faster on Flex (N = 1024: tile 0.105 ms portable against 0.169 fused, block 0.128
+    /// against 0.177, diagonal 0.076 against 0.088), for `symmetric` (its own fused op), and for
+    /// sizes the kernel does not take. The triangular patterns take the packed-triangle block
+    /// kernel, not `symmetric`'s unpack-and-multiply: it skips the zero half of `W`, where an
+    /// unpacked `W` would be multiplied whole.
     pub(crate) fn of(geometry: &Geometry, transposed: bool) -> Option<Self> {
         match geometry.map() {
-            Map::Dense | Map::Tile { .. } | Map::Block { .. } | Map::Diagonal | Map::Symmetric => {
-                None
-            }
+            Map::Tile { .. } | Map::Block { .. } | Map::Diagonal | Map::Symmetric => None,
             _ => kernel_for(
                 geometry.structure(),
                 geometry.inputs(),
@@ -352,16 +365,18 @@ impl FlexKernel {
     }
 }
 
-/// `y = x·W` by `kernel` on Flex's buffers.
+/// `y = x·W (+ b)` by `kernel` on Flex's buffers.
 fn flex_linear<E: Value + KernelDtype>(
     x: FloatTensor<Flex>,
     stored: FloatTensor<Flex>,
+    bias: Option<FloatTensor<Flex>>,
     kernel: &FlexKernel,
     outputs: usize,
 ) -> FloatTensor<Flex> {
-    let (x, stored) = (contiguous(x), contiguous(stored));
+    let (x, stored, bias) = (contiguous(x), contiguous(stored), bias.map(contiguous));
     let n = x.layout().shape()[0];
     let dtype = FloatDType::from(x.dtype());
+    // The kernels take `y` zeroed (and start it at the bias themselves).
     let mut y = Flex::float_zeros(Shape::new([n, outputs]), &FlexDevice, dtype);
     kernel.forward(KernelForward {
         n,
@@ -369,25 +384,31 @@ fn flex_linear<E: Value + KernelDtype>(
         w: stored
             .as_slice::<E>()
             .expect("contiguous, of its own dtype"),
-        bias: None,
+        bias: bias
+            .as_ref()
+            .map(|b| b.as_slice::<E>().expect("contiguous, of its own dtype")),
         y: y.storage_mut::<E>(),
     });
     y
 }
 
-/// `kernel`'s backward on Flex's buffers: `[dx | dstored]`, flat.
+/// `kernel`'s backward on Flex's buffers: `[dx | dstored | dbias]`, flat (`dbias`, `outputs`
+/// values, when `bias`).
 fn flex_linear_backward<E: Value + KernelDtype>(
     x: FloatTensor<Flex>,
     stored: FloatTensor<Flex>,
     dy: FloatTensor<Flex>,
     kernel: &FlexKernel,
+    bias: bool,
 ) -> FloatTensor<Flex> {
     let (x, stored, dy) = (contiguous(x), contiguous(stored), contiguous(dy));
     let n = x.layout().shape()[0];
     let (nx, nw) = (x.layout().num_elements(), stored.layout().num_elements());
+    let nb = if bias { dy.layout().shape()[1] } else { 0 };
     let dtype = FloatDType::from(x.dtype());
-    let mut out = Flex::float_zeros(Shape::new([nx + nw]), &FlexDevice, dtype);
-    let (dx, dw) = out.storage_mut::<E>().split_at_mut(nx);
+    let mut out = Flex::float_zeros(Shape::new([nx + nw + nb]), &FlexDevice, dtype);
+    let (dx, rest) = out.storage_mut::<E>().split_at_mut(nx);
+    let (dw, db) = rest.split_at_mut(nw);
     kernel.backward(KernelBackward {
         n,
         x: x.as_slice::<E>().expect("contiguous, of its own dtype"),
@@ -397,7 +418,7 @@ fn flex_linear_backward<E: Value + KernelDtype>(
         dy: dy.as_slice::<E>().expect("contiguous, of its own dtype"),
         dx,
         dw,
-        db: None,
+        db: bias.then_some(db),
     });
     out
 }
@@ -427,7 +448,25 @@ impl FlexOps for Flex {
         kernel: FlexKernel,
         outputs: usize,
     ) -> FloatTensor<Self> {
-        by_dtype!(x.dtype(), |E| flex_linear::<E>(x, stored, &kernel, outputs))
+        by_dtype!(x.dtype(), |E| flex_linear::<E>(
+            x, stored, None, &kernel, outputs
+        ))
+    }
+
+    fn tied_linear_with_bias(
+        x: FloatTensor<Self>,
+        stored: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        kernel: FlexKernel,
+        outputs: usize,
+    ) -> FloatTensor<Self> {
+        by_dtype!(x.dtype(), |E| flex_linear::<E>(
+            x,
+            stored,
+            Some(bias),
+            &kernel,
+            outputs
+        ))
     }
 
     fn tied_linear_backward(
@@ -435,9 +474,10 @@ impl FlexOps for Flex {
         stored: FloatTensor<Self>,
         dy: FloatTensor<Self>,
         kernel: FlexKernel,
+        bias: bool,
     ) -> FloatTensor<Self> {
         by_dtype!(x.dtype(), |E| flex_linear_backward::<E>(
-            x, stored, dy, &kernel
+            x, stored, dy, &kernel, bias
         ))
     }
 
@@ -524,27 +564,32 @@ impl<B: Backend + FlexOps> Backward<B, 2> for SymmetricMatmulBackward {
     }
 }
 
-/// [`FlexOps::tied_linear`] on the tape: one backward call gives both gradients.
+/// [`FlexOps::tied_linear`] on the tape: one backward call gives every gradient. `N` is 2 (`x`
+/// and the stored values) or 3 (and the bias).
 #[derive(Debug)]
 struct LinearBackward;
 
-impl<B: Backend + FlexOps> Backward<B, 2> for LinearBackward {
+impl<B: Backend + FlexOps, const N: usize> Backward<B, N> for LinearBackward {
     /// `x`, the stored values, the kernel, and their shapes.
     type State = (FloatTensor<B>, FloatTensor<B>, FlexKernel, Shape, Shape);
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [x_node, stored_node] = ops.parents;
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let dy = grads.consume::<B>(&ops.node);
         let (x, stored, kernel, x_shape, stored_shape) = ops.state;
         let (nx, nw) = (x_shape.num_elements(), stored_shape.num_elements());
-        let both = B::tied_linear_backward(x, stored, dy, kernel);
-        if let Some(node) = x_node {
-            let dx = B::float_slice(both.clone(), &[Slice::from(0..nx)]);
-            grads.register::<B>(node.id, B::float_reshape(dx, x_shape));
+        let nb = dy.shape()[1];
+        let bias = N == 3;
+        let all = B::tied_linear_backward(x, stored, dy, kernel, bias);
+        let part =
+            |from: usize, len: usize| B::float_slice(all.clone(), &[Slice::from(from..from + len)]);
+        if let Some(node) = &ops.parents[0] {
+            grads.register::<B>(node.id, B::float_reshape(part(0, nx), x_shape));
         }
-        if let Some(node) = stored_node {
-            let dw = B::float_slice(both, &[Slice::from(nx..nx + nw)]);
-            grads.register::<B>(node.id, B::float_reshape(dw, stored_shape));
+        if let Some(node) = &ops.parents[1] {
+            grads.register::<B>(node.id, B::float_reshape(part(nx, nw), stored_shape));
+        }
+        if let Some(Some(node)) = ops.parents.get(2) {
+            grads.register::<B>(node.id, part(nx + nw, nb));
         }
     }
 }
@@ -556,24 +601,17 @@ impl<B: Backend + FlexOps, C: CheckpointStrategy> FlexOps for Autodiff<B, C> {
         kernel: FlexKernel,
         outputs: usize,
     ) -> FloatTensor<Self> {
-        match LinearBackward
-            .prepare::<C>([x.node(), stored.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (xp, sp) = (x.primitive().clone(), stored.primitive().clone());
-                let (xs, ss) = (xp.shape(), sp.shape());
-                let y = B::tied_linear(xp.clone(), sp.clone(), kernel.clone(), outputs);
-                prep.finish((xp, sp, kernel, xs, ss), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::tied_linear(
-                x.into_primitive(),
-                stored.into_primitive(),
-                kernel,
-                outputs,
-            )),
-        }
+        tracked_linear::<B, C, 2>([x, stored], kernel, outputs)
+    }
+
+    fn tied_linear_with_bias(
+        x: FloatTensor<Self>,
+        stored: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        kernel: FlexKernel,
+        outputs: usize,
+    ) -> FloatTensor<Self> {
+        tracked_linear::<B, C, 3>([x, stored, bias], kernel, outputs)
     }
 
     /// Only backward passes call it: computed on the inner backend, its result a constant.
@@ -582,12 +620,14 @@ impl<B: Backend + FlexOps, C: CheckpointStrategy> FlexOps for Autodiff<B, C> {
         stored: FloatTensor<Self>,
         dy: FloatTensor<Self>,
         kernel: FlexKernel,
+        bias: bool,
     ) -> FloatTensor<Self> {
         <FloatTensor<Self>>::new(B::tied_linear_backward(
             x.into_primitive(),
             stored.into_primitive(),
             dy.into_primitive(),
             kernel,
+            bias,
         ))
     }
 
@@ -657,6 +697,36 @@ impl<B: Backend + FlexOps, C: CheckpointStrategy> FlexOps for Autodiff<B, C> {
     }
 }
 
+/// [`FlexOps::tied_linear`] on the tape, for `[x, stored]` (`N = 2`) or `[x, stored, bias]`
+/// (`N = 3`).
+fn tracked_linear<B: Backend + FlexOps, C: CheckpointStrategy, const N: usize>(
+    inputs: [FloatTensor<Autodiff<B, C>>; N],
+    kernel: FlexKernel,
+    outputs: usize,
+) -> FloatTensor<Autodiff<B, C>> {
+    let nodes = inputs.each_ref().map(|t| t.node());
+    let mut primitives = inputs.map(|t| t.into_primitive()).into_iter();
+    let x = primitives.next().expect("x comes first");
+    let stored = primitives.next().expect("the stored values come second");
+    let bias = primitives.next();
+    let forward = |x, stored, kernel| match bias {
+        Some(bias) => B::tied_linear_with_bias(x, stored, bias, kernel, outputs),
+        None => B::tied_linear(x, stored, kernel, outputs),
+    };
+    match LinearBackward
+        .prepare::<C>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (xs, ss) = (x.shape(), stored.shape());
+            let y = forward(x.clone(), stored.clone(), kernel.clone());
+            prep.finish((x, stored, kernel, xs, ss), y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x, stored, kernel)),
+    }
+}
+
 /// Whether a built-in pattern at these sizes has a slice kernel on Flex ([`FlexKernel::of`]).
 pub(crate) fn has_kernel(geometry: &Geometry) -> bool {
     FlexKernel::of(geometry, false).is_some()
@@ -671,19 +741,29 @@ pub(crate) fn runs_here<const D: usize>(tensor: &Tensor<D>) -> bool {
         )
 }
 
-/// `x·W` (x n×I) by a pattern's slice kernel, on Flex ([`runs_here`]).
+/// `x·W + b` (x n×I, `b` when given) by a pattern's slice kernel, on Flex ([`runs_here`]).
 pub(crate) fn linear(
     x: Tensor<2>,
     stored: Tensor<1>,
+    bias: Option<Tensor<1>>,
     kernel: FlexKernel,
     outputs: usize,
 ) -> Tensor<2> {
-    Tensor::from_dispatch(<Dispatch as FlexOps>::tied_linear(
-        x.into_dispatch(),
-        stored.into_dispatch(),
-        kernel,
-        outputs,
-    ))
+    Tensor::from_dispatch(match bias {
+        Some(bias) => <Dispatch as FlexOps>::tied_linear_with_bias(
+            x.into_dispatch(),
+            stored.into_dispatch(),
+            bias.into_dispatch(),
+            kernel,
+            outputs,
+        ),
+        None => <Dispatch as FlexOps>::tied_linear(
+            x.into_dispatch(),
+            stored.into_dispatch(),
+            kernel,
+            outputs,
+        ),
+    })
 }
 
 /// `x·W` (x m×n) for `symmetric`'s `W` from its packed values, on Flex ([`runs_here`]).

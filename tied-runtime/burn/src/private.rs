@@ -94,11 +94,6 @@ pub fn bias(len: usize, fan_in: usize, device: &Device) -> Param<Tensor<1>> {
     Param::from_tensor(uniform([len], fan_in, device))
 }
 
-/// `y + b` with `b` broadcast over every leading dimension of `y`.
-pub fn add_bias<const D: usize>(y: Tensor<D>, b: Tensor<1>) -> Tensor<D> {
-    y + b.unsqueeze::<D>()
-}
-
 /// A tied bias's effective vector (`[O]`): the tie's `1×O` weight.
 pub fn bias_effective<const S: usize>(tie: &Tie, stored: Tensor<S>) -> Result<Tensor<1>, Error> {
     Ok(tie.try_effective(stored)?.reshape([tie.outputs()]))

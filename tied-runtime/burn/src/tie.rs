@@ -213,10 +213,11 @@ impl Tie {
     }
 
     /// Whether a fused op of the `flex` feature serves this tie when its values are f32 or f64 on
-    /// Flex: `rows`, `cols`, `scalar`, the correlations (by FFT or directly, as the dfdx side
-    /// chooses) and `banded` run the slice kernels of `tied-kernels`, the ones the dfdx front end
-    /// runs; `symmetric` its fused product. No tie, `tile`, `block` and `diagonal` keep Burn's
-    /// own ops, which were as fast or faster. Elsewhere, and after [`Tie::without_kernels`],
+    /// Flex: no tie (faer's product, as for a dense field on dfdx), `rows`, `cols`, `scalar`, the
+    /// correlations (by FFT or directly, as the dfdx side chooses), `banded` and the triangles
+    /// run the slice kernels of `tied-kernels`, the ones the dfdx front end runs, with the bias
+    /// inside the op ([`Tie::try_forward_with_bias`]); `symmetric` its fused product. `tile`,
+    /// `block` and `diagonal` keep Burn's own ops, which were as fast or faster. Elsewhere, and after [`Tie::without_kernels`],
     /// Burn's portable ops.
     pub fn uses_kernels(&self) -> bool {
         self.kernels
@@ -370,8 +371,36 @@ impl Tie {
     ) -> Result<Tensor<D>, Error> {
         self.check_stored(&stored)?;
         let (x2, dims) = self.flatten(x, self.inputs())?;
-        let y = self.forward_2d(x2, stored);
+        let y = self.forward_2d(x2, stored, None);
         Ok(unflatten(y, dims, self.outputs()))
+    }
+
+    /// `y = x·W + b` for `x` of shape `[.., I]`, `b` `[O]`: on Flex the bias is added inside the
+    /// fused op (`y` starts at `b`, no second pass over `y`), elsewhere broadcast after the
+    /// product. What a generated layer's `forward` runs for a weight followed by its bias.
+    pub fn try_forward_with_bias<const D: usize, const S: usize>(
+        &self,
+        x: Tensor<D>,
+        stored: Tensor<S>,
+        bias: Tensor<1>,
+    ) -> Result<Tensor<D>, Error> {
+        self.check_stored(&stored)?;
+        self.check_bias(&bias, self.outputs())?;
+        let (x2, dims) = self.flatten(x, self.inputs())?;
+        let y = self.forward_2d(x2, stored, Some(bias));
+        Ok(unflatten(y, dims, self.outputs()))
+    }
+
+    /// [`Tie::try_forward_with_bias`], panicking with its message on a shape that does not fit.
+    #[track_caller]
+    pub fn forward_with_bias<const D: usize, const S: usize>(
+        &self,
+        x: Tensor<D>,
+        stored: Tensor<S>,
+        bias: Tensor<1>,
+    ) -> Tensor<D> {
+        self.try_forward_with_bias(x, stored, bias)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// [`Tie::try_forward`], panicking with its message on a shape that does not fit.
@@ -395,8 +424,36 @@ impl Tie {
     ) -> Result<Tensor<D>, Error> {
         self.check_stored(&stored)?;
         let (x2, dims) = self.flatten(x, self.outputs())?;
-        let y = self.forward_transposed_2d(x2, stored);
+        let y = self.forward_transposed_2d(x2, stored, None);
         Ok(unflatten(y, dims, self.inputs()))
+    }
+
+    /// `y = x·Wᵀ + b` for `x` of shape `[.., O]`, `b` `[I]`: [`Tie::try_forward_transposed`]
+    /// with the bias inside the op on Flex, as [`Tie::try_forward_with_bias`].
+    pub fn try_forward_transposed_with_bias<const D: usize, const S: usize>(
+        &self,
+        x: Tensor<D>,
+        stored: Tensor<S>,
+        bias: Tensor<1>,
+    ) -> Result<Tensor<D>, Error> {
+        self.check_stored(&stored)?;
+        self.check_bias(&bias, self.inputs())?;
+        let (x2, dims) = self.flatten(x, self.outputs())?;
+        let y = self.forward_transposed_2d(x2, stored, Some(bias));
+        Ok(unflatten(y, dims, self.inputs()))
+    }
+
+    /// [`Tie::try_forward_transposed_with_bias`], panicking with its message on a shape that does
+    /// not fit.
+    #[track_caller]
+    pub fn forward_transposed_with_bias<const D: usize, const S: usize>(
+        &self,
+        x: Tensor<D>,
+        stored: Tensor<S>,
+        bias: Tensor<1>,
+    ) -> Tensor<D> {
+        self.try_forward_transposed_with_bias(x, stored, bias)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// [`Tie::try_forward_transposed`], panicking with its message on a shape that does not fit.
@@ -426,7 +483,7 @@ impl Tie {
                     eye[k * i + k] = 1.0;
                 }
                 let eye = Tensor::from_data(TensorData::new(eye, [i, i]), (&device, dtype));
-                self.forward_2d(eye, stored)
+                self.forward_2d(eye, stored, None)
             }
         })
     }
@@ -513,6 +570,20 @@ impl Tie {
         }
     }
 
+    /// Whether `bias` has `len` values, the side the product gives.
+    fn check_bias(&self, bias: &Tensor<1>, len: usize) -> Result<(), Error> {
+        let got = bias.dims()[0];
+        if got == len {
+            Ok(())
+        } else {
+            Err(Error::BiasShape {
+                key: self.key(),
+                want: len,
+                got,
+            })
+        }
+    }
+
     /// `x` as n×`features`, and the leading dims to restore.
     fn flatten<const D: usize>(
         &self,
@@ -538,8 +609,13 @@ impl Tie {
         Ok((x.reshape([n, features]), dims))
     }
 
-    /// `x·W` on n×I.
-    fn forward_2d<const S: usize>(&self, x: Tensor<2>, stored: Tensor<S>) -> Tensor<2> {
+    /// `x·W (+ b)` on n×I.
+    fn forward_2d<const S: usize>(
+        &self,
+        x: Tensor<2>,
+        stored: Tensor<S>,
+        bias: Option<Tensor<1>>,
+    ) -> Tensor<2> {
         let (i, o) = (self.inputs(), self.outputs());
         let n = x.dims()[0];
         if n == 0 {
@@ -547,13 +623,14 @@ impl Tie {
         }
         let len = self.stored_len();
         let Some(geometry) = self.geometry() else {
-            return self.table(&x.device()).forward(x, stored.reshape([len]));
+            let y = self.table(&x.device()).forward(x, stored.reshape([len]));
+            return with_bias(y, bias);
         };
         #[cfg(feature = "flex")]
-        if let Some(kernel) = self.flex_kernel(geometry, &x, &stored, false) {
-            return crate::flex::linear(x, stored.reshape([len]), kernel, o);
+        if let Some(kernel) = self.flex_kernel(geometry, &x, &stored, bias.as_ref(), false) {
+            return crate::flex::linear(x, stored.reshape([len]), bias, kernel, o);
         }
-        match geometry.structure() {
+        let y = match geometry.structure() {
             Structure::Dense => x.matmul(stored.reshape([i, o])),
             Structure::Fold { rows, cols } => lower::fold(
                 x,
@@ -573,20 +650,27 @@ impl Tie {
             Structure::Diagonal => lower::diagonal(x, stored.reshape([len])),
             SYMMETRIC => self.symmetric(x, stored.reshape([len])),
             Structure::Packed(_) => x.matmul(self.gathered(stored.reshape([len]))),
-        }
+        };
+        with_bias(y, bias)
     }
 
     /// The slice kernel for `x·W` (`x·Wᵀ` when `transposed`) when it runs: the `flex` feature,
-    /// kernels on, values on Flex in f32 or f64, and a pattern that has one.
+    /// kernels on, values (and the bias) on Flex in one dtype, f32 or f64, and a pattern that has
+    /// one.
     #[cfg(feature = "flex")]
     fn flex_kernel<const S: usize>(
         &self,
         geometry: &Geometry,
         x: &Tensor<2>,
         stored: &Tensor<S>,
+        bias: Option<&Tensor<1>>,
         transposed: bool,
     ) -> Option<crate::flex::FlexKernel> {
-        if !self.kernels || x.dtype() != stored.dtype() || !crate::flex::runs_here(stored) {
+        if !self.kernels
+            || x.dtype() != stored.dtype()
+            || !crate::flex::runs_here(stored)
+            || bias.is_some_and(|b| b.dtype() != x.dtype() || !crate::flex::runs_here(b))
+        {
             return None;
         }
         crate::flex::FlexKernel::of(geometry, transposed)
@@ -613,8 +697,13 @@ impl Tie {
         self.table(&stored.device()).effective(stored)
     }
 
-    /// `x·Wᵀ` on n×O.
-    fn forward_transposed_2d<const S: usize>(&self, x: Tensor<2>, stored: Tensor<S>) -> Tensor<2> {
+    /// `x·Wᵀ (+ b)` on n×O.
+    fn forward_transposed_2d<const S: usize>(
+        &self,
+        x: Tensor<2>,
+        stored: Tensor<S>,
+        bias: Option<Tensor<1>>,
+    ) -> Tensor<2> {
         let (i, o) = (self.inputs(), self.outputs());
         let n = x.dims()[0];
         if n == 0 {
@@ -622,15 +711,16 @@ impl Tie {
         }
         let len = self.stored_len();
         let Some(geometry) = self.geometry() else {
-            return self
+            let y = self
                 .table(&x.device())
                 .forward_transposed(x, stored.reshape([len]));
+            return with_bias(y, bias);
         };
         #[cfg(feature = "flex")]
-        if let Some(kernel) = self.flex_kernel(geometry, &x, &stored, true) {
-            return crate::flex::linear(x, stored.reshape([len]), kernel, i);
+        if let Some(kernel) = self.flex_kernel(geometry, &x, &stored, bias.as_ref(), true) {
+            return crate::flex::linear(x, stored.reshape([len]), bias, kernel, i);
         }
-        match geometry.structure() {
+        let y = match geometry.structure() {
             Structure::Dense => x.matmul(stored.reshape([i, o]).transpose()),
             // Wᵀ[j, i] = V[rows(i), cols(j)] = Vᵀ[cols(j), rows(i)]: the folds swapped, on Vᵀ
             // (`rows`ᵀ is `cols`, a tile's transpose tiles Vᵀ).
@@ -657,7 +747,16 @@ impl Tie {
             Structure::Diagonal => lower::diagonal(x, stored.reshape([len])),
             SYMMETRIC => self.symmetric(x, stored.reshape([len])),
             Structure::Packed(_) => x.matmul(self.gathered(stored.reshape([len])).transpose()),
-        }
+        };
+        with_bias(y, bias)
+    }
+}
+
+/// `y + b`, `b` broadcast over the rows, when there is a bias.
+fn with_bias(y: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+    match bias {
+        Some(b) => y + b.unsqueeze::<2>(),
+        None => y,
     }
 }
 

@@ -428,6 +428,17 @@ fn product(weight: &Weight, x: TokenStream) -> TokenStream {
     }
 }
 
+/// `x·W + b` for a weight and its bias's effective vector, as a `Result`: one op on Flex, where
+/// the fused kernels start `y` at the bias.
+fn product_with_bias(weight: &Weight, x: TokenStream, bias: TokenStream) -> TokenStream {
+    let (stored, transposed) = use_of(weight);
+    if transposed {
+        quote!(self.tied.#stored.try_forward_transposed_with_bias(#x, self.#stored.val(), #bias))
+    } else {
+        quote!(self.tied.#stored.try_forward_with_bias(#x, self.#stored.val(), #bias))
+    }
+}
+
 /// A bias's effective vector, and whether it is a `Result` (a tied bias) or the tensor itself.
 fn bias_value(plan: &Plan, b: usize) -> (TokenStream, bool) {
     let bias = &plan.biases[b];
@@ -450,18 +461,18 @@ fn methods(layer: &Layer, plan: &Plan) -> TokenStream {
     let forward = plan.forward.as_ref().map(|steps| {
         let steps = steps.iter().map(|step| match step {
             PlanStep::Weight { weight, bias } => {
-                let product = product(&plan.weights[*weight], quote!(x));
-                let bias = bias.map(|b| {
-                    let value = match bias_value(plan, b) {
-                        (value, true) => quote!(#value?),
-                        (value, false) => value,
-                    };
-                    quote!(let x = ::tied::burn::__private::add_bias(x, #value);)
-                });
-                quote! {
-                    let x = #product?;
-                    #bias
-                }
+                let weight = &plan.weights[*weight];
+                let product = match bias {
+                    Some(b) => {
+                        let value = match bias_value(plan, *b) {
+                            (value, true) => quote!(#value?),
+                            (value, false) => value,
+                        };
+                        product_with_bias(weight, quote!(x), value)
+                    }
+                    None => product(weight, quote!(x)),
+                };
+                quote!(let x = #product?;)
             }
             PlanStep::Module { path, .. } => quote! {
                 let x = <#path as ::core::default::Default>::default().forward(x);
