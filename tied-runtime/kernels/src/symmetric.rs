@@ -191,10 +191,15 @@ impl SymmetricBlocks {
             .min(m.div_ceil(MIN_TASK_ROWS))
             .max(1);
         let per_part = m.div_ceil(row_parts);
-        let tasks: Vec<((usize, usize), (usize, usize))> = (0..m)
+        let mut tasks: Vec<((usize, usize), (usize, usize))> = (0..m)
             .step_by(per_part)
             .flat_map(|r| blocks.iter().map(move |&j| ((r, per_part.min(m - r)), j)))
             .collect();
+        if self.packing.below == Sign::Zero {
+            // An upper triangle's last column blocks are its longest panels: start with them,
+            // so that the short ones fill in at the end.
+            tasks.reverse();
+        }
         let out_at = OutPtr(out.as_mut_ptr(), out.len());
         let (above, below) = (self.packing.above, self.packing.below);
         let task = |&((r0, rows), (c0, cl)): &((usize, usize), (usize, usize)), par: Par| {
