@@ -61,8 +61,10 @@ pub(crate) fn hankel(x: Tensor<2>, v: Tensor<1>, o: usize, fft: bool) -> Tensor<
     debug_assert_eq!(k + 1, i + o);
     // Flex's FFT computes in f32 (on f64 values it loses their precision: 1e-8 relative,
     // measured), so f64 and the half types keep the exact `conv1d`.
+    // A transform of length 1 (a 1×1 weight) stays direct: CubeCL's real FFT (wgpu, CUDA) needs
+    // at least the DC and Nyquist bins, and there is nothing to gain.
     #[cfg(feature = "fft")]
-    if fft && x.dtype() == burn::tensor::DType::F32 {
+    if fft && x.dtype() == burn::tensor::DType::F32 && k.max(i) > 1 {
         return hankel_fft(x, v, o);
     }
     #[cfg(not(feature = "fft"))]
